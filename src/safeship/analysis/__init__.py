@@ -1,0 +1,1 @@
+"""Judges: pure functions from measured samples to a verdict with its evidence."""

@@ -1,0 +1,1 @@
+"""Pure building blocks imported by every package: clock, durations, errors."""

@@ -1,0 +1,1 @@
+"""The demo service, a bounded load generator and the demo scenario."""

@@ -1,0 +1,1 @@
+"""Where versions run: the Provider protocol and its implementations."""

@@ -1,0 +1,1 @@
+"""Probes (http, tcp, command) and their aggregation into healthy / degraded / unhealthy."""

@@ -1,0 +1,1 @@
+"""Scraping, the embedded series store, the PromQL engine and remote Prometheus."""

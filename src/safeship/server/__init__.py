@@ -1,0 +1,1 @@
+"""The control-plane process: wiring, REST and Prometheus-compatible API, dashboard."""

@@ -1,0 +1,1 @@
+"""Persistent state: rollouts and the hash-chained audit log (SQLite or PostgreSQL)."""

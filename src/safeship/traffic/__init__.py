@@ -1,0 +1,1 @@
+"""Who gets which version: the Router protocol and its implementations."""
