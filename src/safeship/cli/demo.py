@@ -1,0 +1,86 @@
+"""`safeship demo`: the embedded sandbox, end to end, in one command."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import shutil
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from safeship.cli.output import EXIT_FAILED, EXIT_OK, EXIT_UNAVAILABLE, fail
+from safeship.cli.progress import RolloutProgress
+from safeship.core.errors import SafeshipError
+from safeship.demo.scenario import DemoReport, demo_spec, run_demo
+from safeship.server.local import LocalStack
+from safeship.store.repository import Store
+
+console = Console()
+DEMO_DIR = Path(".safeship/demo")
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(demo)
+
+
+def demo(
+    once: Annotated[bool, typer.Option("--once", help="Exit after the summary.")] = False,
+    fast: Annotated[bool, typer.Option("--fast", help="Short durations: under 90 s.")] = False,
+    port: Annotated[int, typer.Option("--port", help="Router port (0 picks a free one).")] = 8080,
+    report: Annotated[
+        Path | None, typer.Option("--report", help="Write the summary as JSON.")
+    ] = None,
+) -> None:
+    """v1 on 4 replicas under load; canary v2 (good) is promoted, canary v3 (bad) rolled back."""
+    shutil.rmtree(DEMO_DIR, ignore_errors=True)
+    DEMO_DIR.mkdir(parents=True)
+    db = f"sqlite:///{DEMO_DIR}/state.db"
+    progress = RolloutProgress(console, demo_spec(fast=fast, port=port))
+
+    def on_report(result: DemoReport, stack: LocalStack) -> None:
+        _print_summary(result)
+        if report:
+            report.write_text(json.dumps(result.to_json(), indent=2))
+        console.print(f"audit trail: safeship audit list --db {db}")
+        if not once:
+            console.print(f"the fleet keeps serving on {stack.url}; Ctrl-C to stop")
+
+    try:
+        with Store.open(db) as store, progress:
+            outcome = asyncio.run(
+                run_demo(
+                    fast=fast,
+                    port=port,
+                    store=store,
+                    on_plan=progress.update,
+                    on_report=on_report,
+                    hold=not once,
+                )
+            )
+    except KeyboardInterrupt:
+        raise typer.Exit(EXIT_OK) from None
+    except SafeshipError as exc:
+        fail(console, str(exc), EXIT_UNAVAILABLE)
+    raise typer.Exit(EXIT_OK if outcome.as_expected else EXIT_FAILED)
+
+
+def _print_summary(result: DemoReport) -> None:
+    table = Table("rollout", "result", "took", "bad traffic → weight 0", "reason")
+    for r in result.rollouts:
+        to_zero = f"{r.canary_traffic_to_zero_s:.1f}s" if r.canary_traffic_to_zero_s else "-"
+        table.add_row(
+            f"{r.from_version} → {r.version}", r.result, f"{r.duration_s:.1f}s", to_zero, r.reason
+        )
+    console.print(table)
+    data = result.to_json()
+    failures = data["failures"]
+    console.print(
+        f"requests sent {data['requests_sent']}; failures caused by the bad version"
+        f" {sum(failures['caused_by_bad_version'].values())}, by deployment mechanics"
+        f" {failures['caused_by_deployment_mechanics']}",
+        highlight=False,
+    )

@@ -1,0 +1,142 @@
+"""`safeship validate`, `run` and `status`: one rollout in-process, no server needed."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from safeship.cli.output import EXIT_FAILED, EXIT_INVALID, EXIT_OK, EXIT_UNAVAILABLE, Format, fail
+from safeship.cli.progress import RolloutProgress
+from safeship.config.loader import load_rollout_spec
+from safeship.config.models import RolloutSpec
+from safeship.core.durations import format_duration
+from safeship.core.errors import ConfigError, SafeshipError
+from safeship.rollout.journal import from_record
+from safeship.rollout.state import Phase
+from safeship.store.errors import StoreError
+from safeship.store.repository import Store
+
+console = Console()
+SpecPath = Annotated[Path, typer.Argument(help="A rollout spec (YAML).", show_default=False)]
+DbOption = Annotated[
+    str | None,
+    typer.Option("--db", help="State database URL (default $SAFESHIP_DB or ./.safeship/state.db)."),
+]
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(validate)
+    app.command()(run)
+    app.command()(status)
+
+
+def validate(spec: SpecPath) -> None:
+    """Check a rollout spec; print every problem with file:line:key. Changes nothing."""
+    loaded = _load(spec)
+    steps = len(loaded.strategy.canary.steps)
+    console.print(f"[green]✓[/] {spec}: {loaded.service.name}, canary in {steps} steps")
+
+
+def run(
+    spec: SpecPath,
+    version: Annotated[str, typer.Option("--version", "-v", help="The version to roll out.")],
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Print the plan, change nothing.")
+    ] = False,
+    db: DbOption = None,
+) -> None:
+    """Roll SERVICE out to VERSION in-process: local fleet, embedded router, automatic rollback."""
+    loaded = _load(spec)
+    if dry_run:
+        _print_steps(loaded, version)
+        raise typer.Exit(EXIT_OK)
+    with _open_store(db) as store:
+        final = asyncio.run(_run(loaded, store, version))
+    raise typer.Exit(EXIT_OK if final is Phase.PROMOTED else EXIT_FAILED)
+
+
+async def _run(spec: RolloutSpec, store: Store, version: str) -> Phase:
+    from safeship.server.local import NothingToDo, local_stack, run_rollout
+
+    actor = os.environ.get("USER", "cli")
+    progress = RolloutProgress(console, spec)
+    try:
+        async with local_stack(spec) as stack:
+            console.print(f"router listening on {stack.url}")
+            with progress:
+                final = await run_rollout(
+                    stack, store, version=version, actor=actor, on_plan=progress.update
+                )
+    except NothingToDo as exc:
+        console.print(str(exc))
+        return Phase.PROMOTED
+    except SafeshipError as exc:
+        fail(console, str(exc), EXIT_UNAVAILABLE)
+    progress.summary(final)
+    return final.phase
+
+
+def status(
+    rollout: Annotated[str | None, typer.Argument(help="Rollout id (default: the newest).")] = None,
+    output: Annotated[Format, typer.Option("--format")] = Format.table,
+    db: DbOption = None,
+) -> None:
+    """Progress of a rollout: phase, step, weight, last verdict."""
+    with _open_store(db) as store:
+        records = [store.get_rollout(rollout)] if rollout else store.list_rollouts(limit=10)
+    found = [r for r in records if r is not None]
+    if not found:
+        fail(console, f"no rollout {rollout}" if rollout else "no rollouts yet", EXIT_INVALID)
+    if output is Format.json:
+        typer.echo(json.dumps([dict(r.status) for r in found], indent=2))
+        return
+    table = Table("rollout", "from → to", "phase", "step", "weight", "last verdict", "age")
+    for record in found:
+        st = from_record(record)
+        verdict = st.last_judgement.outcome.value if st.last_judgement else "-"
+        age = format_duration((st.finished_at or record.updated_at) - st.started_at)
+        table.add_row(
+            st.rollout_id,
+            f"{st.stable_version} → {st.canary_version}",
+            st.phase.value,
+            str(st.step_index),
+            f"{st.canary_weight:g}%",
+            verdict,
+            age,
+        )
+    console.print(table)
+
+
+def _load(spec: Path) -> RolloutSpec:
+    try:
+        return load_rollout_spec(spec)
+    except ConfigError as exc:
+        for issue in exc.issues:
+            console.print(f"[red]error[/] {issue}", highlight=False)
+        raise typer.Exit(EXIT_INVALID) from exc
+
+
+@contextmanager
+def _open_store(url: str | None) -> Iterator[Store]:
+    try:
+        store = Store.open(url)
+    except StoreError as exc:
+        fail(console, str(exc), EXIT_UNAVAILABLE)
+    with store:
+        yield store
+
+
+def _print_steps(spec: RolloutSpec, version: str) -> None:
+    stable = spec.service.stable or "the stable version"
+    console.print(f"{spec.service.name}: {stable} → {version}, {spec.fleet.replicas} replicas")
+    for index, step in enumerate(spec.strategy.canary.steps, start=1):
+        console.print(f"  {index}. {step.model_dump(by_alias=True, mode='json')}")

@@ -1,0 +1,83 @@
+"""The built-in metrics, measured from the router's own cumulative counters.
+
+Every call snapshots the counters; a window's value is the difference between now and the
+newest snapshot at least `window` old (or the oldest one kept), like `increase()` would be.
+"""
+
+from __future__ import annotations
+
+import bisect
+import math
+from dataclasses import dataclass
+
+from safeship.analysis.measurement import Measurement
+from safeship.config.models import MetricSpec
+from safeship.core.clock import Clock
+from safeship.traffic.router import DURATION_BUCKETS, Router, VersionCounters
+
+
+@dataclass(frozen=True)
+class _Snapshot:
+    at: float
+    counters: dict[str, VersionCounters]
+
+
+class RouterMetricsSource:
+    def __init__(self, router: Router, clock: Clock, *, keep_s: float = 3600.0) -> None:
+        self.router, self.clock, self.keep_s = router, clock, keep_s
+        self._snapshots: list[_Snapshot] = []
+        self._take()
+
+    async def measure(self, metric: MetricSpec, *, version: str, window: float) -> Measurement:
+        now = self._take()
+        base = self._base(now.at - window)
+        delta = _delta(now.counters.get(version), base.counters.get(version))
+        span = max(now.at - base.at, 1e-9)
+        if metric.builtin == "request-success-rate":
+            value = 1 - delta.errors / delta.requests if delta.requests else None
+        elif metric.builtin == "request-duration-p99":
+            value = _quantile(0.99, delta.duration_buckets) * 1000 if delta.requests else None
+        else:
+            value = delta.requests / span
+        return Measurement(value=value, samples=delta.requests, window_s=span)
+
+    def _take(self) -> _Snapshot:
+        snapshot = _Snapshot(self.clock.now(), self.router.counters())
+        cutoff = snapshot.at - self.keep_s
+        self._snapshots = [s for s in self._snapshots if s.at >= cutoff] + [snapshot]
+        return snapshot
+
+    def _base(self, start: float) -> _Snapshot:
+        times = [s.at for s in self._snapshots]
+        index = bisect.bisect_right(times, start) - 1
+        return self._snapshots[max(index, 0)]
+
+
+def _delta(new: VersionCounters | None, old: VersionCounters | None) -> VersionCounters:
+    new = new or VersionCounters()
+    old = old or VersionCounters()
+    buckets = [
+        n - (old.duration_buckets[i] if i < len(old.duration_buckets) else 0)
+        for i, n in enumerate(new.duration_buckets)
+    ]
+    return VersionCounters(
+        requests=new.requests - old.requests,
+        errors=new.errors - old.errors,
+        duration_buckets=buckets,
+        duration_sum=new.duration_sum - old.duration_sum,
+    )
+
+
+def _quantile(q: float, cumulative: list[int]) -> float:
+    """Prometheus' histogram_quantile: linear interpolation inside the bucket that holds q."""
+    if not cumulative or cumulative[-1] == 0:
+        return math.nan
+    bounds = [*DURATION_BUCKETS, math.inf][: len(cumulative)]
+    rank = q * cumulative[-1]
+    index = bisect.bisect_left(cumulative, rank)
+    if index >= len(bounds) - 1 and math.isinf(bounds[-1]):
+        return bounds[-2] if len(bounds) > 1 else math.nan
+    lower = bounds[index - 1] if index > 0 else 0.0
+    below = cumulative[index - 1] if index > 0 else 0
+    in_bucket = cumulative[index] - below
+    return lower + (bounds[index] - lower) * ((rank - below) / in_bucket if in_bucket else 0)

@@ -1,0 +1,140 @@
+"""What the planner reads and writes: the persisted status, the observations, the actions.
+
+Actions are declarative ("version v has n ready replicas", "traffic is split so"), so
+repeating one after a crash changes nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+
+from safeship.analysis.measurement import Measurement
+from safeship.analysis.verdict import Outcome
+from safeship.config.models import RolloutSpec
+
+
+class Phase(StrEnum):
+    PROGRESSING = "Progressing"
+    PAUSED = "Paused"
+    PROMOTING = "Promoting"
+    ROLLING_BACK = "RollingBack"
+    PROMOTED = "Promoted"
+    ROLLED_BACK = "RolledBack"
+
+    @property
+    def terminal(self) -> bool:
+        return self in (Phase.PROMOTED, Phase.ROLLED_BACK)
+
+
+class Judgement(BaseModel):
+    """One analysis measurement as recorded in the status: when, outcome, why, evidence."""
+
+    model_config = ConfigDict(frozen=True)
+
+    at: float
+    outcome: Outcome
+    reason: str
+    evidence: dict[str, Any] = {}
+
+
+class RolloutStatus(BaseModel):
+    """The persisted progress of one rollout; the planner's only memory."""
+
+    model_config = ConfigDict(frozen=True)
+
+    rollout_id: str
+    service: str
+    stable_version: str
+    canary_version: str
+    steps_hash: str
+    started_at: float
+    phase: Phase = Phase.PROGRESSING
+    step_index: int = 0
+    step_started_at: float
+    canary_weight: float = 0.0
+    judgements: list[Judgement] = []  # of the current analysis step
+    last_judgement: Judgement | None = None
+    message: str = ""
+    canary_traffic_at: float | None = None
+    traffic_zero_at: float | None = None
+    finished_at: float | None = None
+
+
+def steps_hash(spec: RolloutSpec) -> str:
+    """Identifies the step list, so a changed spec is noticed on resume."""
+    steps = [s.model_dump(mode="json", by_alias=True) for s in spec.strategy.canary.steps]
+    return hashlib.sha256(json.dumps(steps, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def new_status(
+    spec: RolloutSpec, *, rollout_id: str, stable: str, canary: str, now: float
+) -> RolloutStatus:
+    return RolloutStatus(
+        rollout_id=rollout_id,
+        service=spec.service.name,
+        stable_version=stable,
+        canary_version=canary,
+        steps_hash=steps_hash(spec),
+        started_at=now,
+        step_started_at=now,
+    )
+
+
+@dataclass(frozen=True)
+class Traffic:
+    """Routing in force, by version; weight is the canary's percent."""
+
+    stable: str | None
+    canary: str | None = None
+    weight: float = 0.0
+
+
+@dataclass(frozen=True)
+class Observations:
+    """One immutable snapshot of the world, gathered before each decision."""
+
+    ready: Mapping[str, int]  # healthy replicas per version
+    traffic: Traffic
+    measurements: Mapping[str, Measurement] = field(default_factory=dict)  # canary, by metric
+    action_error: str | None = None  # the previous tick's action failed with this
+
+
+@dataclass(frozen=True)
+class Scale:
+    version: str
+    replicas: int
+
+    def describe(self) -> str:
+        return f"scale {self.version} to {self.replicas} replicas"
+
+
+@dataclass(frozen=True)
+class Route:
+    stable: str
+    canary: str | None
+    weight: float
+
+    def describe(self) -> str:
+        if self.canary is None:
+            return f"route all traffic to {self.stable}"
+        return f"route {self.weight:g}% to {self.canary}, the rest to {self.stable}"
+
+
+Action = Scale | Route
+
+
+@dataclass(frozen=True)
+class Plan:
+    """The planner's answer: the status to persist, then the actions to take, in order."""
+
+    status: RolloutStatus
+    actions: tuple[Action, ...] = ()
+    requeue_after: float | None = None  # None once the rollout is over
+    events: tuple[str, ...] = ()  # what happened in this tick, for the audit log and the CLI

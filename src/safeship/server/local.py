@@ -1,0 +1,137 @@
+"""Wiring of the embedded control plane: a spec becomes a local fleet, a router and a reconciler.
+
+`safeship run` and `safeship demo` both use it. It decides nothing itself: the planner does.
+"""
+
+from __future__ import annotations
+
+import secrets
+import sys
+import time
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+from safeship.config.models import RolloutSpec
+from safeship.core.clock import Clock, SystemClock
+from safeship.core.errors import SafeshipError
+from safeship.fleet.local import LocalProvider
+from safeship.metrics.router_source import RouterMetricsSource
+from safeship.rollout.journal import StoreJournal, from_record
+from safeship.rollout.reconciler import Reconciler
+from safeship.rollout.state import Plan, RolloutStatus, new_status, steps_hash
+from safeship.store.repository import Store
+from safeship.traffic.embedded import EmbeddedRouter
+
+
+class NothingToDo(SafeshipError):
+    """The requested version already runs."""
+
+
+@dataclass
+class LocalStack:
+    """A running local fleet with its router: lives as long as the process that made it."""
+
+    spec: RolloutSpec
+    provider: LocalProvider
+    router: EmbeddedRouter
+    metrics: RouterMetricsSource
+    clock: Clock
+
+    @property
+    def url(self) -> str:
+        host = self.spec.router.listen.rpartition(":")[0]
+        return f"http://{host}:{self.router.port}"
+
+
+@asynccontextmanager
+async def local_stack(
+    spec: RolloutSpec, *, clock: Clock | None = None
+) -> AsyncIterator[LocalStack]:
+    clock = clock or SystemClock()
+    host, _, port = spec.router.listen.rpartition(":")
+    router = EmbeddedRouter(
+        service=spec.service.name,
+        listen_host=host,
+        listen_port=int(port),
+        drain_timeout=spec.router.drain_timeout,
+    )
+    provider = LocalProvider(
+        service=spec.service.name,
+        command=[_python(part) for part in spec.service.command],
+        version_args={v: o.args for v, o in spec.service.versions.items()},
+        env=spec.service.env,
+        health_path=spec.service.health.path,
+        start_timeout=spec.fleet.start_timeout,
+        stop_timeout=spec.fleet.stop_timeout,
+    )
+    async with provider:
+        await router.start()
+        try:
+            yield LocalStack(spec, provider, router, RouterMetricsSource(router, clock), clock)
+        finally:
+            await router.stop()
+
+
+def _python(part: str) -> str:
+    """`python` in a command means the interpreter safeship runs on, so the demo works in a venv."""
+    return sys.executable if part in ("python", "python3") else part
+
+
+async def run_rollout(
+    stack: LocalStack,
+    store: Store,
+    *,
+    version: str,
+    actor: str,
+    on_plan: Callable[[Plan], None] | None = None,
+) -> RolloutStatus:
+    """Move the service to `version` (or resume the unfinished rollout to it) and return the end."""
+    status = start_or_resume(stack.spec, store, version=version, actor=actor, now=stack.clock.now())
+    reconciler = Reconciler(
+        spec=stack.spec,
+        provider=stack.provider,
+        router=stack.router,
+        metrics=stack.metrics,
+        sink=StoreJournal(store, actor=actor, clock=stack.clock),
+        clock=stack.clock,
+        on_plan=on_plan,
+    )
+    return await reconciler.run(status)
+
+
+def start_or_resume(
+    spec: RolloutSpec, store: Store, *, version: str, actor: str, now: float
+) -> RolloutStatus:
+    service = spec.service.name
+    active = store.active_rollout(service)
+    if active is not None:
+        status = from_record(active)
+        if status.canary_version == version and status.steps_hash == steps_hash(spec):
+            store.audit(
+                actor=actor,
+                action="resume rollout",
+                rollout_id=status.rollout_id,
+                service=service,
+            )
+            return status
+        raise SafeshipError(
+            f"rollout {active.id} of {service} to {active.to_version} is unfinished;"
+            " finish or abort it first"
+        )
+    stable = store.stable_version(service) or spec.service.stable
+    if stable is None:
+        raise SafeshipError(f"no stable version known for {service}: set service.stable")
+    if stable == version:
+        raise NothingToDo(f"{service} already runs {version}")
+    rollout_id = (
+        f"{service}-{time.strftime('%Y%m%d-%H%M%S', time.gmtime(now))}-{secrets.token_hex(2)}"
+    )
+    status = new_status(spec, rollout_id=rollout_id, stable=stable, canary=version, now=now)
+    store.audit(
+        actor=actor,
+        action=f"start rollout {stable} → {version}",
+        rollout_id=status.rollout_id,
+        service=service,
+    )
+    return status
