@@ -17,6 +17,8 @@ def parse_duration(text: str | float | int) -> float:
             raise ValueError(f"expected a non-negative duration, found {text}")
         return float(text)
     cleaned = text.strip()
+    if cleaned.replace(".", "", 1).isdigit():
+        return float(cleaned)
     pos, total = 0, 0.0
     for match in _PART.finditer(cleaned):
         if match.start() != pos:

@@ -1,0 +1,159 @@
+"""`safeship audit list|verify`: read the store's rollouts and audit log, check the hash chain.
+
+Thin over `safeship.store`: open the database, fetch, render as a Rich table or JSON.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import datetime
+from enum import StrEnum
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+from sqlalchemy.exc import SQLAlchemyError
+
+from safeship.core.durations import format_duration
+from safeship.store import AuditEntry, RolloutRecord, Store, StoreError, default_url
+
+EXIT_FAILED, EXIT_INVALID, EXIT_CANNOT_RUN = 1, 2, 3
+
+audit_app = typer.Typer(
+    help="The audit log: who did what, when and why, and proof it was not altered.",
+    no_args_is_help=True,
+)
+
+
+class OutputFormat(StrEnum):
+    table = "table"
+    json = "json"
+
+
+DbOption = Annotated[
+    str | None,
+    typer.Option(
+        "--db", help="Database URL [default: $SAFESHIP_DB or sqlite:///./.safeship/state.db]"
+    ),
+]
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(audit_app, name="audit")
+
+
+@contextmanager
+def _opened(db: str | None) -> Iterator[Store]:
+    """The store at `db`; a database that cannot be used exits 3 with the reason, no traceback."""
+    try:
+        with Store.open(db or default_url()) as store:
+            yield store
+    except (StoreError, SQLAlchemyError) as exc:
+        Console(stderr=True).print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
+        raise typer.Exit(EXIT_CANNOT_RUN) from exc
+
+
+@audit_app.command("list")
+def list_command(
+    rollout: Annotated[
+        str | None, typer.Option("--rollout", help="Show every action of this rollout.")
+    ] = None,
+    limit: Annotated[int, typer.Option("--limit", min=1, help="At most this many rows.")] = 50,
+    output: Annotated[OutputFormat, typer.Option("--format", help="table or json.")] = (
+        OutputFormat.table
+    ),
+    db: DbOption = None,
+) -> None:
+    """Rollouts, newest first; with --rollout, that rollout and every audited action of it."""
+    with _opened(db) as store:
+        if rollout is None:
+            _show_rollouts(store.list_rollouts(limit=limit), output)
+            return
+        record = store.get_rollout(rollout)
+        entries = store.audit_entries(rollout_id=rollout, limit=limit)
+    if record is None and not entries:
+        Console(stderr=True).print(f"no rollout {rollout!r}; `safeship audit list` shows them all")
+        raise typer.Exit(EXIT_INVALID)
+    _show_rollout(record, entries, output)
+
+
+@audit_app.command("verify")
+def verify_command(db: DbOption = None) -> None:
+    """Recompute the audit hash chain; exit 1 naming the first entry that was altered."""
+    with _opened(db) as store:
+        result = store.verify_audit()
+    console = Console(highlight=False)
+    if result.ok:
+        console.print(f"OK: {result.checked} audit entries verified, the chain is intact")
+        return
+    console.print(
+        f"BROKEN: audit entry {result.broken_id}: {result.problem} "
+        f"({result.checked} entries checked)"
+    )
+    raise typer.Exit(EXIT_FAILED)
+
+
+def _show_rollouts(records: Sequence[RolloutRecord], output: OutputFormat) -> None:
+    if output is OutputFormat.json:
+        _print_json({"rollouts": [_as_json(r) for r in records]})
+    else:
+        Console().print(rollouts_table(records, now=time.time()))
+
+
+def _show_rollout(
+    record: RolloutRecord | None, entries: Sequence[AuditEntry], output: OutputFormat
+) -> None:
+    if output is OutputFormat.json:
+        _print_json({"rollout": _as_json(record) if record else None, "audit": _jsons(entries)})
+        return
+    console = Console()
+    if record is not None:
+        console.print(rollouts_table([record], now=time.time()))
+    console.print(entries_table(entries))
+
+
+def rollouts_table(records: Sequence[RolloutRecord], *, now: float) -> Table:
+    """One row per rollout: id, service, from → to, who, started, duration, result, reason."""
+    table = Table(title="Rollouts")
+    table.add_column("id", no_wrap=True)
+    for name in ("service", "from → to", "who", "started", "duration", "result", "reason"):
+        table.add_column(name, overflow="fold")
+    for r in records:
+        versions = f"{r.from_version or '—'} → {r.to_version}"
+        when, took = _local_time(r.created_at), format_duration(r.duration(now))
+        outcome = r.result or f"running ({r.phase})"
+        table.add_row(r.id, r.service, versions, r.actor, when, took, outcome, r.reason)
+    return table
+
+
+def entries_table(entries: Sequence[AuditEntry]) -> Table:
+    """One row per audited action, oldest first."""
+    table = Table(title="Audit")
+    table.add_column("#", no_wrap=True)
+    for name in ("time", "who", "action", "reason", "details"):
+        table.add_column(name, overflow="fold")
+    for e in entries:
+        details = json.dumps(e.details, sort_keys=True) if e.details else ""
+        table.add_row(str(e.id), _local_time(e.ts), e.actor, e.action, e.reason, details)
+    return table
+
+
+def _local_time(ts: float) -> str:
+    return datetime.fromtimestamp(ts).astimezone().strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _as_json(value: RolloutRecord | AuditEntry) -> dict[str, Any]:
+    return dataclasses.asdict(value)
+
+
+def _jsons(values: Sequence[AuditEntry]) -> list[dict[str, Any]]:
+    return [_as_json(v) for v in values]
+
+
+def _print_json(value: Any) -> None:
+    typer.echo(json.dumps(value, indent=2, sort_keys=True, default=str))

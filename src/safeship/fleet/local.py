@@ -1,0 +1,258 @@
+"""The `local` provider: replicas are child processes on 127.0.0.1, one free port each.
+
+It sits between the rollout reconciler (which asks "version v has n healthy replicas") and the
+operating system. Processes are supervised by fleet/process.py, which guarantees that no child
+outlives safeship. A replica whose process has died stays listed by `replicas()` with
+`healthy=False` (so the reconciler sees the failure) until the next `scale` of its version
+prunes and replaces it, or `close()`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shlex
+import shutil
+import socket
+import tempfile
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+
+import httpx
+
+from safeship.core.clock import Clock, SystemClock
+from safeship.core.errors import DeployError
+from safeship.fleet.process import ChildProcess, spawn
+from safeship.fleet.provider import Replica
+
+_PORT_ATTEMPTS = 3
+_ADDRESS_IN_USE = ("address already in use", "eaddrinuse", "errno 98")
+
+
+@dataclass(frozen=True)
+class _Running:
+    replica: Replica
+    child: ChildProcess
+    argv: tuple[str, ...]
+
+
+class _StartFailure(Exception):
+    """One replica did not become healthy; `reason` is already phrased for people."""
+
+    def __init__(self, run: _Running, reason: str, *, exit_code: int | None = None) -> None:
+        super().__init__(reason)
+        self.run = run
+        self.reason = reason
+        self.exit_code = exit_code
+
+    @property
+    def address_in_use(self) -> bool:
+        tail = self.run.child.stderr_tail().lower()
+        return self.exit_code is not None and any(s in tail for s in _ADDRESS_IN_USE)
+
+
+class LocalProvider:
+    """Runs replicas of one service as local processes; implements `Provider`.
+
+    `command` is a template whose elements may contain `{port}`, `{version}`, `{host}` and
+    `{replica}` (the replica id, e.g. `web-v2-3`); `version_args[version]` is appended for that
+    version. `env` is added to the inherited environment. Each replica's output goes to
+    `log_dir/<replica id>.stdout.log` and `.stderr.log` (a temp dir, removed by `close()`,
+    when `log_dir` is None).
+    """
+
+    def __init__(
+        self,
+        *,
+        service: str,
+        command: list[str],
+        version_args: Mapping[str, list[str]] | None = None,
+        env: Mapping[str, str] | None = None,
+        health_path: str = "/health",
+        start_timeout: float = 15.0,
+        stop_timeout: float = 5.0,
+        host: str = "127.0.0.1",
+        log_dir: Path | None = None,
+        clock: Clock | None = None,
+    ) -> None:
+        if not command:
+            raise ValueError("command must name a program to run")
+        self.service = service
+        self._command = list(command)
+        self._version_args = {v: list(a) for v, a in (version_args or {}).items()}
+        self._env = {**os.environ, **(env or {})}
+        self._health_path = health_path
+        self._start_timeout = start_timeout
+        self._stop_timeout = stop_timeout
+        self._host = host
+        self._own_log_dir = log_dir is None
+        self.log_dir = log_dir or Path(tempfile.mkdtemp(prefix=f"safeship-{service}-"))
+        self._clock = clock or SystemClock()
+        self._running: list[_Running] = []
+        self._seq = 0
+        self._lock = asyncio.Lock()
+
+    async def __aenter__(self) -> LocalProvider:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    async def replicas(self) -> list[Replica]:
+        """Every replica started and not stopped; a dead process is reported `healthy=False`."""
+        return [_observed(r) for r in self._running]
+
+    async def scale(self, version: str, count: int) -> list[Replica]:
+        """Make exactly `count` healthy replicas of `version` run; return them (oldest first)."""
+        if count < 0:
+            raise ValueError(f"replica count must be >= 0, found {count}")
+        async with self._lock:
+            await self._stop([r for r in self._of(version) if r.child.poll() is not None])
+            current = self._of(version)
+            if len(current) > count:
+                await self._stop(current[count:])  # the newest extras go first
+            elif len(current) < count:
+                self._running += await self._start_many(version, count - len(current))
+            return [r.replica for r in self._of(version)]
+
+    async def close(self) -> None:
+        """Stop every replica this provider started (SIGTERM, then SIGKILL after stop_timeout)."""
+        async with self._lock:
+            await self._stop(list(self._running))
+        if self._own_log_dir:
+            shutil.rmtree(self.log_dir, ignore_errors=True)
+
+    def pid(self, replica_id: str) -> int | None:
+        """The process id of a replica this provider runs (for operators and tests), or None."""
+        return next((r.child.pid for r in self._running if r.replica.id == replica_id), None)
+
+    def _of(self, version: str) -> list[_Running]:
+        return [r for r in self._running if r.replica.version == version]
+
+    async def _stop(self, runs: list[_Running]) -> None:
+        await asyncio.gather(*(r.child.stop(self._stop_timeout) for r in runs))
+        self._running = [r for r in self._running if r not in runs]
+
+    async def _start_many(self, version: str, n: int) -> list[_Running]:
+        """Start `n` replicas in parallel; if any fails, stop them all and raise DeployError."""
+        async with httpx.AsyncClient(timeout=1.0, trust_env=False) as client:
+            results = await asyncio.gather(
+                *(self._start_one(version, client) for _ in range(n)), return_exceptions=True
+            )
+        started = [r for r in results if isinstance(r, _Running)]
+        failures = [r for r in results if isinstance(r, BaseException)]
+        if failures:
+            await asyncio.gather(*(r.child.stop(self._stop_timeout) for r in started))
+            raise _deploy_error(version, failures[0])
+        return started
+
+    async def _start_one(self, version: str, client: httpx.AsyncClient) -> _Running:
+        """Start one replica; on a lost race for its port, try again on another port."""
+        for attempt in range(_PORT_ATTEMPTS):
+            run = self._launch(version, _free_port(self._host))
+            try:
+                await self._await_healthy(run, client)
+                return run
+            except _StartFailure as failure:
+                await run.child.stop(self._stop_timeout)
+                if not failure.address_in_use or attempt == _PORT_ATTEMPTS - 1:
+                    raise
+            except BaseException:
+                await asyncio.shield(run.child.stop(self._stop_timeout))
+                raise
+        raise AssertionError("unreachable: the last attempt re-raises")
+
+    def _launch(self, version: str, port: int) -> _Running:
+        self._seq += 1
+        replica = Replica(
+            id=f"{self.service}-{version}-{self._seq}", version=version, host=self._host, port=port
+        )
+        argv = self._argv(replica)
+        child = spawn(
+            argv,
+            env=self._env,
+            stdout_path=self.log_dir / f"{replica.id}.stdout.log",
+            stderr_path=self.log_dir / f"{replica.id}.stderr.log",
+        )
+        return _Running(replica=replica, child=child, argv=tuple(argv))
+
+    def _argv(self, replica: Replica) -> list[str]:
+        values = {
+            "{port}": str(replica.port),
+            "{version}": replica.version,
+            "{host}": replica.host,
+            "{replica}": replica.id,
+        }
+        template = self._command + self._version_args.get(replica.version, [])
+        return [_fill(part, values) for part in template]
+
+    async def _await_healthy(self, run: _Running, client: httpx.AsyncClient) -> None:
+        """Poll the health path with a short backoff until 2xx, exit, or start_timeout."""
+        url = f"{run.replica.url}{self._health_path}"
+        deadline = self._clock.now() + self._start_timeout
+        delay, last = 0.02, "no answer yet"
+        while True:
+            ok, last = await _health_get(client, url)
+            # Checked after the probe too: a process that lost its port race may exit while a
+            # stranger that won the port answers our probe.
+            if (code := run.child.poll()) is not None:
+                raise _StartFailure(run, f"exited with code {code}", exit_code=code)
+            if ok:
+                return
+            if self._clock.now() >= deadline:
+                raise _StartFailure(run, _timeout_reason(url, self._start_timeout, last))
+            await self._clock.sleep(delay)
+            delay = min(delay * 2, 0.25)
+
+
+def _observed(run: _Running) -> Replica:
+    if run.child.poll() is None:
+        return run.replica
+    r = run.replica
+    return Replica(id=r.id, version=r.version, host=r.host, port=r.port, healthy=False)
+
+
+def _fill(part: str, values: Mapping[str, str]) -> str:
+    # Plain replacement, not str.format: arguments may legitimately contain other braces.
+    for placeholder, value in values.items():
+        part = part.replace(placeholder, value)
+    return part
+
+
+def _free_port(host: str) -> int:
+    """A port the kernel considers free now; the caller handles losing it to someone else."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+async def _health_get(client: httpx.AsyncClient, url: str) -> tuple[bool, str]:
+    try:
+        response = await client.get(url)
+    except httpx.HTTPError as exc:
+        return False, f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+    return response.is_success, f"HTTP {response.status_code}"
+
+
+def _timeout_reason(url: str, timeout: float, last: str) -> str:
+    return f"did not answer {url} with 2xx within {timeout:g}s (last: {last})"
+
+
+def _deploy_error(version: str, failure: BaseException) -> BaseException:
+    if not isinstance(failure, _StartFailure):
+        return failure
+    run = failure.run
+    tail = run.child.stderr_tail(20) or "(stderr was empty)"
+    return DeployError(
+        f"replica {run.replica.id} of version {version!r} failed to start: {failure.reason}\n"
+        f"command: {shlex.join(run.argv)}\n"
+        f"last lines of stderr ({run.child.stderr_path}):\n{tail}"
+    )

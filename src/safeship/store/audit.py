@@ -1,0 +1,117 @@
+"""The audit log as rows: append under the chain lock, read back, verify batch by batch.
+
+Append-only by construction: this module offers no update or delete.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from safeship.store.chain import GENESIS_HASH, canonical_json, entry_hash, verify_chain
+from safeship.store.locks import AUDIT_LOCK_KEY
+from safeship.store.records import AuditEntry, AuditVerification
+from safeship.store.redact import redact, redact_text
+from safeship.store.schema import audit
+
+VERIFY_BATCH = 1000
+
+
+def append(
+    conn: Connection,
+    *,
+    ts: float,
+    actor: str,
+    action: str,
+    reason: str,
+    rollout_id: str | None,
+    service: str | None,
+    details: Mapping[str, Any] | None,
+) -> AuditEntry:
+    """Chain a new entry after the last one; secrets are redacted before hashing."""
+    last_id, prev_hash = _lock_and_read_tail(conn)
+    fields: dict[str, Any] = {
+        "id": last_id + 1,
+        "ts": float(ts),
+        "actor": actor,
+        "action": action,
+        "rollout_id": rollout_id,
+        "service": service,
+        "reason": redact_text(reason),
+        # Round-trip through JSON so what is hashed is exactly what is read back later.
+        "details": json.loads(canonical_json(redact(details or {}))),
+        "prev_hash": prev_hash,
+    }
+    entry = AuditEntry(**fields, hash=entry_hash(**fields))
+    conn.execute(sa.insert(audit).values(_entry_to_row(entry)))
+    return entry
+
+
+def _lock_and_read_tail(conn: Connection) -> tuple[int, str]:
+    # SQLite writers already hold the database lock (BEGIN IMMEDIATE); PostgreSQL writers
+    # serialise on an advisory lock held until commit, so no two read the same tail.
+    if conn.dialect.name == "postgresql":
+        conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": AUDIT_LOCK_KEY})
+    query = sa.select(audit.c.id, audit.c.hash).order_by(audit.c.id.desc()).limit(1)
+    row = conn.execute(query).first()
+    return (row.id, row.hash) if row is not None else (0, GENESIS_HASH)
+
+
+def _entry_to_row(entry: AuditEntry) -> dict[str, Any]:
+    return {
+        "id": entry.id,
+        "ts": entry.ts,
+        "actor": entry.actor,
+        "action": entry.action,
+        "rollout_id": entry.rollout_id,
+        "service": entry.service,
+        "reason": entry.reason,
+        "details": canonical_json(entry.details),
+        "prev_hash": entry.prev_hash,
+        "hash": entry.hash,
+    }
+
+
+def _row_to_entry(row: sa.Row[Any]) -> AuditEntry:
+    values = row._asdict()
+    values["details"] = _parse_details(values["details"])
+    return AuditEntry(**values)
+
+
+def _parse_details(text: str) -> Mapping[str, Any]:
+    # A hand-edited row may hold anything; keep it as a value so verify reports it, not crashes.
+    try:
+        parsed = json.loads(text)
+    except ValueError:
+        return {"__unparseable__": text}
+    return parsed if isinstance(parsed, dict) else {"__not_an_object__": parsed}
+
+
+def entries(conn: Connection, *, rollout_id: str | None, limit: int | None) -> list[AuditEntry]:
+    """Oldest first; with `limit`, the newest `limit` entries (still oldest first)."""
+    query = sa.select(audit).order_by(audit.c.id.desc())
+    if rollout_id is not None:
+        query = query.where(audit.c.rollout_id == rollout_id)
+    if limit is not None:
+        query = query.limit(limit)
+    return [_row_to_entry(row) for row in reversed(conn.execute(query).all())]
+
+
+def iter_all(conn: Connection, *, batch: int = VERIFY_BATCH) -> Iterator[AuditEntry]:
+    """Every entry in id order, fetched in batches so a long log does not fill memory."""
+    after = 0
+    while True:
+        query = sa.select(audit).where(audit.c.id > after).order_by(audit.c.id).limit(batch)
+        rows = conn.execute(query).all()
+        yield from (_row_to_entry(row) for row in rows)
+        if len(rows) < batch:
+            return
+        after = rows[-1].id
+
+
+def verify(conn: Connection) -> AuditVerification:
+    return verify_chain(iter_all(conn))

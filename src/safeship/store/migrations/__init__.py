@@ -1,0 +1,1 @@
+"""Alembic migrations for the store; `safeship.store.migrate` runs them in code."""

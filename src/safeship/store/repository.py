@@ -1,0 +1,132 @@
+"""The store: where every state change lands (SQLite by default, PostgreSQL by URL).
+
+`Store.open` connects and migrates; each plain method is its own transaction, and
+`store.transaction()` groups several operations (e.g. save a rollout and audit it) into one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from types import TracebackType
+from typing import Any
+
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
+
+from safeship.core.clock import Clock, SystemClock
+from safeship.store.engine import READ_ONLY, create_engine, default_url
+from safeship.store.errors import StoreError
+from safeship.store.migrate import upgrade_to_head
+from safeship.store.records import AuditEntry, AuditVerification, RolloutRecord
+from safeship.store.transaction import Transaction
+
+
+class Store:
+    """Rollouts, services' stable versions and the hash-chained audit log."""
+
+    def __init__(self, engine: Engine, *, clock: Clock | None = None) -> None:
+        self._engine = engine
+        self._clock: Clock = clock or SystemClock()
+
+    @classmethod
+    def open(cls, url: str | None = None, *, clock: Clock | None = None) -> Store:
+        """Connect to `url` ($SAFESHIP_DB or ./.safeship/state.db if None) and migrate to head."""
+        engine = create_engine(url or default_url())
+        try:
+            upgrade_to_head(engine)
+        except SQLAlchemyError as exc:
+            engine.dispose()
+            shown = engine.url.render_as_string(hide_password=True)
+            cause = exc.orig if isinstance(exc, DBAPIError) else exc
+            raise StoreError(f"cannot open the state database {shown}: {cause}") from exc
+        return cls(engine, clock=clock)
+
+    @property
+    def url(self) -> str:
+        """The database URL with any password hidden, for messages."""
+        return self._engine.url.render_as_string(hide_password=True)
+
+    @property
+    def dialect(self) -> str:
+        return self._engine.dialect.name
+
+    def close(self) -> None:
+        self._engine.dispose()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(
+        self,
+        _type: type[BaseException] | None,
+        _exc: BaseException | None,
+        _tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[Transaction]:
+        """A write transaction: commits when the block ends, rolls back if it raises."""
+        with self._engine.begin() as conn:
+            yield Transaction(conn, self._clock)
+
+    @contextmanager
+    def _reading(self) -> Iterator[Transaction]:
+        # Read-only work need not queue behind writers for SQLite's write lock.
+        with self._engine.connect() as conn, conn.execution_options(**{READ_ONLY: True}).begin():
+            yield Transaction(conn, self._clock)
+
+    def save_rollout(self, record: RolloutRecord) -> None:
+        with self.transaction() as tx:
+            tx.save_rollout(record)
+
+    def get_rollout(self, rollout_id: str) -> RolloutRecord | None:
+        with self._reading() as tx:
+            return tx.get_rollout(rollout_id)
+
+    def list_rollouts(self, *, service: str | None = None, limit: int = 50) -> list[RolloutRecord]:
+        with self._reading() as tx:
+            return tx.list_rollouts(service=service, limit=limit)
+
+    def active_rollout(self, service: str) -> RolloutRecord | None:
+        with self._reading() as tx:
+            return tx.active_rollout(service)
+
+    def stable_version(self, service: str) -> str | None:
+        with self._reading() as tx:
+            return tx.stable_version(service)
+
+    def set_stable_version(self, service: str, version: str) -> None:
+        with self.transaction() as tx:
+            tx.set_stable_version(service, version)
+
+    def audit(
+        self,
+        *,
+        actor: str,
+        action: str,
+        reason: str = "",
+        rollout_id: str | None = None,
+        service: str | None = None,
+        details: Mapping[str, Any] | None = None,
+    ) -> AuditEntry:
+        with self.transaction() as tx:
+            return tx.audit(
+                actor=actor,
+                action=action,
+                reason=reason,
+                rollout_id=rollout_id,
+                service=service,
+                details=details,
+            )
+
+    def audit_entries(
+        self, *, rollout_id: str | None = None, limit: int | None = None
+    ) -> list[AuditEntry]:
+        with self._reading() as tx:
+            return tx.audit_entries(rollout_id=rollout_id, limit=limit)
+
+    def verify_audit(self) -> AuditVerification:
+        with self._reading() as tx:
+            return tx.verify_audit()

@@ -1,0 +1,61 @@
+"""The tables behind the store (SQLAlchemy Core). Migrations create them; repositories query them.
+
+Changing a table here needs a new Alembic revision in `migrations/versions/`.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
+
+metadata = sa.MetaData()
+
+# JSONB on PostgreSQL for indexing and compact storage; plain JSON text elsewhere.
+JsonDocument = sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
+
+rollouts = sa.Table(
+    "rollouts",
+    metadata,
+    sa.Column("id", sa.String(128), primary_key=True),
+    sa.Column("service", sa.String(128), nullable=False),
+    sa.Column("from_version", sa.String(128), nullable=True),
+    sa.Column("to_version", sa.String(128), nullable=False),
+    sa.Column("strategy", sa.String(64), nullable=False),
+    sa.Column("actor", sa.String(128), nullable=False),
+    sa.Column("phase", sa.String(64), nullable=False),
+    sa.Column("created_at", sa.Double(), nullable=False),
+    sa.Column("updated_at", sa.Double(), nullable=False),
+    sa.Column("finished_at", sa.Double(), nullable=True),
+    sa.Column("result", sa.String(32), nullable=True),
+    sa.Column("reason", sa.Text(), nullable=False, server_default=""),
+    sa.Column("spec", JsonDocument, nullable=False),
+    sa.Column("status", JsonDocument, nullable=False),
+    sa.Column("steps_hash", sa.String(128), nullable=False, server_default=""),
+    sa.Index("ix_rollouts_service_created", "service", "created_at"),
+)
+
+services = sa.Table(
+    "services",
+    metadata,
+    sa.Column("name", sa.String(128), primary_key=True),
+    sa.Column("stable_version", sa.String(128), nullable=True),
+    sa.Column("updated_at", sa.Double(), nullable=False),
+)
+
+# Append-only: ids are assigned under the chain lock (last id + 1), never by a sequence,
+# so the id order is exactly the chain order.
+audit = sa.Table(
+    "audit",
+    metadata,
+    sa.Column("id", sa.Integer(), primary_key=True, autoincrement=False),
+    sa.Column("ts", sa.Double(), nullable=False),
+    sa.Column("actor", sa.String(128), nullable=False),
+    sa.Column("action", sa.String(128), nullable=False),
+    sa.Column("rollout_id", sa.String(128), nullable=True),
+    sa.Column("service", sa.String(128), nullable=True),
+    sa.Column("reason", sa.Text(), nullable=False),
+    sa.Column("details", sa.Text(), nullable=False),
+    sa.Column("prev_hash", sa.String(64), nullable=False),
+    sa.Column("hash", sa.String(64), nullable=False),
+    sa.Index("ix_audit_rollout_id", "rollout_id"),
+)

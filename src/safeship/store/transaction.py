@@ -1,0 +1,79 @@
+"""One unit of work against the store: everything done through a `Transaction` commits together.
+
+The reconciler saves its new status and the audit record of what it is about to do in one
+transaction, before acting, so a crash never leaves an action without its record.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from sqlalchemy.engine import Connection
+
+from safeship.core.clock import Clock
+from safeship.store import audit as audit_rows
+from safeship.store import rollouts as rollout_rows
+from safeship.store.records import AuditEntry, AuditVerification, RolloutRecord
+
+
+class Transaction:
+    """Repository operations bound to one open database transaction."""
+
+    def __init__(self, connection: Connection, clock: Clock) -> None:
+        self._conn = connection
+        self._clock = clock
+
+    def save_rollout(self, record: RolloutRecord) -> None:
+        """Insert or overwrite the rollout with `record.id`."""
+        rollout_rows.save_rollout(self._conn, record)
+
+    def get_rollout(self, rollout_id: str) -> RolloutRecord | None:
+        return rollout_rows.get_rollout(self._conn, rollout_id)
+
+    def list_rollouts(self, *, service: str | None = None, limit: int = 50) -> list[RolloutRecord]:
+        """Newest first."""
+        return rollout_rows.list_rollouts(self._conn, service=service, limit=limit)
+
+    def active_rollout(self, service: str) -> RolloutRecord | None:
+        """The newest unfinished rollout of `service`."""
+        return rollout_rows.active_rollout(self._conn, service)
+
+    def stable_version(self, service: str) -> str | None:
+        return rollout_rows.stable_version(self._conn, service)
+
+    def set_stable_version(self, service: str, version: str) -> None:
+        now = self._clock.now()
+        rollout_rows.set_stable_version(self._conn, service=service, version=version, now=now)
+
+    def audit(
+        self,
+        *,
+        actor: str,
+        action: str,
+        reason: str = "",
+        rollout_id: str | None = None,
+        service: str | None = None,
+        details: Mapping[str, Any] | None = None,
+    ) -> AuditEntry:
+        """Append a hash-chained entry stamped with the store's clock; secrets are redacted."""
+        return audit_rows.append(
+            self._conn,
+            ts=self._clock.now(),
+            actor=actor,
+            action=action,
+            reason=reason,
+            rollout_id=rollout_id,
+            service=service,
+            details=details,
+        )
+
+    def audit_entries(
+        self, *, rollout_id: str | None = None, limit: int | None = None
+    ) -> list[AuditEntry]:
+        """Oldest first; with `limit`, the newest `limit` entries."""
+        return audit_rows.entries(self._conn, rollout_id=rollout_id, limit=limit)
+
+    def verify_audit(self) -> AuditVerification:
+        """Recompute the whole chain; report the first entry that does not fit."""
+        return audit_rows.verify(self._conn)

@@ -1,0 +1,224 @@
+"""The store's contract, run here against SQLite and by test_store_postgres.py on PostgreSQL.
+
+Tests here take `store_url` and `store`; the PostgreSQL module overrides only `store_url`.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import threading
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from safeship.store import RolloutRecord, Store
+from safeship.store.migrate import current_revision, head_revision
+from safeship.testing import FakeClock
+
+
+@pytest.fixture
+def store_url(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'nested' / 'state.db'}"
+
+
+@pytest.fixture
+def store(store_url: str) -> Iterator[Store]:
+    opened = Store.open(store_url, clock=FakeClock(start=1_800_000_000.0))
+    yield opened
+    opened.close()
+
+
+def rollout(rollout_id: str, **changes: object) -> RolloutRecord:
+    base = RolloutRecord(
+        id=rollout_id,
+        service="demo",
+        from_version="v1",
+        to_version="v2",
+        strategy="canary",
+        actor="alice",
+        phase="Progressing",
+        created_at=1_800_000_000.0,
+        updated_at=1_800_000_000.0,
+        spec={"steps": [{"setWeight": 5}, {"pause": "30s"}]},
+        status={"step": 0, "weights": {"canary": 5}},
+        steps_hash="abc123",
+    )
+    return replace(base, **changes)  # type: ignore[arg-type]
+
+
+def raw_execute(url: str, sql: str, **params: object) -> None:
+    engine = sa.create_engine(url)
+    with engine.begin() as conn:
+        conn.execute(sa.text(sql), params)
+    engine.dispose()
+
+
+def test_open_migrates_to_head_and_reopening_is_harmless(store_url: str, store: Store) -> None:
+    Store.open(store_url).close()
+    engine = sa.create_engine(store_url)
+    assert current_revision(engine) == head_revision()
+    assert {"rollouts", "services", "audit"} <= set(sa.inspect(engine).get_table_names())
+    engine.dispose()
+
+
+def test_saved_rollout_reads_back_field_for_field(store: Store) -> None:
+    record = rollout("demo-1", reason="new checkout", finished_at=None)
+    store.save_rollout(record)
+    assert store.get_rollout("demo-1") == record
+    assert store.get_rollout("missing") is None
+
+
+def test_saving_the_same_id_again_overwrites_it(store: Store) -> None:
+    store.save_rollout(rollout("demo-1"))
+    finished = rollout(
+        "demo-1",
+        phase="Done",
+        updated_at=1_800_000_900.0,
+        finished_at=1_800_000_900.0,
+        result="rolled_back",
+        reason="error rate 12% > 1%",
+        status={"step": 3, "weights": {"canary": 0}},
+    )
+    store.save_rollout(finished)
+    assert store.get_rollout("demo-1") == finished
+    assert len(store.list_rollouts()) == 1
+
+
+def test_list_is_newest_first_filtered_by_service_and_limited(store: Store) -> None:
+    for i, service in enumerate(["demo", "api", "demo", "demo"]):
+        store.save_rollout(rollout(f"r{i}", service=service, created_at=1_800_000_000.0 + i))
+    assert [r.id for r in store.list_rollouts()] == ["r3", "r2", "r1", "r0"]
+    assert [r.id for r in store.list_rollouts(service="demo", limit=2)] == ["r3", "r2"]
+    assert [r.id for r in store.list_rollouts(service="api")] == ["r1"]
+
+
+def test_active_rollout_is_the_newest_unfinished_one_of_the_service(store: Store) -> None:
+    store.save_rollout(rollout("old", created_at=1.0, finished_at=5.0, result="promoted"))
+    store.save_rollout(rollout("running", created_at=10.0))
+    store.save_rollout(rollout("other", service="api", created_at=20.0))
+    active = store.active_rollout("demo")
+    assert active is not None and active.id == "running"
+    store.save_rollout(rollout("running", created_at=10.0, finished_at=30.0, result="aborted"))
+    assert store.active_rollout("demo") is None
+
+
+def test_stable_version_is_unknown_until_set_then_follows_the_last_set(store: Store) -> None:
+    assert store.stable_version("demo") is None
+    store.set_stable_version("demo", "v1")
+    store.set_stable_version("demo", "v2")
+    store.set_stable_version("api", "v9")
+    assert (store.stable_version("demo"), store.stable_version("api")) == ("v2", "v9")
+
+
+def test_rollout_and_its_audit_record_commit_together(store: Store) -> None:
+    with store.transaction() as tx:
+        tx.save_rollout(rollout("demo-1"))
+        tx.audit(actor="controller", action="step.start", rollout_id="demo-1", service="demo")
+    assert store.get_rollout("demo-1") is not None
+    assert [e.action for e in store.audit_entries(rollout_id="demo-1")] == ["step.start"]
+
+
+def test_a_failing_transaction_leaves_neither_rollout_nor_audit(store: Store) -> None:
+    with pytest.raises(RuntimeError), store.transaction() as tx:
+        tx.save_rollout(rollout("demo-1"))
+        tx.audit(actor="controller", action="step.start", rollout_id="demo-1")
+        raise RuntimeError("crash before commit")
+    assert store.get_rollout("demo-1") is None
+    assert store.audit_entries() == []
+    assert store.verify_audit().checked == 0
+
+
+def test_audit_chain_of_many_entries_verifies(store: Store) -> None:
+    first = store.audit(actor="alice", action="rollout.start", rollout_id="r1", service="demo")
+    for i in range(9):
+        store.audit(actor="controller", action="step", rollout_id="r1", details={"step": i})
+    entries = store.audit_entries()
+    assert first.prev_hash == "0" * 64
+    assert [e.id for e in entries] == list(range(1, 11))
+    assert all(b.prev_hash == a.hash for a, b in itertools.pairwise(entries))
+    result = store.verify_audit()
+    assert (result.ok, result.checked, result.broken_id) == (True, 10, None)
+
+
+def test_audit_entries_filter_by_rollout_and_keep_the_newest_when_limited(store: Store) -> None:
+    for i in range(5):
+        store.audit(actor="a", action=f"act{i}", rollout_id="r1" if i % 2 == 0 else "r2")
+    assert [e.action for e in store.audit_entries(rollout_id="r1")] == ["act0", "act2", "act4"]
+    assert [e.action for e in store.audit_entries(limit=2)] == ["act3", "act4"]
+
+
+def test_audit_stamps_entries_with_the_store_clock(store_url: str) -> None:
+    clock = FakeClock(start=1_900_000_000.25)
+    with Store.open(store_url, clock=clock) as store:
+        store.audit(actor="a", action="one")
+        clock.advance(90)
+        store.audit(actor="a", action="two")
+        assert [e.ts for e in store.audit_entries()] == [1_900_000_000.25, 1_900_000_090.25]
+
+
+def test_updating_an_audit_reason_by_sql_is_detected_at_that_entry(
+    store_url: str, store: Store
+) -> None:
+    for i in range(5):
+        store.audit(actor="alice", action="step", reason=f"step {i}")
+    raw_execute(store_url, "UPDATE audit SET reason = 'nothing to see' WHERE id = 3")
+    result = store.verify_audit()
+    assert (result.ok, result.broken_id, result.checked) == (False, 3, 3)
+    assert result.problem is not None and "modified" in result.problem
+
+
+def test_deleting_an_audit_entry_by_sql_is_detected_at_the_next_one(
+    store_url: str, store: Store
+) -> None:
+    for i in range(4):
+        store.audit(actor="alice", action="step", details={"i": i})
+    raw_execute(store_url, "DELETE FROM audit WHERE id = 2")
+    result = store.verify_audit()
+    assert (result.ok, result.broken_id) == (False, 3)
+    assert result.problem is not None and "prev_hash" in result.problem
+
+
+def test_rehashing_a_tampered_entry_still_breaks_the_chain_after_it(
+    store_url: str, store: Store
+) -> None:
+    entries = [store.audit(actor="a", action="step", details={"i": i}) for i in range(3)]
+    raw_execute(store_url, "UPDATE audit SET hash = :h WHERE id = 1", h="f" * 64)
+    assert store.verify_audit().broken_id == 1
+    raw_execute(store_url, "UPDATE audit SET hash = :h WHERE id = 1", h=entries[0].hash)
+    assert store.verify_audit().ok
+
+
+def test_secrets_never_reach_the_database(store_url: str, store: Store) -> None:
+    entry = store.audit(
+        actor="alice",
+        action="deploy",
+        reason="pull from https://bob:hunter2@registry.local/app",
+        details={"headers": {"Authorization": "Bearer abc"}, "targets": [{"api_key": "k1"}]},
+    )
+    assert entry.details == {"headers": {"Authorization": "***"}, "targets": [{"api_key": "***"}]}
+    engine = sa.create_engine(store_url)
+    with engine.connect() as conn:
+        stored = json.dumps([list(r) for r in conn.execute(sa.text("SELECT * FROM audit"))])
+    engine.dispose()
+    for secret in ("hunter2", "Bearer abc", "k1"):
+        assert secret not in stored
+    assert store.verify_audit().ok
+
+
+def test_concurrent_appends_from_threads_keep_one_valid_chain(store: Store) -> None:
+    def append_many(worker: int) -> None:
+        for i in range(15):
+            store.audit(actor=f"worker-{worker}", action="tick", details={"i": i})
+
+    threads = [threading.Thread(target=append_many, args=(w,)) for w in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    result = store.verify_audit()
+    assert (result.ok, result.checked) == (True, 60)
+    assert [e.id for e in store.audit_entries()] == list(range(1, 61))
