@@ -21,5 +21,5 @@ class Format(StrEnum):
 
 def fail(console: Console, message: str, code: int) -> NoReturn:
     """Print a one-line error meant for a person and exit with `code`."""
-    console.print(f"[red]error[/] {message}", highlight=False)
+    console.print(f"[red]error[/] {message}", highlight=False, soft_wrap=True)
     raise typer.Exit(code)

@@ -21,7 +21,6 @@ from safeship.config.models import RolloutSpec
 from safeship.rollout.state import Phase, Plan, RolloutStatus
 from safeship.server.local import LocalStack, local_stack, run_rollout
 from safeship.store.repository import Store
-from safeship.traffic.router import TrafficSplit
 
 LOAD_RATE = 50  # requests per second, loopback only
 BAD_VERSION_ARGS = ["--error-ratio", "0.1", "--latency-ms", "150"]
@@ -123,7 +122,7 @@ async def run_demo(
     spec = demo_spec(fast=fast, port=port)
     report = DemoReport()
     async with local_stack(spec) as stack:
-        await _bring_up_stable(stack, "v1")
+        await stack.serve("v1")
         async with _load(stack.url, duration=3600) as load_result:
             for version in ("v2", "v3"):
                 status = await run_rollout(
@@ -136,11 +135,6 @@ async def run_demo(
         if hold:
             await asyncio.Event().wait()
     return report
-
-
-async def _bring_up_stable(stack: LocalStack, version: str) -> None:
-    replicas = await stack.provider.scale(version, stack.spec.fleet.replicas)
-    await stack.router.apply(TrafficSplit(stable=tuple(replicas)))
 
 
 def _outcome(status: RolloutStatus) -> RolloutOutcome:

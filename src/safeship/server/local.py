@@ -22,6 +22,7 @@ from safeship.rollout.reconciler import Reconciler
 from safeship.rollout.state import Plan, RolloutStatus, new_status, steps_hash
 from safeship.store.repository import Store
 from safeship.traffic.embedded import EmbeddedRouter
+from safeship.traffic.router import TrafficSplit
 
 
 class NothingToDo(SafeshipError):
@@ -37,6 +38,17 @@ class LocalStack:
     router: EmbeddedRouter
     metrics: RouterMetricsSource
     clock: Clock
+    listening: bool = False
+
+    async def serve(self, version: str) -> None:
+        """Run `version` on the whole fleet and route to it, then listen: no client ever
+        reaches a router without backends. Idempotent."""
+        replicas = await self.provider.scale(version, self.spec.fleet.replicas)
+        if not self.router.current().stable:
+            await self.router.apply(TrafficSplit(stable=tuple(replicas)))
+        if not self.listening:
+            await self.router.start()
+            self.listening = True
 
     @property
     def url(self) -> str:
@@ -66,7 +78,6 @@ async def local_stack(
         stop_timeout=spec.fleet.stop_timeout,
     )
     async with provider:
-        await router.start()
         try:
             yield LocalStack(spec, provider, router, RouterMetricsSource(router, clock), clock)
         finally:
@@ -88,6 +99,7 @@ async def run_rollout(
 ) -> RolloutStatus:
     """Move the service to `version` (or resume the unfinished rollout to it) and return the end."""
     status = start_or_resume(stack.spec, store, version=version, actor=actor, now=stack.clock.now())
+    await stack.serve(status.stable_version)
     reconciler = Reconciler(
         spec=stack.spec,
         provider=stack.provider,

@@ -1,0 +1,185 @@
+"""`safeship run` end to end: real replicas, the real router, real load, SQLite.
+
+Each test runs the CLI as a user would and checks what the user sees: the exit code,
+the persisted rollout and its audit trail, and that no replica outlives the command.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from safeship.store import Store
+
+SPEC = """\
+service:
+  name: shop
+  command: [python, -m, safeship.demo.service, --port, "{port}", --version, "{version}"]
+  stable: v1
+  versions:
+    bad: {args: [--error-ratio, "0.3"]}
+    broken: {args: [--no-such-flag]}
+fleet: {replicas: 2, startTimeout: 10s, stopTimeout: 3s}
+router: {listen: "127.0.0.1:%(port)d"}
+analysis:
+  interval: 1s
+  window: 5s
+  metrics:
+    - {name: success, builtin: request-success-rate, min: 0.95, minSamples: 10}
+strategy:
+  canary:
+    steps:
+      - setWeight: 50
+      - analysis: {count: 2, inconclusiveLimit: 8}
+"""
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture
+def workdir(tmp_path: Path) -> Path:
+    port = free_port()
+    (tmp_path / "rollout.yaml").write_text(SPEC % {"port": port})
+    (tmp_path / "port").write_text(str(port))
+    return tmp_path
+
+
+def safeship(workdir: Path, *args: str, timeout: float = 90) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "SAFESHIP_DB": f"sqlite:///{workdir}/state.db"}
+    return subprocess.run(
+        [sys.executable, "-m", "safeship.cli", *args],
+        cwd=workdir,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+@pytest.fixture
+def traffic(workdir: Path) -> Iterator[dict[str, int]]:
+    """Steady client traffic through the router while the rollout runs (the judges need it)."""
+    url = f"http://127.0.0.1:{(workdir / 'port').read_text()}/"
+    counts = {"sent": 0, "ok": 0, "errors": 0}
+    stop = threading.Event()
+
+    def loop() -> None:
+        with httpx.Client(timeout=2) as client:
+            while not stop.is_set():
+                try:
+                    counts["ok" if client.get(url).status_code < 500 else "errors"] += 1
+                except httpx.HTTPError:
+                    time.sleep(0.05)  # the router is not up yet, or the run has ended
+                    continue
+                counts["sent"] += 1
+                time.sleep(0.01)
+
+    thread = threading.Thread(target=loop, daemon=True)
+    thread.start()
+    yield counts
+    stop.set()
+    thread.join(timeout=5)
+
+
+def rollouts(workdir: Path) -> list[dict[str, object]]:
+    result = safeship(workdir, "status", "--format", "json")
+    assert result.returncode == 0, result.stdout + result.stderr
+    return list(json.loads(result.stdout))
+
+
+def test_good_canary_is_promoted(workdir: Path, traffic: dict[str, int]) -> None:
+    result = safeship(workdir, "run", "rollout.yaml", "--version", "v2")
+    assert result.returncode == 0, result.stdout + result.stderr
+    (latest,) = rollouts(workdir)
+    assert latest["phase"] == "Promoted"
+    with Store.open(f"sqlite:///{workdir}/state.db") as store:
+        assert store.stable_version("shop") == "v2"
+        assert store.verify_audit().ok
+        actions = [e.action for e in store.audit_entries(rollout_id=str(latest["rollout_id"]))]
+    assert "route all traffic to v2" in actions
+    assert traffic["errors"] == 0
+
+
+def test_bad_canary_is_rolled_back_and_stable_untouched(
+    workdir: Path, traffic: dict[str, int]
+) -> None:
+    result = safeship(workdir, "run", "rollout.yaml", "--version", "bad")
+    assert result.returncode == 1, result.stdout + result.stderr
+    (latest,) = rollouts(workdir)
+    assert latest["phase"] == "RolledBack"
+    assert "success" in str(latest["message"])
+    with Store.open(f"sqlite:///{workdir}/state.db") as store:
+        assert store.stable_version("shop") is None  # never promoted: v1 stays the stable one
+    assert traffic["sent"] > 0
+
+
+def test_spec_error_exits_2_and_changes_nothing(workdir: Path) -> None:
+    spec = workdir / "rollout.yaml"
+    spec.write_text(spec.read_text().replace("setWeight: 50", "setWeight: fifty"))
+    result = safeship(workdir, "run", "rollout.yaml", "--version", "v2")
+    assert result.returncode == 2
+    assert "rollout.yaml:18:" in result.stdout and "setWeight" in result.stdout
+    assert not (workdir / "state.db").exists()
+
+
+def test_replica_that_fails_to_start_fails_the_rollout_with_its_stderr(workdir: Path) -> None:
+    result = safeship(workdir, "run", "rollout.yaml", "--version", "broken")
+    assert result.returncode == 1, result.stdout + result.stderr
+    (latest,) = rollouts(workdir)
+    assert latest["phase"] == "RolledBack"
+    assert "unrecognized arguments: --no-such-flag" in str(latest["message"])
+
+
+def test_sigterm_of_safeship_leaves_no_replica_behind(workdir: Path) -> None:
+    env = {**os.environ, "SAFESHIP_DB": f"sqlite:///{workdir}/state.db"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "safeship.cli", "run", "rollout.yaml", "--version", "v2"],
+        cwd=workdir,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    children = asyncio.run(_wait_for_children(proc.pid, count=3))
+    proc.send_signal(signal.SIGTERM)
+    proc.wait(timeout=20)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and any(_alive(pid) for pid in children):
+        time.sleep(0.1)
+    assert not [pid for pid in children if _alive(pid)]
+
+
+async def _wait_for_children(pid: int, *, count: int) -> list[int]:
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        out = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout
+        children = [int(p) for p in out.split()]
+        if len(children) >= count:
+            return children
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"safeship run started fewer than {count} replicas")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    stat = Path(f"/proc/{pid}/stat")
+    return stat.exists() and stat.read_text().split()[2] != "Z"
