@@ -6,7 +6,6 @@ the persisted rollout and its audit trail, and that no replica outlives the comm
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import signal
@@ -156,7 +155,7 @@ def test_sigterm_of_safeship_leaves_no_replica_behind(workdir: Path) -> None:
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-    children = asyncio.run(_wait_for_children(proc.pid, count=3))
+    children = _wait_for_children(proc.pid, count=3)
     proc.send_signal(signal.SIGTERM)
     proc.wait(timeout=20)
     deadline = time.monotonic() + 10
@@ -165,14 +164,14 @@ def test_sigterm_of_safeship_leaves_no_replica_behind(workdir: Path) -> None:
     assert not [pid for pid in children if _alive(pid)]
 
 
-async def _wait_for_children(pid: int, *, count: int) -> list[int]:
+def _wait_for_children(pid: int, *, count: int) -> list[int]:
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
         out = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout
         children = [int(p) for p in out.split()]
         if len(children) >= count:
             return children
-        await asyncio.sleep(0.1)
+        time.sleep(0.1)
     raise AssertionError(f"safeship run started fewer than {count} replicas")
 
 
