@@ -13,12 +13,15 @@ def assess_run(
     """The run's outcome once decided, or None to keep measuring.
 
     Failures beyond `failure_limit` fail the run; inconclusive measurements beyond
-    `inconclusive_limit` make it inconclusive (a person decides); `count` passes pass it.
+    `inconclusive_limit` make it inconclusive (a person decides); `count` passes pass it,
+    and `count` 0 measures until a limit is crossed.
     """
+    if min(count, failure_limit, inconclusive_limit) < 0:
+        raise ValueError("count and limits must not be negative")
     if sum(o is Outcome.FAIL for o in outcomes) > failure_limit:
         return Outcome.FAIL
     if sum(o is Outcome.INCONCLUSIVE for o in outcomes) > inconclusive_limit:
         return Outcome.INCONCLUSIVE
-    if sum(o is Outcome.PASS for o in outcomes) >= count:
+    if count and sum(o is Outcome.PASS for o in outcomes) >= count:
         return Outcome.PASS
     return None
