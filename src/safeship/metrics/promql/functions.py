@@ -1,0 +1,194 @@
+"""Functions over instant vectors and scalars: math, clamping, labels, sorting, histograms."""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable
+
+import numpy as np
+
+from safeship.metrics.labels import NAME, Labels, drop_names, get, with_label
+from safeship.metrics.promql.errors import PromQLError
+from safeship.metrics.promql.values import Floats, Vector
+
+_MATH: dict[str, Callable[[Floats], Floats]] = {
+    "abs": np.abs,
+    "ceil": np.ceil,
+    "floor": np.floor,
+    "exp": np.exp,
+    "sqrt": np.sqrt,
+    "ln": np.log,
+    "log2": np.log2,
+    "log10": np.log10,
+    "sgn": lambda v: np.where(v < 0, -1.0, np.where(v > 0, 1.0, v)),
+}
+MATH_NAMES = frozenset(_MATH)
+_LABEL_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
+_EXPAND = re.compile(r"\$(?:\$|\{(\w+)\}|(\w+))")
+
+
+def _mapped(vec: Vector, values: Floats) -> Vector:
+    return Vector(drop_names(vec.labels), values)
+
+
+def simple(name: str, vec: Vector) -> Vector:
+    with np.errstate(all="ignore"):
+        return _mapped(vec, _MATH[name](vec.values))
+
+
+def round_to(vec: Vector, nearest: float) -> Vector:
+    inverse = 1.0 / nearest
+    with np.errstate(all="ignore"):
+        return _mapped(vec, np.floor(vec.values * inverse + 0.5) / inverse)
+
+
+def clamp(vec: Vector, low: float, high: float) -> Vector:
+    if high < low:
+        return Vector.empty()
+    return _mapped(vec, _go_max(np.full_like(vec.values, low), _go_min(vec.values, high)))
+
+
+def clamp_min(vec: Vector, low: float) -> Vector:
+    return _mapped(vec, _go_max(vec.values, np.full_like(vec.values, low)))
+
+
+def clamp_max(vec: Vector, high: float) -> Vector:
+    return _mapped(vec, _go_min(vec.values, np.full_like(vec.values, high)))
+
+
+def _go_max(a: Floats, b: Floats | float) -> Floats:
+    return np.maximum(a, b)  # NaN in, NaN out: like Go's math.Max
+
+
+def _go_min(a: Floats, b: Floats | float) -> Floats:
+    return np.minimum(a, b)
+
+
+def sort(vec: Vector, *, descending: bool) -> Vector:
+    # NaNs go last either way, as Prometheus's vectorByValueHeap orders them.
+    key = -vec.values if descending else vec.values
+    order = np.argsort(np.where(np.isnan(key), np.inf, key), kind="stable")
+    nan = np.isnan(vec.values[order])
+    return vec.take(np.concatenate([order[~nan], order[nan]]).astype(np.int64))
+
+
+def timestamps(vec: Vector, times_ms: np.ndarray) -> Vector:
+    return _mapped(vec, times_ms.astype(np.float64) / 1000)
+
+
+def label_replace(vec: Vector, dst: str, replacement: str, src: str, regex: str) -> Vector:
+    pattern = _compile(regex)
+    if not _LABEL_NAME.match(dst):
+        raise PromQLError(f"invalid destination label name in label_replace(): {dst}")
+    out = []
+    for labels in vec.labels:
+        found = pattern.fullmatch(get(labels, src))
+        if found is None:
+            out.append(labels)
+        else:
+            out.append(with_label(labels, dst, _go_expand(replacement, found)))
+    return _unique(Vector(out, vec.values))
+
+
+def _compile(regex: str) -> re.Pattern[str]:
+    try:
+        return re.compile(f"(?s:{regex})")
+    except re.error as exc:
+        raise PromQLError(f"invalid regular expression in label_replace(): {regex}") from exc
+
+
+def _go_expand(template: str, found: re.Match[str]) -> str:
+    """Go's Regexp.Expand: $1, ${1}, $name; unknown groups expand to nothing."""
+
+    def one(m: re.Match[str]) -> str:
+        if m.group(0) == "$$":
+            return "$"
+        ref = m.group(1) or m.group(2)
+        try:
+            group = found.group(int(ref)) if ref.isdigit() else found.group(ref)
+        except IndexError:
+            return ""
+        return group or ""
+
+    return _EXPAND.sub(one, template)
+
+
+def label_join(vec: Vector, dst: str, sep: str, sources: list[str]) -> Vector:
+    if not _LABEL_NAME.match(dst):
+        raise PromQLError(f"invalid destination label name in label_join(): {dst}")
+    out = [with_label(x, dst, sep.join(get(x, s) for s in sources)) for x in vec.labels]
+    return _unique(Vector(out, vec.values))
+
+
+def _unique(vec: Vector) -> Vector:
+    if len(set(vec.labels)) != len(vec.labels):
+        raise PromQLError("vector cannot contain metrics with the same labelset")
+    return vec
+
+
+def histogram_quantile(q: float, vec: Vector) -> Vector:
+    """Quantiles from classic `le` buckets, grouped by all other labels."""
+    groups: dict[Labels, list[tuple[float, float]]] = {}
+    for labels, value in vec.samples():
+        bound = _parse_le(get(labels, "le"))
+        if bound is None:
+            continue
+        key = tuple(p for p in labels if p[0] not in ("le", NAME))
+        groups.setdefault(key, []).append((bound, value))
+    keys = list(groups)
+    values = np.asarray([bucket_quantile(q, groups[k]) for k in keys], dtype=np.float64)
+    return Vector(keys, values)
+
+
+def _parse_le(text: str) -> float | None:
+    try:
+        return float(text)
+    except ValueError:
+        return None
+
+
+def bucket_quantile(q: float, buckets: list[tuple[float, float]]) -> float:
+    """Prometheus's bucketQuantile: linear interpolation inside the bucket holding the rank."""
+    if math.isnan(q):
+        return math.nan
+    if q < 0:
+        return -math.inf
+    if q > 1:
+        return math.inf
+    ordered = _monotonic(_coalesce(sorted(buckets, key=lambda b: b[0])))
+    if not ordered or not math.isinf(ordered[-1][0]) or ordered[-1][0] < 0 or len(ordered) < 2:
+        return math.nan
+    observations = ordered[-1][1]
+    if observations == 0:
+        return math.nan
+    rank = q * observations
+    b = next((i for i in range(len(ordered) - 1) if ordered[i][1] >= rank), len(ordered) - 1)
+    if b == len(ordered) - 1:
+        return ordered[-2][0]
+    if b == 0 and ordered[0][0] <= 0:
+        return ordered[0][0]
+    start, end, count = 0.0, ordered[b][0], ordered[b][1]
+    if b > 0:
+        start = ordered[b - 1][0]
+        count -= ordered[b - 1][1]
+        rank -= ordered[b - 1][1]
+    return start + (end - start) * (rank / count)
+
+
+def _coalesce(buckets: list[tuple[float, float]]) -> list[tuple[float, float]]:
+    out: list[tuple[float, float]] = []
+    for bound, count in buckets:
+        if out and out[-1][0] == bound:
+            out[-1] = (bound, out[-1][1] + count)
+        else:
+            out.append((bound, count))
+    return out
+
+
+def _monotonic(buckets: list[tuple[float, float]]) -> list[tuple[float, float]]:
+    highest, out = -math.inf, []
+    for bound, count in buckets:
+        highest = max(highest, count)
+        out.append((bound, highest if count < highest else count))
+    return out

@@ -1,0 +1,249 @@
+"""Rule unit tests in promtool's file format: load input series, evaluate, compare.
+
+`safeship rules test FILE` runs this; the conformance suite runs the same files through
+`promtool test rules` to prove the expectations are Prometheus's. Comparison is promtool's:
+sample sets equal irrespective of order, labels exact, floats exactly equal.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from safeship.core.durations import parse_duration
+from safeship.core.errors import ConfigError, ConfigIssue
+from safeship.metrics.labels import Labels
+from safeship.metrics.promql import Engine, PromQLError, Scalar, Vector
+from safeship.metrics.series_notation import (
+    NotationError,
+    expand_values,
+    format_duration,
+    format_go_e,
+    parse_series,
+)
+from safeship.metrics.store import SeriesStore
+
+Sample = tuple[Labels, float]
+
+
+@dataclass(frozen=True)
+class ExprTest:
+    expr: str
+    eval_ms: int
+    expected: list[Sample]
+
+
+@dataclass(frozen=True)
+class TestGroup:
+    name: str
+    interval_ms: int
+    series: list[tuple[Labels, list[float | None]]]
+    exprs: list[ExprTest]
+
+
+@dataclass
+class FileResult:
+    path: str
+    groups: int = 0
+    failures: list[str] = field(default_factory=list)
+
+    @property
+    def passed(self) -> bool:
+        return not self.failures
+
+
+# -- loading ---------------------------------------------------------------------------------
+def load_file(path: str | Path) -> tuple[int, list[TestGroup]]:
+    """(evaluation interval ms, groups); ConfigError naming file:line:key when malformed."""
+    text = Path(path).read_text()
+    try:
+        root = yaml.compose(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = mark.line + 1 if mark else None
+        raise ConfigError(
+            [ConfigIssue(str(path), line, "", "invalid YAML", "a YAML mapping")]
+        ) from None
+    if not isinstance(root, yaml.MappingNode):
+        raise ConfigError([ConfigIssue(str(path), 1, "", "no mapping", "a promtool test file")])
+    return _Loader(str(path)).file(root)
+
+
+class _Loader:
+    """Walks the YAML node tree so every error can name its line."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+
+    def fail(self, node: yaml.Node, key: str, found: str, expected: str) -> ConfigError:
+        line = node.start_mark.line + 1
+        return ConfigError([ConfigIssue(self.path, line, key, found, expected)])
+
+    def mapping(self, node: yaml.Node, key: str) -> dict[str, yaml.Node]:
+        if not isinstance(node, yaml.MappingNode):
+            raise self.fail(node, key, type(node).__name__, "a mapping")
+        return {str(k.value): v for k, v in node.value}
+
+    def seq(self, node: yaml.Node | None, key: str) -> list[yaml.Node]:
+        if node is None or (isinstance(node, yaml.ScalarNode) and node.value in ("", "null")):
+            return []
+        if not isinstance(node, yaml.SequenceNode):
+            raise self.fail(node, key, type(node).__name__, "a list")
+        return list(node.value)
+
+    def scalar(self, node: yaml.Node | None, key: str, default: str | None = None) -> str:
+        if node is None:
+            if default is None:
+                raise ConfigError([ConfigIssue(self.path, None, key, "nothing", "a value")])
+            return default
+        if not isinstance(node, yaml.ScalarNode):
+            raise self.fail(node, key, type(node).__name__, "a scalar")
+        return str(node.value)
+
+    def duration_ms(self, node: yaml.Node | None, key: str, default: str) -> int:
+        text = self.scalar(node, key, default)
+        try:
+            return round(parse_duration(text) * 1000)
+        except ValueError:
+            raise self.fail(node, key, repr(text), "a duration like 1m") from None  # type: ignore[arg-type]
+
+    def file(self, root: yaml.Node) -> tuple[int, list[TestGroup]]:
+        top = self.mapping(root, "")
+        if self.seq(top.get("rule_files"), "rule_files"):
+            raise self.fail(
+                top["rule_files"],
+                "rule_files",
+                "rule files",
+                "an empty list (recording rules are not supported yet)",
+            )
+        interval = self.duration_ms(top.get("evaluation_interval"), "evaluation_interval", "1m")
+        groups = [
+            self.group(n, i, interval) for i, n in enumerate(self.seq(top.get("tests"), "tests"))
+        ]
+        return interval, groups
+
+    def group(self, node: yaml.Node, index: int, default_ms: int) -> TestGroup:
+        body = self.mapping(node, f"tests[{index}]")
+        if self.seq(body.get("alert_rule_test"), "alert_rule_test"):
+            raise self.fail(
+                body["alert_rule_test"],
+                "alert_rule_test",
+                "alert tests",
+                "promql_expr_test only (alert_rule_test is not supported yet)",
+            )
+        interval = self.duration_ms(body.get("interval"), "interval", f"{default_ms}ms")
+        series = [self.series(n) for n in self.seq(body.get("input_series"), "input_series")]
+        exprs = [self.expr(n) for n in self.seq(body.get("promql_expr_test"), "promql_expr_test")]
+        name = self.scalar(body.get("name"), "name", "")
+        return TestGroup(name, interval, series, exprs)
+
+    def series(self, node: yaml.Node) -> tuple[Labels, list[float | None]]:
+        body = self.mapping(node, "input_series")
+        try:
+            labels = parse_series(self.scalar(body.get("series"), "series"))
+            values = expand_values(self.scalar(body.get("values"), "values", ""))
+        except NotationError as exc:
+            raise self.fail(node, "input_series", str(exc), "promtool series notation") from None
+        return labels, values
+
+    def expr(self, node: yaml.Node) -> ExprTest:
+        body = self.mapping(node, "promql_expr_test")
+        expr = self.scalar(body.get("expr"), "expr")
+        eval_ms = self.duration_ms(body.get("eval_time"), "eval_time", "0s")
+        expected = [self.sample(n) for n in self.seq(body.get("exp_samples"), "exp_samples")]
+        return ExprTest(expr, eval_ms, expected)
+
+    def sample(self, node: yaml.Node) -> Sample:
+        body = self.mapping(node, "exp_samples")
+        try:
+            labels = parse_series(self.scalar(body.get("labels"), "labels", ""))
+            value = _yaml_float(self.scalar(body.get("value"), "value", "0"))
+        except (NotationError, ValueError) as exc:
+            raise self.fail(node, "exp_samples", str(exc), "labels and a float value") from None
+        return labels, value
+
+
+def _yaml_float(text: str) -> float:
+    lowered = text.lower()
+    specials = {".inf": math.inf, "+.inf": math.inf, "-.inf": -math.inf, ".nan": math.nan}
+    return specials[lowered] if lowered in specials else float(text)
+
+
+# -- running ---------------------------------------------------------------------------------
+def run_file(path: str | Path) -> FileResult:
+    """Every test group of a file; raises ConfigError when the file is malformed."""
+    eval_interval, groups = load_file(path)
+    result = FileResult(str(path), groups=len(groups))
+    for group in groups:
+        result.failures.extend(run_group(group, eval_interval_ms=eval_interval))
+    return result
+
+
+def run_group(group: TestGroup, *, eval_interval_ms: int) -> list[str]:
+    store = SeriesStore()
+    for labels, values in group.series:
+        for step, value in enumerate(values):
+            if value is not None:
+                store.append(labels, step * group.interval_ms, value)
+    engine = Engine(store, default_step=60.0)
+    return [msg for case in group.exprs if (msg := check(engine, case)) is not None]
+
+
+def check(engine: Engine, case: ExprTest) -> str | None:
+    """None when the expression gives the expected samples, else promtool's failure text."""
+    head = f'    expr: "{case.expr}", time: {format_duration(case.eval_ms)},'
+    try:
+        got = _samples(engine.instant(case.expr, case.eval_ms / 1000))
+    except PromQLError as exc:
+        return f"{head} err: {exc}"
+    if same_samples(case.expected, got):
+        return None
+    return f"{head}\n        exp: {render(case.expected)}\n        got: {render(got)}"
+
+
+def _samples(value: object) -> list[Sample]:
+    if isinstance(value, Scalar):
+        return [((), value.value)]
+    if isinstance(value, Vector):
+        return value.samples()
+    raise PromQLError("rule result is not a vector or scalar")
+
+
+def same_samples(expected: list[Sample], got: list[Sample]) -> bool:
+    """promtool's comparison: same label sets, bit-equal floats (NaN never equals NaN)."""
+    if len(expected) != len(got):
+        return False
+    pairs = zip(sorted(expected, key=_key), sorted(got, key=_key), strict=True)
+    return all(a[0] == b[0] and a[1] == b[1] for a, b in pairs)
+
+
+def _key(sample: Sample) -> tuple[Labels, float]:
+    return sample[0], sample[1]
+
+
+def render(samples: list[Sample]) -> str:
+    if not samples:
+        return "nil"
+    return ", ".join(f"{_braces(lbl)} {format_go_e(v)}" for lbl, v in sorted(samples, key=_key))
+
+
+def _braces(labels: Labels) -> str:
+    inner = ", ".join(f'{k}="{v}"' for k, v in labels)
+    return f"{{{inner}}}"
+
+
+def report(result: FileResult) -> str:
+    """promtool-like text for one file."""
+    lines = [f"Unit Testing:  {result.path}"]
+    lines.append("  SUCCESS" if result.passed else "  FAILED:")
+    lines.extend(result.failures)
+    return "\n".join(lines)
+
+
+def count_expr_tests(path: str | Path) -> int:
+    data: Any = yaml.safe_load(Path(path).read_text()) or {}
+    return sum(len(g.get("promql_expr_test") or []) for g in data.get("tests") or [])

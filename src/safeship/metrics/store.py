@@ -1,0 +1,226 @@
+"""The embedded series store: scraped samples in, columnar windows out to the PromQL engine.
+
+Samples live in two flat numpy columns sorted by (series id, time): `keys` packs the series
+id and the timestamp into one int64 so that a single vectorised `searchsorted` finds the
+window of every selected series at once, and `values` holds the float64 samples. New samples
+wait in a small head and are merged in on the next read, so appends stay O(1).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from safeship.metrics.index import Ids, LabelIndex, Matcher
+from safeship.metrics.labels import STALE_BITS, STALE_NAN, Labels, make_labels
+
+Floats = npt.NDArray[np.float64]
+Ints = npt.NDArray[np.int64]
+
+_TIME_BITS = 43
+_TIME_BIAS = 1 << 42  # timestamps from about 1830 to 2109 fit, negative test times included
+MIN_T = -_TIME_BIAS
+MAX_T = _TIME_BIAS - 1
+
+__all__ = ["STALE_NAN", "Series", "SeriesStore", "StoreView"]
+
+
+def pack(sids: Ints | int, t_ms: Ints | int) -> Ints:
+    """Sort keys: series id in the high bits, biased time in the low bits."""
+    t = np.clip(np.asarray(t_ms, dtype=np.int64), MIN_T, MAX_T)
+    return (np.asarray(sids, dtype=np.int64) << _TIME_BITS) + (t + _TIME_BIAS)
+
+
+def unpack_time(keys: Ints) -> Ints:
+    return (keys & ((1 << _TIME_BITS) - 1)) - _TIME_BIAS
+
+
+@dataclass(frozen=True)
+class Series:
+    """One series' samples in a time range (what `select` returns)."""
+
+    labels: Labels
+    timestamps: Ints
+    values: Floats
+
+
+@dataclass(frozen=True)
+class StoreView:
+    """An immutable snapshot of all samples, shaped for vectorised window lookups."""
+
+    keys: Ints
+    values: Floats
+    stale_positions: Ints
+
+    def window_bounds(self, sids: Ids, start_ms: int, end_ms: int) -> tuple[Ints, Ints]:
+        """Per series, the [lo, hi) positions of samples with start_ms <= t <= end_ms."""
+        lo = np.searchsorted(self.keys, pack(sids, start_ms), side="left")
+        hi = np.searchsorted(self.keys, pack(sids, end_ms), side="right")
+        return lo.astype(np.int64), hi.astype(np.int64)
+
+    def times(self, positions: Ints) -> Ints:
+        return unpack_time(self.keys[positions])
+
+
+class SeriesStore:
+    """In-memory series with an optional retention window (in seconds)."""
+
+    def __init__(self, *, retention: float | None = None) -> None:
+        self._index = LabelIndex()
+        self._retention_ms = None if retention is None else int(retention * 1000)
+        self._keys: Ints = np.empty(0, dtype=np.int64)
+        self._values: Floats = np.empty(0, dtype=np.float64)
+        self._head_keys: list[Ints] = []
+        self._head_values: list[Floats] = []
+        self._scrapes: list[tuple[Ints, int]] = []  # (refs, t) of each whole-scrape batch
+        self._one_keys: list[int] = []
+        self._one_values: list[float] = []
+        self._view: StoreView | None = None
+        self._max_t = MIN_T
+
+    # -- writing ---------------------------------------------------------------------------
+    def ref(self, labels: Mapping[str, str] | Labels) -> int:
+        """A stable reference for a series, for the `append_refs` fast path."""
+        return self._index.ref(_canon(labels))
+
+    def append(self, labels: Mapping[str, str] | Labels, t_ms: int, value: float) -> None:
+        sid = self._index.ref(_canon(labels))
+        self._one_keys.append(int(pack(sid, t_ms)))
+        self._one_values.append(float(value))
+        self._max_t = max(self._max_t, int(t_ms))
+        self._view = None
+
+    def append_many(
+        self, labels: Sequence[Mapping[str, str] | Labels], t_ms: int | Ints, values: Floats
+    ) -> None:
+        """One sample per label set, at one shared time or at aligned times."""
+        refs = np.fromiter((self.ref(x) for x in labels), dtype=np.int64, count=len(labels))
+        self.append_refs(refs, t_ms, values)
+
+    def append_refs(self, refs: Ints, t_ms: int | Ints, values: Floats | Sequence[float]) -> None:
+        """The fast path: series references from `ref`, times, values (aligned arrays)."""
+        refs = np.asarray(refs, dtype=np.int64)
+        times = np.broadcast_to(np.asarray(t_ms, dtype=np.int64), np.shape(refs))
+        if np.ndim(t_ms) == 0:
+            self._scrapes.append((refs, int(np.asarray(t_ms))))
+        self._head_keys.append(pack(refs, times))
+        self._head_values.append(np.asarray(values, dtype=np.float64).copy())
+        if times.size:
+            self._max_t = max(self._max_t, int(times.max()))
+        self._view = None
+
+    def mark_stale(self, labels: Mapping[str, str] | Labels, t_ms: int) -> None:
+        """Record that a series vanished at t_ms; queries after it no longer see the series."""
+        self.append(labels, t_ms, STALE_NAN)
+
+    # -- reading ---------------------------------------------------------------------------
+    def view(self) -> StoreView:
+        if self._view is None:
+            self._compact()
+            bits = self._values.view(np.uint64)
+            stale = np.flatnonzero(bits == np.uint64(STALE_BITS)).astype(np.int64)
+            self._view = StoreView(self._keys, self._values, stale)
+        return self._view
+
+    def match(self, matchers: Iterable[Matcher]) -> Ids:
+        """Ids of the matching series in label order."""
+        return self._index.select(tuple(matchers))
+
+    def match_labels(self, matchers: Iterable[Matcher]) -> list[Labels]:
+        """Label sets of `match(matchers)`, in the same order (a shared, read-only list)."""
+        return self._index.select_labels(tuple(matchers))
+
+    def labels(self, sid: int) -> Labels:
+        return self._index.labels(sid)
+
+    def select(self, matchers: Iterable[Matcher], start_ms: int, end_ms: int) -> list[Series]:
+        """Matching series with their samples in [start_ms, end_ms]; empty series left out."""
+        view = self.view()
+        sids = self.match(matchers)
+        lo, hi = view.window_bounds(sids, start_ms, end_ms)
+        found = []
+        for sid, a, b in zip(sids.tolist(), lo.tolist(), hi.tolist(), strict=True):
+            if b > a:
+                ts = view.times(np.arange(a, b, dtype=np.int64))
+                found.append(Series(self.labels(sid), ts, view.values[a:b].copy()))
+        return found
+
+    def series(self, matchers: Iterable[Matcher], start_ms: int, end_ms: int) -> list[Labels]:
+        return [s.labels for s in self.select(matchers, start_ms, end_ms)]
+
+    def label_names(self) -> list[str]:
+        return self._index.label_names()
+
+    def label_values(self, name: str) -> list[str]:
+        return self._index.label_values(name)
+
+    def __len__(self) -> int:
+        return len(self._index)
+
+    # -- merging ---------------------------------------------------------------------------
+    def _compact(self) -> None:
+        if self._one_keys:
+            self._head_keys.append(np.asarray(self._one_keys, dtype=np.int64))
+            self._head_values.append(np.asarray(self._one_values, dtype=np.float64))
+            self._one_keys, self._one_values = [], []
+        if self._head_keys:
+            stacked = self._stacked_scrapes()
+            if stacked is None:
+                stacked = np.concatenate(self._head_keys), np.concatenate(self._head_values)
+            self._merge(*stacked)
+            self._head_keys, self._head_values, self._scrapes = [], [], []
+        if self._retention_ms is not None:
+            self._expire(self._max_t - self._retention_ms)
+
+    def _stacked_scrapes(self) -> tuple[Ints, Floats] | None:
+        """Whole scrapes of one target set at rising times are already a (series, time)
+        grid: transposing it sorts them in O(n) instead of a sort over every sample."""
+        if len(self._scrapes) != len(self._head_keys) or not self._scrapes:
+            return None
+        refs = self._scrapes[0][0]
+        times = np.asarray([t for _, t in self._scrapes], dtype=np.int64)
+        same = all(r is refs or np.array_equal(r, refs) for r, _ in self._scrapes)
+        if not same or np.any(np.diff(times) <= 0):
+            return None
+        order = np.argsort(refs, kind="stable")
+        if np.any(np.diff(refs[order]) == 0):
+            return None
+        grid = np.stack(self._head_values, axis=1)[order]
+        keys = pack(refs[order][:, None], times[None, :])
+        return keys.ravel(), grid.ravel()
+
+    def _merge(self, keys: Ints, values: Floats) -> None:
+        if keys.size > 1 and np.any(keys[1:] < keys[:-1]):
+            order = np.argsort(keys, kind="stable")
+            keys, values = keys[order], values[order]
+        if self._keys.size == 0:
+            self._keys, self._values = keys, values
+            self._drop_repeats()
+            return
+        at = np.searchsorted(self._keys, keys, side="right")
+        merged_keys = np.insert(self._keys, at, keys)
+        merged_values = np.insert(self._values, at, values)
+        self._keys, self._values = merged_keys, merged_values
+        self._drop_repeats()
+
+    def _drop_repeats(self) -> None:
+        # A repeated (series, time) keeps the newest value, like a re-scrape overwriting.
+        repeated = self._keys[:-1] == self._keys[1:]
+        if repeated.any():
+            keep = np.ones(self._keys.size, dtype=bool)
+            keep[:-1] = ~repeated
+            self._keys, self._values = self._keys[keep], self._values[keep]
+
+    def _expire(self, oldest_ms: int) -> None:
+        keep = unpack_time(self._keys) >= oldest_ms
+        if not keep.all():
+            self._keys, self._values = self._keys[keep], self._values[keep]
+
+
+def _canon(labels: Mapping[str, str] | Labels) -> Labels:
+    if isinstance(labels, tuple):
+        return labels
+    return make_labels(labels)

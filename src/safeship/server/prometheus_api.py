@@ -1,0 +1,206 @@
+"""The Prometheus-compatible HTTP API (query, query_range, series, labels, label values).
+
+Answers with Prometheus's exact JSON shapes so Grafana and other Prometheus clients can use
+safeship as a data source. The router only parses parameters and serialises results; the
+engine and the store do the work.
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import datetime
+from typing import Any
+from urllib.parse import parse_qsl
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+
+from safeship.core.clock import Clock, SystemClock
+from safeship.core.durations import parse_duration
+from safeship.metrics.labels import Labels
+from safeship.metrics.promql import Engine, Matrix, PromQLError, Scalar, String, Value, Vector
+from safeship.metrics.promql.engine import matchers_of
+from safeship.metrics.store import MAX_T, MIN_T, SeriesStore
+
+_MAX_POINTS = 11_000  # Prometheus refuses range queries with more points per series
+
+
+class BadData(ValueError):
+    """A request parameter Prometheus would reject with errorType bad_data."""
+
+
+def prometheus_api(engine: Engine, store: SeriesStore, *, clock: Clock | None = None) -> APIRouter:
+    """Routes under /prometheus/api/v1 (GET and POST form) over `engine` and `store`."""
+    now = (clock or SystemClock()).now
+    router = APIRouter(prefix="/prometheus/api/v1")
+
+    async def params(request: Request) -> dict[str, list[str]]:
+        found: dict[str, list[str]] = {}
+        for key, value in request.query_params.multi_items():
+            found.setdefault(key, []).append(value)
+        if request.method == "POST":
+            # Form bodies are parsed here so the API needs no python-multipart.
+            body = (await request.body()).decode()
+            for key, value in parse_qsl(body, keep_blank_values=True):
+                found.setdefault(key, []).append(value)
+        return found
+
+    async def query(request: Request) -> JSONResponse:
+        p = await params(request)
+        return _answer(lambda: _instant(engine, p, now()))
+
+    async def query_range(request: Request) -> JSONResponse:
+        p = await params(request)
+        return _answer(lambda: _range(engine, p))
+
+    async def series(request: Request) -> JSONResponse:
+        p = await params(request)
+        return _answer(lambda: _series(store, p, now()))
+
+    async def labels(request: Request) -> JSONResponse:
+        return _answer(lambda: store.label_names())
+
+    async def label_values(name: str) -> JSONResponse:
+        return _answer(lambda: store.label_values(name))
+
+    for path, handler in (
+        ("/query", query),
+        ("/query_range", query_range),
+        ("/series", series),
+        ("/labels", labels),
+    ):
+        router.add_api_route(path, handler, methods=["GET", "POST"])
+    router.add_api_route("/label/{name}/values", label_values, methods=["GET"])
+    return router
+
+
+def _answer(work: Any) -> JSONResponse:
+    try:
+        return JSONResponse({"status": "success", "data": work()})
+    except BadData as exc:
+        return _error("bad_data", str(exc), 400)
+    except PromQLError as exc:
+        kind, status = ("bad_data", 400) if exc.position is not None else ("execution", 422)
+        return _error(kind, str(exc), status)
+
+
+def _error(kind: str, message: str, status: int) -> JSONResponse:
+    body = {"status": "error", "errorType": kind, "error": message}
+    return JSONResponse(body, status_code=status)
+
+
+def _one(p: dict[str, list[str]], name: str, default: str | None = None) -> str:
+    values = p.get(name)
+    if values:
+        return values[-1]
+    if default is None:
+        raise BadData(f'invalid parameter "{name}": parameter is missing')
+    return default
+
+
+def parse_time(text: str, name: str = "time") -> float:
+    """Unix seconds or RFC 3339, as Prometheus accepts."""
+    try:
+        return float(text)
+    except ValueError:
+        pass
+    try:
+        return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        raise BadData(
+            f'invalid parameter "{name}": cannot parse "{text}" to a valid timestamp'
+        ) from None
+
+
+def parse_step(text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        pass
+    try:
+        return parse_duration(text)
+    except ValueError:
+        raise BadData(
+            f'invalid parameter "step": cannot parse "{text}" to a valid duration'
+        ) from None
+
+
+def _instant(engine: Engine, p: dict[str, list[str]], now: float) -> dict[str, Any]:
+    t = parse_time(_one(p, "time", repr(now)))
+    return serialise(engine.instant(_one(p, "query"), t), t)
+
+
+def _range(engine: Engine, p: dict[str, list[str]]) -> dict[str, Any]:
+    start = parse_time(_one(p, "start"), "start")
+    end = parse_time(_one(p, "end"), "end")
+    step = parse_step(_one(p, "step"))
+    if end < start:
+        raise BadData('invalid parameter "end": end timestamp must not be before start time')
+    if step <= 0:
+        raise BadData(
+            'invalid parameter "step": zero or negative query resolution step widths are '
+            "not accepted. Try a positive integer"
+        )
+    if (end - start) / step > _MAX_POINTS:
+        raise BadData(
+            "exceeded maximum resolution of 11,000 points per timeseries. "
+            "Try decreasing the query resolution (?step=XX)"
+        )
+    return serialise(engine.range(_one(p, "query"), start, end, step), end)
+
+
+def _series(store: SeriesStore, p: dict[str, list[str]], now: float) -> list[dict[str, str]]:
+    selectors = p.get("match[]") or []
+    if not selectors:
+        raise BadData("no match[] parameter provided")
+    start = round(parse_time(_one(p, "start"), "start") * 1000) if "start" in p else MIN_T
+    end = round(parse_time(_one(p, "end"), "end") * 1000) if "end" in p else MAX_T
+    found: dict[Labels, None] = {}
+    for selector in selectors:
+        for labels in store.series(matchers_of(selector), start, end):
+            found[labels] = None
+    return [dict(x) for x in sorted(found)]
+
+
+def format_value(value: float) -> str:
+    """strconv.FormatFloat(v, 'f', -1, 64), as Prometheus writes sample values."""
+    if math.isnan(value):
+        return "NaN"
+    if math.isinf(value):
+        return "+Inf" if value > 0 else "-Inf"
+    text = repr(float(value))
+    if "e" in text or "E" in text:
+        from numpy import format_float_positional
+
+        return str(format_float_positional(value, trim="-"))
+    return text[:-2] if text.endswith(".0") else text
+
+
+def _ts(seconds: float) -> float | int:
+    return int(seconds) if float(seconds).is_integer() else round(seconds, 3)
+
+
+def serialise(value: Value, t: float) -> dict[str, Any]:
+    """The `data` member of a query answer."""
+    if isinstance(value, Scalar):
+        return {"resultType": "scalar", "result": [_ts(t), format_value(value.value)]}
+    if isinstance(value, String):
+        return {"resultType": "string", "result": [_ts(t), value.value]}
+    if isinstance(value, Vector):
+        rows = [
+            {"metric": dict(labels), "value": [_ts(t), format_value(v)]}
+            for labels, v in value.samples()
+        ]
+        return {"resultType": "vector", "result": rows}
+    return {"resultType": "matrix", "result": [_matrix_row(s) for s in value.series]}
+
+
+def _matrix_row(series: Any) -> dict[str, Any]:
+    points = zip(series.timestamps.tolist(), series.values.tolist(), strict=True)
+    return {
+        "metric": dict(series.labels),
+        "values": [[_ts(t / 1000), format_value(v)] for t, v in points],
+    }
+
+
+__all__ = ["Matrix", "format_value", "prometheus_api", "serialise"]

@@ -1,0 +1,77 @@
+"""The Prometheus-compatible HTTP API: Prometheus's JSON shapes and error format."""
+
+from __future__ import annotations
+
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+
+from safeship.metrics.promql import Engine
+from safeship.metrics.store import SeriesStore
+from safeship.server.prometheus_api import prometheus_api
+from safeship.testing import FakeClock
+
+
+@pytest.fixture
+def client() -> TestClient:
+    store = SeriesStore()
+    for minute in range(11):
+        for job, rate in (("api", 3.0), ("web", 1.5)):
+            store.append({"__name__": "hits_total", "job": job}, minute * 60_000, rate * minute)
+    app = FastAPI()
+    app.include_router(prometheus_api(Engine(store), store, clock=FakeClock(600.0)))
+    return TestClient(app)
+
+
+def test_instant_query_answers_with_a_vector(client: TestClient) -> None:
+    body = client.get("/prometheus/api/v1/query", params={"query": 'hits_total{job="api"}'}).json()
+    assert body == {
+        "status": "success",
+        "data": {
+            "resultType": "vector",
+            "result": [{"metric": {"__name__": "hits_total", "job": "api"}, "value": [600, "30"]}],
+        },
+    }
+
+
+def test_scalar_result_and_float_formatting(client: TestClient) -> None:
+    body = client.post("/prometheus/api/v1/query", data={"query": "1/3", "time": "60.5"}).json()
+    assert body["data"] == {"resultType": "scalar", "result": [60.5, "0.3333333333333333"]}
+
+
+def test_range_query_answers_with_a_matrix(client: TestClient) -> None:
+    params = {"query": "sum(hits_total)", "start": "0", "end": "120", "step": "1m"}
+    body = client.get("/prometheus/api/v1/query_range", params=params).json()
+    assert body["data"]["resultType"] == "matrix"
+    assert body["data"]["result"] == [{"metric": {}, "values": [[0, "0"], [60, "4.5"], [120, "9"]]}]
+
+
+def test_series_labels_and_label_values(client: TestClient) -> None:
+    series = client.get("/prometheus/api/v1/series", params={"match[]": 'hits_total{job="web"}'})
+    assert series.json()["data"] == [{"__name__": "hits_total", "job": "web"}]
+    assert client.get("/prometheus/api/v1/labels").json()["data"] == ["__name__", "job"]
+    values = client.get("/prometheus/api/v1/label/job/values").json()
+    assert values == {"status": "success", "data": ["api", "web"]}
+
+
+@pytest.mark.parametrize(
+    ("path", "params", "status"),
+    [
+        ("/prometheus/api/v1/query", {"query": "sum("}, 400),
+        ("/prometheus/api/v1/query", {}, 400),
+        ("/prometheus/api/v1/query", {"query": "up", "time": "yesterday"}, 400),
+        (
+            "/prometheus/api/v1/query_range",
+            {"query": "up", "start": "10", "end": "0", "step": "1"},
+            400,
+        ),
+        ("/prometheus/api/v1/series", {}, 400),
+    ],
+)
+def test_bad_requests_get_prometheus_errors(
+    client: TestClient, path: str, params: dict[str, str], status: int
+) -> None:
+    response = client.get(path, params=params)
+    assert response.status_code == status
+    body = response.json()
+    assert body["status"] == "error" and body["errorType"] == "bad_data" and body["error"]
