@@ -1,0 +1,134 @@
+"""`safeship proxy`: the embedded router on its own, for trying it out and for benchmarks.
+
+Parses the command line into a `TrafficSplit` (pure, so bad input exits 2 before anything
+listens), then runs an `EmbeddedRouter` until SIGINT/SIGTERM, drains and exits 0.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import sys
+from collections.abc import Callable
+from urllib.parse import urlsplit
+
+import typer
+
+from safeship.core.errors import SafeshipError
+from safeship.fleet.provider import Replica
+from safeship.traffic.embedded import EmbeddedRouter
+from safeship.traffic.router import TrafficSplit
+
+
+class UsageError(SafeshipError):
+    """A command-line value that cannot be used; the message says which and why."""
+
+
+def parse_hostport(text: str, *, option: str) -> tuple[str, int]:
+    host, sep, port = text.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise UsageError(f"{option} {text!r}: expected HOST:PORT, e.g. 127.0.0.1:8080")
+    return host, int(port)
+
+
+def parse_backends(text: str, *, option: str, version: str) -> tuple[Replica, ...]:
+    """Comma-separated http://HOST:PORT URLs → replicas labelled with `version`."""
+    urls = [u.strip() for u in text.split(",") if u.strip()]
+    if not urls:
+        raise UsageError(f"{option}: at least one backend URL is needed")
+    return tuple(
+        Replica(f"{version}-{i}", version, *_host_port(url, option=option))
+        for i, url in enumerate(urls)
+    )
+
+
+def _host_port(url: str, *, option: str) -> tuple[str, int]:
+    parts = urlsplit(url)
+    try:
+        port = parts.port
+    except ValueError:  # out of range or not a number
+        port = None
+    plain = parts.scheme == "http" and parts.path in ("", "/") and not parts.query
+    if not plain or not parts.hostname or port is None:
+        raise UsageError(f"{option} {url!r}: expected http://HOST:PORT (plain HTTP, no path)")
+    return parts.hostname, port
+
+
+def build_split(
+    *, stable: str, canary: str | None, weight: float, versions: tuple[str, str]
+) -> TrafficSplit:
+    if not 0.0 <= weight <= 100.0:
+        raise UsageError(f"--weight {weight}: expected a percentage within 0..100")
+    if weight and canary is None:
+        raise UsageError("--weight needs --canary backends to send that share to")
+    canary_replicas = (
+        parse_backends(canary, option="--canary", version=versions[1]) if canary else ()
+    )
+    return TrafficSplit(
+        stable=parse_backends(stable, option="--stable", version=versions[0]),
+        canary=canary_replicas,
+        canary_weight=weight,
+    )
+
+
+async def serve(router: EmbeddedRouter, split: TrafficSplit) -> None:
+    """Run until SIGINT/SIGTERM, then stop gracefully."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    await router.start()
+    await router.apply(split)
+    where = f"{router.listen_host}:{router.port}"
+    print(f"safeship proxy for {router.service} listening on {where}", file=sys.stderr)
+    await stop.wait()
+    await router.stop()
+
+
+def _loop_factory() -> Callable[[], asyncio.AbstractEventLoop]:
+    try:
+        import uvloop
+
+        return uvloop.new_event_loop
+    except ImportError:  # uvloop is a speed-up, not a requirement
+        return asyncio.new_event_loop
+
+
+def register(app: typer.Typer) -> None:
+    @app.command()
+    def proxy(
+        listen: str = typer.Option(..., help="HOST:PORT to accept client requests on."),
+        stable: str = typer.Option(..., help="Stable backends: http://HOST:PORT[,...]."),
+        canary: str | None = typer.Option(None, help="Canary backends: http://HOST:PORT[,...]."),
+        weight: float = typer.Option(0.0, help="Percent of requests sent to the canary."),
+        metrics_listen: str | None = typer.Option(None, help="HOST:PORT serving /metrics."),
+        service: str = typer.Option("proxy", help="Service label on the router's metrics."),
+        stable_version: str = typer.Option("stable", help="Version label of stable backends."),
+        canary_version: str = typer.Option("canary", help="Version label of canary backends."),
+    ) -> None:
+        """Run the embedded router standalone until SIGINT/SIGTERM (then drain, exit 0)."""
+        try:
+            host, port = parse_hostport(listen, option="--listen")
+            metrics = (
+                parse_hostport(metrics_listen, option="--metrics-listen")
+                if metrics_listen
+                else None
+            )
+            versions = (stable_version, canary_version)
+            split = build_split(stable=stable, canary=canary, weight=weight, versions=versions)
+        except UsageError as exc:
+            typer.echo(f"error: {exc}", err=True)
+            raise typer.Exit(2) from exc
+        router = EmbeddedRouter(
+            service=service,
+            listen_host=host,
+            listen_port=port,
+            metrics_host=metrics[0] if metrics else "127.0.0.1",
+            metrics_port=metrics[1] if metrics else None,
+        )
+        try:
+            with asyncio.Runner(loop_factory=_loop_factory()) as runner:
+                runner.run(serve(router, split))
+        except SafeshipError as exc:
+            typer.echo(f"error: {exc}", err=True)
+            raise typer.Exit(3) from exc

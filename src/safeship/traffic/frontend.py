@@ -1,0 +1,324 @@
+"""Client side of the embedded router: accept requests, send each one upstream, relay the answer.
+
+A `ClientConnection` parses requests (httptools) and runs them one at a time, in order, as
+`Exchange`s. An exchange asks the `Balancer` for a backend, sends the rebuilt request on a
+pooled or fresh upstream connection, relays the response bytes as they come, and retries on
+another backend when that is safe (see `Exchange._failed`). Request bodies are buffered
+(up to MAX_BODY_BYTES) so a retry can resend them; response bodies stream through.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import deque
+from collections.abc import Coroutine
+from typing import Any, cast
+
+import httptools
+
+from safeship.traffic.http import (
+    CONTINUE,
+    HOP_BY_HOP,
+    IDEMPOTENT,
+    forwarded_for,
+    router_error,
+    upstream_request,
+)
+from safeship.traffic.pools import Balancer
+from safeship.traffic.stats import PoolStats, RouterStats
+from safeship.traffic.upstream import EJECT_SECONDS, Backend, UpstreamConnection
+
+MAX_BODY_BYTES = 8 * 1024 * 1024
+_now = time.perf_counter
+
+
+class Frontend:
+    """What every client connection of one router shares: the routing table and the counters."""
+
+    def __init__(self, *, stats: RouterStats, connect_timeout: float) -> None:
+        self.balancer: Balancer[Backend] = Balancer()
+        self.unrouted = stats.for_(version="none", pool="none")  # 503s: no backend to blame
+        self.connect_timeout = connect_timeout
+        self.connections: set[ClientConnection] = set()
+        self.closing = False
+        self.tasks: set[asyncio.Task[None]] = set()  # connect tasks, referenced until done
+        self._none_left = asyncio.Event()
+
+    async def all_closed(self) -> None:
+        """Returns once every client connection is closed (used when stopping)."""
+        if self.connections:
+            self._none_left.clear()
+            await self._none_left.wait()
+
+    def forget(self, connection: ClientConnection) -> None:
+        self.connections.discard(connection)
+        if not self.connections:
+            self._none_left.set()
+
+    def spawn(self, coroutine: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.get_running_loop().create_task(coroutine)
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+
+
+class Exchange:
+    """One proxied request: its tries on backends and the response relayed to the client."""
+
+    __slots__ = (
+        "backend",
+        "client",
+        "connecting",
+        "fresh_retry",
+        "head_only",
+        "idempotent",
+        "keep_alive",
+        "payload",
+        "responded",
+        "started",
+        "tried",
+        "upstream",
+    )
+
+    def __init__(
+        self, client: ClientConnection, payload: bytes, *, method: bytes, keep_alive: bool
+    ):
+        self.client = client
+        self.payload = payload
+        self.idempotent = method in IDEMPOTENT
+        self.head_only = method == b"HEAD"
+        self.keep_alive = keep_alive
+        self.started = _now()
+        self.tried: list[Backend] = []
+        self.upstream: UpstreamConnection | None = None
+        self.connecting = False
+        self.responded = False  # a response byte reached the client: no retry possible
+        self.fresh_retry = False
+
+    def start(self) -> None:
+        backend = self.client.frontend.balancer.choose(now=_now())
+        if backend is None:
+            self.client.answer(self, 503, "no backend in any pool", self.client.frontend.unrouted)
+        else:
+            self._try(backend, fresh=False)
+
+    def _try(self, backend: Backend, *, fresh: bool) -> None:
+        self.backend = backend
+        backend.begin()
+        connection = None if fresh else backend.take_idle()
+        if connection is None:
+            self.connecting = True
+            self.client.frontend.spawn(self._connect(backend))
+        else:
+            self._send(connection)
+
+    async def _connect(self, backend: Backend) -> None:
+        try:
+            connection = await backend.connect(within=self.client.frontend.connect_timeout)
+        except (OSError, TimeoutError):
+            self.connecting = False
+            self._failed(backend, connect=True, reused=False)
+            return
+        self.connecting = False
+        if self.client.gone:  # nobody waits any more; keep the connection for the next one
+            backend.release(connection, keep_alive=True)
+            backend.end()
+            return
+        self._send(connection)
+
+    def _send(self, connection: UpstreamConnection) -> None:
+        self.upstream = connection
+        connection.send(self, self.payload, head_only=self.head_only)
+
+    def on_response_data(self, data: bytes) -> None:
+        self.responded = True
+        transport = self.client.transport  # written directly: once or more per request
+        if transport is not None:
+            transport.write(data)
+
+    def on_response_complete(self, status: int) -> None:
+        backend = self.backend
+        self.upstream = None
+        backend.end()
+        backend.stats.record(status, _now() - self.started)
+        self.client.finished(self)
+
+    def on_upstream_lost(self, *, status: int, reused: bool) -> None:
+        backend = self.backend
+        self.upstream = None
+        if self.responded:  # half a response is out: all we can do is end the client connection
+            backend.end()
+            backend.stats.record(status or 502, _now() - self.started)
+            self.client.abort()
+            return
+        self._failed(backend, connect=False, reused=reused)
+
+    def _failed(self, backend: Backend, *, connect: bool, reused: bool) -> None:
+        """Retry when no response byte was received and a resend cannot do harm: the connect
+        failed, or the method is idempotent. A reused keep-alive connection that turned out
+        closed is first retried on a fresh connection to the same backend."""
+        backend.end()
+        if self.client.gone:
+            return
+        if reused and self.idempotent and not self.fresh_retry and backend.usable:
+            self.fresh_retry = True
+            self._try(backend, fresh=True)
+            return
+        if connect:
+            backend.ejected_until = _now() + EJECT_SECONDS
+        if connect or self.idempotent:
+            self.tried.append(backend)
+            after = self.client.frontend.balancer.retry(
+                now=_now(), tried=self.tried, canary_first=backend.pool == "canary"
+            )
+            if after is not None:
+                self._try(after, fresh=False)
+                return
+        self.client.answer(self, 502, "every backend tried failed", backend.stats)
+
+    def abandon(self) -> None:
+        """The client went away: stop relaying; an attached upstream connection is dropped."""
+        if self.upstream is not None:
+            self.upstream.detach()
+            self.upstream = None
+            self.backend.end()
+        # a connect in progress finds `client.gone` and ends the backend itself
+
+
+class ClientConnection(asyncio.Protocol):
+    """One client connection: requests are parsed as they come and proxied one at a time."""
+
+    def __init__(self, frontend: Frontend) -> None:
+        self.frontend = frontend
+        self.transport: asyncio.Transport | None = None
+        self.gone = False
+        self._peer = b"unknown"
+        self._parser = httptools.HttpRequestParser(self)
+        self._queue: deque[Exchange] = deque()
+        self._active: Exchange | None = None
+        self._reset()
+
+    def _reset(self) -> None:
+        self._url = b""
+        self._headers: list[bytes] = []
+        self._body: list[bytes] = []
+        self._body_size = 0
+        self._xff: bytes | None = None
+        self._rejected = False
+
+    # asyncio.Protocol
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.Transport, transport)  # uvloop's is not a subclass
+        peer = transport.get_extra_info("peername")
+        self._peer = str(peer[0]).encode("ascii", "replace") if peer else b"unknown"
+        self.frontend.connections.add(self)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.gone = True
+        self.transport = None
+        self.frontend.forget(self)
+        if self._active is not None:
+            self._active.abandon()
+            self._active = None
+        self._queue.clear()
+
+    def data_received(self, data: bytes) -> None:
+        try:
+            self._parser.feed_data(data)
+        except httptools.HttpParserUpgrade:
+            self._reject(501, "protocol upgrades are not supported")
+        except httptools.HttpParserError:
+            self._reject(400, "malformed request")
+
+    def pause_writing(self) -> None:  # the client reads slower than the backend answers
+        if self._active is not None and self._active.upstream is not None:
+            self._active.upstream.pause()
+
+    def resume_writing(self) -> None:
+        if self._active is not None and self._active.upstream is not None:
+            self._active.upstream.resume()
+
+    # httptools callbacks
+
+    # Only the callbacks needed are defined: httptools skips missing ones, and each costs a
+    # Python call per request. The per-request state is reset after each message instead.
+
+    def on_url(self, url: bytes) -> None:
+        self._url += url
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        lowered = name.lower()
+        if lowered not in HOP_BY_HOP:
+            self._headers.append(name + b": " + value + b"\r\n")
+        elif lowered == b"x-forwarded-for":
+            self._xff = value if self._xff is None else self._xff + b", " + value
+        elif lowered == b"expect" and value.lower() == b"100-continue" and self.transport:
+            self.transport.write(CONTINUE)  # the body is buffered here: the router says "go on"
+
+    def on_body(self, body: bytes) -> None:
+        self._body_size += len(body)
+        if self._body_size > MAX_BODY_BYTES:
+            self._reject(413, f"request body over {MAX_BODY_BYTES} bytes")
+        elif not self._rejected:
+            self._body.append(body)
+
+    def on_message_complete(self) -> None:
+        if self._rejected or self.gone:
+            return
+        parser = self._parser
+        method = parser.get_method()
+        payload = upstream_request(
+            method=method,
+            target=self._url,
+            headers=self._headers,
+            forwarded_for=forwarded_for(self._xff, self._peer),
+            body=b"".join(self._body),
+        )
+        exchange = Exchange(self, payload, method=method, keep_alive=parser.should_keep_alive())
+        self._reset()
+        if self._active is None:
+            self._active = exchange
+            exchange.start()
+        else:
+            self._queue.append(exchange)  # pipelined: answered in order
+
+    # called by exchanges
+
+    def write(self, data: bytes) -> None:
+        if self.transport is not None:
+            self.transport.write(data)
+
+    def answer(self, exchange: Exchange, status: int, message: str, stats: PoolStats) -> None:
+        """A response made by the router itself (no backend, or every try failed)."""
+        close = not exchange.keep_alive or self.frontend.closing
+        self.write(router_error(status, message, close=close))
+        stats.record(status, _now() - exchange.started)
+        self.finished(exchange)
+
+    def finished(self, exchange: Exchange) -> None:
+        self._active = None
+        if self.transport is None:
+            return
+        if not exchange.keep_alive or self.frontend.closing:
+            self.transport.close()
+        elif self._queue:
+            self._active = self._queue.popleft()
+            self._active.start()
+
+    def abort(self) -> None:
+        self._active = None  # its exchange already ended with the backend
+        if self.transport is not None:
+            self.transport.close()  # after what was written: the client sees a short response
+
+    def shutdown(self) -> None:
+        """Router stopping: an idle connection closes now, a busy one after its answer."""
+        if self._active is None and self.transport is not None:
+            self.transport.close()
+
+    def _reject(self, status: int, message: str) -> None:
+        self._rejected = True
+        if self.transport is not None and self._active is None:
+            self.transport.write(router_error(status, message, close=True))
+        if self.transport is not None:
+            self.transport.close()
