@@ -96,3 +96,50 @@ def test_unusable_files_are_refused(tmp_path: Path, text: str, expected: str) ->
 def test_missing_file_names_the_path(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=r"nothing\.yaml"):
         load_rollout_spec(tmp_path / "nothing.yaml")
+
+
+STRATEGY_HEAD = """\
+service:
+  name: web
+  command: [serve]
+  stable: v1
+fleet:
+  replicas: 4
+  labels:
+    web-2: {ring: canary}
+strategy:
+"""
+
+
+@pytest.mark.parametrize(
+    ("strategy", "expected"),
+    [
+        ("  sideways: {}\n", ":10: key 'strategy.sideways' found unknown key 'sideways'"),
+        (
+            "  trafficSplit: {stages: [5, 50, 25]}\n",
+            ":10: key 'strategy.trafficSplit.stages' found stages[2] 25 after 50",
+        ),
+        ("  waves: {waves: [5, 50, 150]}\n", ":10: key 'strategy.waves.waves[2]' found 150"),
+        (
+            "  waves:\n    canary: {selector: {ring: edge}}\n",
+            ":11: key 'strategy.waves.canary.selector' found none, expected a selector matching",
+        ),
+        (
+            "  waves:\n    canary: {names: [web-9]}\n",
+            ":11: key 'strategy.waves.canary.names' found ['web-9']",
+        ),
+        ("  rolling: {batchSize: lots}\n", ":10: key 'strategy.rolling.batchSize"),
+        ("  rolling: {}\n  waves: {}\n", "expected exactly one of canary, rolling, waves"),
+    ],
+)
+def test_bad_strategies_are_located(tmp_path: Path, strategy: str, expected: str) -> None:
+    messages = errors_of(tmp_path, STRATEGY_HEAD + strategy)
+    assert any(expected in m for m in messages), messages
+
+
+@pytest.mark.parametrize("name", ["canary", "rolling", "waves", "traffic-split", "blue-green"])
+def test_every_documented_example_is_valid(name: str) -> None:
+    spec = load_rollout_spec(EXAMPLES / f"{name}.yaml")
+    assert spec.strategy.name == {"traffic-split": "trafficSplit", "blue-green": "blueGreen"}.get(
+        name, name
+    )

@@ -21,7 +21,7 @@ def judge_builtin(metric: MetricSpec, measured: Measurement | None) -> Verdict:
     if measured.samples < metric.min_samples or measured.value is None:
         why = f"{measured.samples} samples, {metric.min_samples} needed"
         return Verdict(Outcome.INCONCLUSIVE, metric.name, why, evidence)
-    value, unit = measured.value, UNITS[metric.builtin]
+    value, unit = measured.value, UNITS.get(metric.builtin or "", "")
     if metric.min is not None and value < metric.min:
         return Verdict(
             Outcome.FAIL, metric.name, f"{value:.4g}{unit} < min {metric.min:g}", evidence

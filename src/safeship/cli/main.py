@@ -11,3 +11,35 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+
+from safeship.cli import audit  # noqa: E402
+
+audit.register(app)
+
+from safeship.cli import rollouts  # noqa: E402
+
+rollouts.register(app)
+
+from safeship.cli import demo  # noqa: E402
+
+demo.register(app)
+
+from safeship.cli import proxy  # noqa: E402
+
+proxy.register(app)
+
+from safeship.cli import metrics  # noqa: E402
+
+metrics.register(app)
+
+from safeship.cli import simulate  # noqa: E402
+
+simulate.register(app)
+
+from safeship.cli import gates  # noqa: E402
+
+gates.register(app)
+
+from safeship.cli import serve  # noqa: E402
+
+serve.register(app)

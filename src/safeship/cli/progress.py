@@ -11,6 +11,7 @@ from rich.status import Status
 from safeship.config.models import RolloutSpec
 from safeship.core.durations import format_duration
 from safeship.rollout.state import Phase, Plan, RolloutStatus
+from safeship.rollout.strategies import compile_steps, local_targets
 
 STYLE = {Phase.PROMOTED: "green", Phase.ROLLED_BACK: "red", Phase.PAUSED: "yellow"}
 
@@ -18,7 +19,7 @@ STYLE = {Phase.PROMOTED: "green", Phase.ROLLED_BACK: "red", Phase.PAUSED: "yello
 class RolloutProgress:
     def __init__(self, console: Console, spec: RolloutSpec) -> None:
         self.console = console
-        self.steps = len(spec.strategy.canary.steps)
+        self.steps = len(compile_steps(spec, local_targets(spec)))
         self._status: Status | None = None
 
     def __enter__(self) -> RolloutProgress:

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import os
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -14,6 +16,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from safeship.cli.checks import preflight
 from safeship.cli.output import EXIT_FAILED, EXIT_INVALID, EXIT_OK, EXIT_UNAVAILABLE, Format, fail
 from safeship.cli.progress import RolloutProgress
 from safeship.config.loader import load_rollout_spec
@@ -22,7 +25,11 @@ from safeship.core.durations import format_duration
 from safeship.core.errors import ConfigError, SafeshipError
 from safeship.rollout.journal import from_record
 from safeship.rollout.state import Phase
+from safeship.rollout.steps import describe
+from safeship.rollout.strategies import compile_steps, local_targets
+from safeship.rollout.tracker import Migration, track
 from safeship.store.errors import StoreError
+from safeship.store.records import RolloutRecord
 from safeship.store.repository import Store
 
 console = Console()
@@ -42,8 +49,10 @@ def register(app: typer.Typer) -> None:
 def validate(spec: SpecPath) -> None:
     """Check a rollout spec; print every problem with file:line:key. Changes nothing."""
     loaded = _load(spec)
-    steps = len(loaded.strategy.canary.steps)
-    console.print(f"[green]✓[/] {spec}: {loaded.service.name}, canary in {steps} steps")
+    preflight(console, loaded, spec_path=spec)
+    steps = len(compile_steps(loaded, local_targets(loaded)))
+    strategy = loaded.strategy.name
+    console.print(f"[green]✓[/] {spec}: {loaded.service.name}, {strategy} in {steps} steps")
 
 
 def run(
@@ -59,6 +68,7 @@ def run(
     if dry_run:
         _print_steps(loaded, version)
         raise typer.Exit(EXIT_OK)
+    preflight(console, loaded, spec_path=spec)  # before the store or the fleet is touched
     with _open_store(db) as store:
         final = asyncio.run(_run(loaded, store, version))
     raise typer.Exit(EXIT_OK if final is Phase.PROMOTED else EXIT_FAILED)
@@ -71,7 +81,7 @@ async def _run(spec: RolloutSpec, store: Store, version: str) -> Phase:
     progress = RolloutProgress(console, spec)
     try:
         async with local_stack(spec) as stack:
-            console.print(f"router listening on {stack.url}")
+            console.print(f"router: http://{spec.router.listen}")
             with progress:
                 final = await run_rollout(
                     stack, store, version=version, actor=actor, on_plan=progress.update
@@ -88,24 +98,41 @@ async def _run(spec: RolloutSpec, store: Store, version: str) -> Phase:
 def status(
     rollout: Annotated[str | None, typer.Argument(help="Rollout id (default: the newest).")] = None,
     output: Annotated[Format, typer.Option("--format")] = Format.table,
+    detailed: Annotated[
+        bool, typer.Option("--detailed", help="Per-target state, progress, velocity, ETA.")
+    ] = False,
     db: DbOption = None,
 ) -> None:
-    """Progress of a rollout: phase, step, weight, last verdict."""
+    """Progress of a rollout: phase, step, weight, last verdict (--detailed: the migration)."""
     with _open_store(db) as store:
         records = [store.get_rollout(rollout)] if rollout else store.list_rollouts(limit=10)
     found = [r for r in records if r is not None]
     if not found:
         fail(console, f"no rollout {rollout}" if rollout else "no rollouts yet", EXIT_INVALID)
+    if detailed:
+        found = found[:1]
     if output is Format.json:
-        typer.echo(json.dumps([dict(r.status) for r in found], indent=2))
+        rows = [
+            {**r.status, **({"migration": _migration_json(r)} if detailed else {})} for r in found
+        ]
+        typer.echo(json.dumps(rows, indent=2))
         return
-    table = Table("rollout", "from → to", "phase", "step", "weight", "last verdict", "age")
+    console.print(_status_table(found))
+    if detailed:
+        _print_migration(found[0])
+
+
+def _status_table(found: list[RolloutRecord]) -> Table:
+    table = Table(
+        "rollout", "strategy", "from → to", "phase", "step", "weight", "last verdict", "age"
+    )
     for record in found:
         st = from_record(record)
         verdict = st.last_judgement.outcome.value if st.last_judgement else "-"
         age = format_duration((st.finished_at or record.updated_at) - st.started_at)
         table.add_row(
             st.rollout_id,
+            st.strategy,
             f"{st.stable_version} → {st.canary_version}",
             st.phase.value,
             str(st.step_index),
@@ -113,7 +140,36 @@ def status(
             verdict,
             age,
         )
-    console.print(table)
+    return table
+
+
+def _migration_of(record: RolloutRecord) -> Migration:
+    spec = RolloutSpec.model_validate(dict(record.spec))
+    names = [t.name for t in local_targets(spec)] if spec.strategy.targets_based else []
+    steps = compile_steps(spec, local_targets(spec))
+    return track(steps, from_record(record), names, time.time())
+
+
+def _migration_json(record: RolloutRecord) -> dict[str, object]:
+    m = _migration_of(record)
+    return {**dataclasses.asdict(m), "targets": {k: v.value for k, v in m.targets.items()}}
+
+
+def _print_migration(record: RolloutRecord) -> None:
+    m = _migration_of(record)
+    velocity = f"{m.velocity_per_hour:.1f}/h" if m.velocity_per_hour is not None else "-"
+    eta = format_duration(m.eta_seconds) if m.eta_seconds is not None else "-"
+    unit = "targets" if m.targets else "% of traffic"
+    console.print(
+        f"progress {m.progress:.0%} ({m.done}/{m.total} {unit}) · stage {m.stage}"
+        f" · velocity {velocity} · ETA {eta}",
+        highlight=False,
+    )
+    if m.targets:
+        table = Table("target", "state")
+        for name, state in m.targets.items():
+            table.add_row(name, state.value)
+        console.print(table)
 
 
 def _load(spec: Path) -> RolloutSpec:
@@ -121,7 +177,7 @@ def _load(spec: Path) -> RolloutSpec:
         return load_rollout_spec(spec)
     except ConfigError as exc:
         for issue in exc.issues:
-            console.print(f"[red]error[/] {issue}", highlight=False)
+            console.print(f"[red]error[/] {issue}", highlight=False, soft_wrap=True)
         raise typer.Exit(EXIT_INVALID) from exc
 
 
@@ -138,5 +194,6 @@ def _open_store(url: str | None) -> Iterator[Store]:
 def _print_steps(spec: RolloutSpec, version: str) -> None:
     stable = spec.service.stable or "the stable version"
     console.print(f"{spec.service.name}: {stable} → {version}, {spec.fleet.replicas} replicas")
-    for index, step in enumerate(spec.strategy.canary.steps, start=1):
-        console.print(f"  {index}. {step.model_dump(by_alias=True, mode='json')}")
+    console.print(f"strategy {spec.strategy.name}:")
+    for index, step in enumerate(compile_steps(spec, local_targets(spec)), start=1):
+        console.print(f"  {index}. {describe(step)}", highlight=False)

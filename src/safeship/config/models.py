@@ -1,30 +1,45 @@
 """The rollout spec as pydantic models: what a user writes in YAML, validated.
 
 Field names are camelCase in YAML (as in Argo Rollouts) and snake_case in Python.
-Steps are a tagged union: each list item has exactly one key naming its kind.
+Steps are a tagged union: each list item has exactly one key naming its kind; the strategy
+section lives in config/strategies.py.
 """
 
 from __future__ import annotations
 
-import itertools
+from collections.abc import Iterator
 from typing import Annotated, Any, Literal
 
-from pydantic import (
-    AfterValidator,
-    BaseModel,
-    BeforeValidator,
-    ConfigDict,
-    Discriminator,
-    Field,
-    Tag,
-    model_validator,
+from pydantic import AfterValidator, Field, ModelWrapValidatorHandler, model_validator
+
+from safeship.config.base import Duration, Model, located_error
+from safeship.config.checks import Checks
+from safeship.config.metrics import CompareSpec, MetricsSpec, metric_problem
+from safeship.config.strategies import (
+    AnalysisStep,
+    AnalysisStepSpec,
+    CanaryStrategy,
+    PauseSpec,
+    PauseStep,
+    SetCanaryScaleStep,
+    SetWeightStep,
+    Step,
+    StrategySpec,
+    VerifyStep,
 )
-from pydantic.alias_generators import to_camel
 
-from safeship.core.durations import parse_duration
-
-Duration = Annotated[float, BeforeValidator(parse_duration)]
-Percent = Annotated[float, Field(ge=0, le=100)]
+__all__ = [
+    "AnalysisStep",
+    "AnalysisStepSpec",
+    "CanaryStrategy",
+    "PauseSpec",
+    "PauseStep",
+    "SetCanaryScaleStep",
+    "SetWeightStep",
+    "Step",
+    "StrategySpec",
+    "VerifyStep",
+]
 
 
 def _listen_address(text: str) -> str:
@@ -37,16 +52,10 @@ def _listen_address(text: str) -> str:
 ListenAddress = Annotated[str, AfterValidator(_listen_address)]
 
 
-class Model(BaseModel):
-    model_config = ConfigDict(
-        extra="forbid", alias_generator=to_camel, populate_by_name=True, frozen=True
-    )
-
-
 class VersionOverrides(Model):
     """How one version differs when started: extra arguments for its command."""
 
-    args: list[str] = []
+    args: list[str] = Field(default_factory=list)
 
 
 class HealthCheckSpec(Model):
@@ -58,8 +67,8 @@ class ServiceSpec(Model):
     name: Annotated[str, Field(pattern=r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")]
     command: Annotated[list[str], Field(min_length=1)]
     stable: str | None = None
-    versions: dict[str, VersionOverrides] = {}
-    env: dict[str, str] = {}
+    versions: dict[str, VersionOverrides] = Field(default_factory=dict)
+    env: dict[str, str] = Field(default_factory=dict)
     health: HealthCheckSpec = HealthCheckSpec()
 
     def args_for(self, version: str) -> list[str]:
@@ -72,6 +81,13 @@ class FleetSpec(Model):
     replicas: Annotated[int, Field(ge=1, le=1000)] = 2
     start_timeout: Duration = 15.0
     stop_timeout: Duration = 5.0
+    labels: dict[str, dict[str, str]] = Field(
+        default_factory=dict
+    )  # target name → labels, for waves' selectors
+
+    def target_names(self, service: str) -> list[str]:
+        """The local fleet's targets: one slot per replica, `{service}-{i}`."""
+        return [f"{service}-{i}" for i in range(self.replicas)]
 
 
 class RouterSpec(Model):
@@ -85,18 +101,24 @@ BuiltinMetric = Literal["request-success-rate", "request-duration-p99", "request
 
 
 class MetricSpec(Model):
-    """One judged metric. Built-ins are computed from the router's own counters."""
+    """One judged metric: a built-in over the router's series or a PromQL `query`, judged by
+    thresholds (min/max, failIf/successIf) or against the baseline (`compare`)."""
 
     name: str
-    builtin: BuiltinMetric
+    builtin: BuiltinMetric | None = None
+    query: str | None = None  # PromQL; {{version}}, {{service}}, {{window}} are filled in
+    fail_if: str | None = None
+    success_if: str | None = None
+    compare: CompareSpec | None = None
     min: float | None = None
     max: float | None = None
     min_samples: Annotated[int, Field(ge=1)] = 20
 
     @model_validator(mode="after")
     def _has_threshold(self) -> MetricSpec:
-        if self.min is None and self.max is None:
-            raise ValueError("expected a threshold: 'min' or 'max' (or both)")
+        problem = metric_problem(self)
+        if problem:
+            raise ValueError(problem)
         return self
 
 
@@ -105,7 +127,7 @@ class AnalysisSpec(Model):
 
     interval: Duration = 5.0
     window: Duration = 30.0
-    metrics: list[MetricSpec] = []
+    metrics: list[MetricSpec] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _unique_names(self) -> AnalysisSpec:
@@ -116,71 +138,16 @@ class AnalysisSpec(Model):
         return self
 
 
-class SetWeightStep(Model):
-    set_weight: Percent
+class VerifySpec(Model):
+    """Post-deploy verification: every new replica reports the version, a smoke test passes.
 
+    Commands may use {host}, {port}, {url} and {version}; they pass with exit code 0.
+    """
 
-class PauseSpec(Model):
-    duration: Duration
-
-
-class PauseStep(Model):
-    pause: PauseSpec
-
-
-class AnalysisStepSpec(Model):
-    metrics: list[str] | None = None  # names from analysis.metrics; None judges all of them
-    interval: Duration | None = None
-    count: Annotated[int, Field(ge=1)] = 3  # passing measurements needed to pass the step
-    failure_limit: Annotated[int, Field(ge=0)] = 0
-    inconclusive_limit: Annotated[int, Field(ge=0)] = 6
-
-
-class AnalysisStep(Model):
-    analysis: AnalysisStepSpec
-
-
-def _step_kind(value: Any) -> str | None:
-    if isinstance(value, dict):
-        keys = list(value)
-        return keys[0] if len(keys) == 1 else None
-    if isinstance(value, BaseModel):  # built in Python rather than loaded from YAML
-        return to_camel(next(iter(type(value).model_fields)))
-    return None
-
-
-Step = Annotated[
-    Annotated[SetWeightStep, Tag("setWeight")]
-    | Annotated[PauseStep, Tag("pause")]
-    | Annotated[AnalysisStep, Tag("analysis")],
-    Discriminator(
-        _step_kind,
-        custom_error_type="step_kind",
-        custom_error_message="expected exactly one of setWeight, pause, analysis",
-    ),
-]
-
-
-class CanaryStrategy(Model):
-    canary_replicas: Annotated[int, Field(ge=1)] = 1
-    steps: Annotated[list[Step], Field(min_length=1)]
-
-    @model_validator(mode="after")
-    def _weights_increase(self) -> CanaryStrategy:
-        weights = [
-            (i, s.set_weight) for i, s in enumerate(self.steps) if isinstance(s, SetWeightStep)
-        ]
-        for (_, before), (index, after) in itertools.pairwise(weights):
-            if after <= before:
-                raise ValueError(
-                    "expected setWeight values to increase,"
-                    f" found steps[{index}] setWeight {after:g} after {before:g}"
-                )
-        return self
-
-
-class StrategySpec(Model):
-    canary: CanaryStrategy
+    version_path: str | None = "/version"  # GET answers the version in its body
+    version_command: list[str] | None = None  # instead of version_path: prints the version
+    smoke: list[str] | None = None  # run once against the new version (its first replica)
+    timeout: Duration = 10.0
 
 
 class RolloutSpec(Model):
@@ -190,26 +157,88 @@ class RolloutSpec(Model):
     fleet: FleetSpec = FleetSpec()
     router: RouterSpec = RouterSpec()
     analysis: AnalysisSpec = AnalysisSpec()
+    metrics: MetricsSpec = MetricsSpec()  # where analysis queries go (embedded or Prometheus)
+    verify: VerifySpec | None = None
+    validation: Checks = Field(
+        default_factory=list
+    )  # pre-deployment checks (rollout/validation.py runs them)
     strategy: StrategySpec
 
-    @model_validator(mode="after")
-    def _steps_name_known_metrics(self) -> RolloutSpec:
+    @model_validator(mode="wrap")
+    @classmethod
+    def _cross_checks(cls, data: Any, handler: ModelWrapValidatorHandler[RolloutSpec]) -> Any:
+        spec = handler(data)
+        problems = list(spec._problems())
+        if problems:
+            raise located_error(cls.__name__, problems)
+        return spec
+
+    def _problems(self) -> Iterator[tuple[tuple[str | int, ...], str, Any]]:
+        yield from self._metric_problems()
+        yield from self._target_problems()
+
+    def _metric_problems(self) -> Iterator[tuple[tuple[str | int, ...], str, Any]]:
         known = {m.name for m in self.analysis.metrics}
-        for step in self.strategy.canary.steps:
-            if not isinstance(step, AnalysisStep):
-                continue
+        for loc, names in self._analysis_uses():
             if not known:
-                raise ValueError("expected analysis.metrics to define the metrics to judge")
-            unknown = sorted(set(step.analysis.metrics or []) - known)
+                yield loc, "expected analysis.metrics to define the metrics to judge", names
+                continue
+            unknown = sorted(set(names or []) - known)
             if unknown:
-                raise ValueError(
-                    f"expected metric names from analysis.metrics ({', '.join(sorted(known))}),"
-                    f" found {', '.join(unknown)}"
-                )
-        if self.strategy.canary.canary_replicas > self.fleet.replicas:
-            raise ValueError("expected strategy.canary.canaryReplicas <= fleet.replicas")
-        return self
+                expected = f"metric names from analysis.metrics ({', '.join(sorted(known))})"
+                yield loc, f"expected {expected}, found {', '.join(unknown)}", names
+
+    def _analysis_uses(self) -> Iterator[tuple[tuple[str | int, ...], list[str] | None]]:
+        """Every place that judges metrics, with the metric names it asks for."""
+        s = self.strategy
+        if s.canary:
+            for i, step in enumerate(s.canary.steps):
+                if isinstance(step, AnalysisStep):
+                    at = ("strategy", "canary", "steps", i, "analysis")
+                    yield at, step.analysis.metrics
+        specs = {
+            "rolling": s.rolling and s.rolling.analysis,
+            "waves": s.waves and s.waves.analysis,
+            "blueGreen": s.blue_green and s.blue_green.analysis,
+        }
+        for name, spec in specs.items():
+            if spec:
+                yield ("strategy", name, "analysis"), spec.metrics
+        if s.waves and s.waves.canary_analysis:
+            yield ("strategy", "waves", "canaryAnalysis"), s.waves.canary_analysis.metrics
+        if s.traffic_split and s.traffic_split.metrics is not None:
+            yield ("strategy", "trafficSplit", "metrics"), s.traffic_split.metrics
+
+    def _target_problems(self) -> Iterator[tuple[tuple[str | int, ...], str, Any]]:
+        at: tuple[str | int, ...]
+        names = self.fleet.target_names(self.service.name)
+        canary = self.strategy.canary
+        if canary and canary.canary_replicas > self.fleet.replicas:
+            at = ("strategy", "canary", "canaryReplicas")
+            yield at, "expected canaryReplicas <= fleet.replicas", canary.canary_replicas
+        unknown = sorted(set(self.fleet.labels) - set(names))
+        if unknown:
+            yield ("fleet", "labels"), f"expected targets from {names}, found {unknown}", unknown
+        waves = self.strategy.waves
+        if waves and waves.canary.names is not None:
+            missing = sorted(set(waves.canary.names) - set(names))
+            if missing:
+                at = ("strategy", "waves", "canary", "names")
+                yield at, f"expected targets from {names}, found {missing}", missing
+        if waves and waves.canary.selector is not None and not self.selected(waves.canary.selector):
+            at = ("strategy", "waves", "canary", "selector")
+            yield at, "expected a selector matching fleet.labels, found none", waves.canary.selector
+
+    def selected(self, selector: dict[str, str]) -> list[str]:
+        """The fleet's targets whose labels contain every key=value of `selector`."""
+        return [
+            name
+            for name in self.fleet.target_names(self.service.name)
+            if selector.items() <= self.fleet.labels.get(name, {}).items()
+        ]
+
+    def metrics_named(self, wanted: list[str] | None) -> list[MetricSpec]:
+        return [m for m in self.analysis.metrics if wanted is None or m.name in wanted]
 
     def metrics_for(self, step: AnalysisStep) -> list[MetricSpec]:
-        wanted = step.analysis.metrics
-        return [m for m in self.analysis.metrics if wanted is None or m.name in wanted]
+        return self.metrics_named(step.analysis.metrics)

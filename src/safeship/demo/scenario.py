@@ -47,6 +47,8 @@ def demo_spec(*, fast: bool, port: int) -> RolloutSpec:
             },
             "fleet": {"replicas": 4, "startTimeout": "20s", "stopTimeout": "5s"},
             "router": {"listen": f"127.0.0.1:{port}"},
+            # Analysis runs on PromQL over the router's series, scraped every second.
+            "metrics": {"source": {"embedded": {"scrapeInterval": "1s"}}},
             "analysis": {
                 "interval": interval,
                 "window": "10s" if fast else "30s",

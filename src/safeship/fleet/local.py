@@ -5,6 +5,10 @@ operating system. Processes are supervised by fleet/process.py, which guarantees
 outlives safeship. A replica whose process has died stays listed by `replicas()` with
 `healthy=False` (so the reconciler sees the failure) until the next `scale` of its version
 prunes and replaces it, or `close()`.
+
+Targets (for rolling and waves) are named slots given at construction (`targets`: name →
+labels); `deploy(target, version)` stops whatever runs in the slot and starts `version` there.
+Slot replicas are listed by `replicas()` but never counted or stopped by `scale()`.
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ import httpx
 from safeship.core.clock import Clock, SystemClock
 from safeship.core.errors import DeployError
 from safeship.fleet.process import ChildProcess, spawn
-from safeship.fleet.provider import Replica
+from safeship.fleet.provider import Replica, Target
 
 _PORT_ATTEMPTS = 3
 _ADDRESS_IN_USE = ("address already in use", "eaddrinuse", "errno 98")
@@ -36,6 +40,7 @@ class _Running:
     replica: Replica
     child: ChildProcess
     argv: tuple[str, ...]
+    target: str | None = None
 
 
 class _StartFailure(Exception):
@@ -76,6 +81,7 @@ class LocalProvider:
         host: str = "127.0.0.1",
         log_dir: Path | None = None,
         clock: Clock | None = None,
+        targets: Mapping[str, Mapping[str, str]] | None = None,
     ) -> None:
         if not command:
             raise ValueError("command must name a program to run")
@@ -91,6 +97,7 @@ class LocalProvider:
         self.log_dir = log_dir or Path(tempfile.mkdtemp(prefix=f"safeship-{service}-"))
         self._clock = clock or SystemClock()
         self._running: list[_Running] = []
+        self._targets = {name: dict(labels) for name, labels in (targets or {}).items()}
         self._seq = 0
         self._lock = asyncio.Lock()
 
@@ -122,6 +129,31 @@ class LocalProvider:
                 self._running += await self._start_many(version, count - len(current))
             return [r.replica for r in self._of(version)]
 
+    async def targets(self) -> list[Target]:
+        """The slots given at construction, in that order, with what runs in each now."""
+        return [self._target(name) for name in self._targets]
+
+    async def deploy(self, target: str, version: str | None) -> Target:
+        """Make slot `target` run `version` (None: nothing); idempotent.
+
+        The new process starts (and turns healthy) before the old one stops, so a slot is
+        never empty longer than a stop takes; if it cannot start, the old one keeps running.
+        """
+        if target not in self._targets:
+            raise KeyError(f"no target {target!r} in this fleet")
+        async with self._lock:
+            current = self._in_slot(target)
+            if current and current.replica.version == version and current.child.poll() is None:
+                return self._target(target)
+            if version is not None:
+                async with httpx.AsyncClient(timeout=1.0, trust_env=False) as client:
+                    started = await self._start_in(target, version, client)
+            if current:
+                await self._stop([current])
+            if version is not None:
+                self._running.append(started)
+            return self._target(target)
+
     async def close(self) -> None:
         """Stop every replica this provider started (SIGTERM, then SIGKILL after stop_timeout)."""
         async with self._lock:
@@ -134,7 +166,24 @@ class LocalProvider:
         return next((r.child.pid for r in self._running if r.replica.id == replica_id), None)
 
     def _of(self, version: str) -> list[_Running]:
-        return [r for r in self._running if r.replica.version == version]
+        return [r for r in self._running if r.replica.version == version and r.target is None]
+
+    def _in_slot(self, target: str) -> _Running | None:
+        return next((r for r in self._running if r.target == target), None)
+
+    def _target(self, name: str) -> Target:
+        run = self._in_slot(name)
+        labels = self._targets[name]
+        if run is None:
+            return Target(name=name, labels=labels)
+        replica = _observed(run)
+        return Target(name, labels, replica.version, replica.healthy, replica)
+
+    async def _start_in(self, target: str, version: str, client: httpx.AsyncClient) -> _Running:
+        try:
+            return await self._start_one(version, client, target=target)
+        except _StartFailure as failure:
+            raise _deploy_error(version, failure) from None
 
     async def _stop(self, runs: list[_Running]) -> None:
         await asyncio.gather(*(r.child.stop(self._stop_timeout) for r in runs))
@@ -153,10 +202,12 @@ class LocalProvider:
             raise _deploy_error(version, failures[0])
         return started
 
-    async def _start_one(self, version: str, client: httpx.AsyncClient) -> _Running:
+    async def _start_one(
+        self, version: str, client: httpx.AsyncClient, *, target: str | None = None
+    ) -> _Running:
         """Start one replica; on a lost race for its port, try again on another port."""
         for attempt in range(_PORT_ATTEMPTS):
-            run = self._launch(version, _free_port(self._host))
+            run = self._launch(version, _free_port(self._host), target=target)
             try:
                 await self._await_healthy(run, client)
                 return run
@@ -169,10 +220,11 @@ class LocalProvider:
                 raise
         raise AssertionError("unreachable: the last attempt re-raises")
 
-    def _launch(self, version: str, port: int) -> _Running:
+    def _launch(self, version: str, port: int, *, target: str | None = None) -> _Running:
         self._seq += 1
+        owner = target or self.service
         replica = Replica(
-            id=f"{self.service}-{version}-{self._seq}", version=version, host=self._host, port=port
+            id=f"{owner}-{version}-{self._seq}", version=version, host=self._host, port=port
         )
         argv = self._argv(replica)
         child = spawn(
@@ -181,7 +233,7 @@ class LocalProvider:
             stdout_path=self.log_dir / f"{replica.id}.stdout.log",
             stderr_path=self.log_dir / f"{replica.id}.stderr.log",
         )
-        return _Running(replica=replica, child=child, argv=tuple(argv))
+        return _Running(replica=replica, child=child, argv=tuple(argv), target=target)
 
     def _argv(self, replica: Replica) -> list[str]:
         values = {

@@ -1,12 +1,21 @@
 """The Provider protocol: how the fleet is observed and changed.
 
-Every change is declarative and idempotent ("version v has n ready replicas"), so the
-reconciler can replay an action after a crash without harm.
+Every change is declarative and idempotent ("version v has n ready replicas", "target t runs
+version v"), so the reconciler can replay an action after a crash without harm.
+
+Two views of one fleet:
+- pools (`replicas`, `scale`): anonymous replicas per version, for the traffic strategies
+  (canary, trafficSplit, blueGreen), where the router decides who gets which version;
+- targets (`targets`, `deploy`): named places with labels, each running at most one version,
+  for the target strategies (rolling, waves), where moving a target *is* the rollout.
+A target that runs a version also appears in `replicas()` (its `Target.replica`), so the
+router can send traffic to it.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Protocol
 
 
@@ -25,19 +34,48 @@ class Replica:
         return f"http://{self.host}:{self.port}"
 
 
+@dataclass(frozen=True)
+class Target:
+    """A named place a version runs (a node, a host, a slot), with the labels users select by.
+
+    `version` is None when nothing runs there; `healthy` is False when the version that should
+    run there has died or fails its health check; `replica` is how to reach it while it runs.
+    """
+
+    name: str
+    labels: Mapping[str, str] = field(default_factory=dict)
+    version: str | None = None
+    healthy: bool = False
+    replica: Replica | None = None
+
+
 class Provider(Protocol):
     """A fleet that can run replicas of versions of one service."""
 
     async def replicas(self) -> list[Replica]:
-        """Every replica currently running, of every version."""
+        """Every replica currently running, of every version (targets' replicas included)."""
         ...
 
     async def scale(self, version: str, count: int) -> list[Replica]:
-        """Make exactly `count` healthy replicas of `version` run; return them.
+        """Make exactly `count` healthy pool replicas of `version` run; return them.
 
         Starting replicas waits until each is healthy; a replica that cannot start raises
         `DeployError` with the tail of its stderr. Scaling down stops the extra replicas
-        gracefully. Calling it again with the same arguments changes nothing.
+        gracefully. Calling it again with the same arguments changes nothing. Replicas of
+        targets are not counted or touched by `scale`.
+        """
+        ...
+
+    async def targets(self) -> list[Target]:
+        """Every target of the fleet, in a stable order, with what runs there now."""
+        ...
+
+    async def deploy(self, target: str, version: str | None) -> Target:
+        """Make `target` run `version` (None: run nothing there); return it once healthy.
+
+        Idempotent: a target already running `version` healthily is left alone. A version
+        that cannot start raises `DeployError`; the target then keeps what it ran before
+        (or runs nothing). An unknown target name raises `KeyError`.
         """
         ...
 

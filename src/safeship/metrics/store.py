@@ -38,6 +38,10 @@ def unpack_time(keys: Ints) -> Ints:
     return (keys & ((1 << _TIME_BITS) - 1)) - _TIME_BIAS
 
 
+def unpack_sid(keys: Ints) -> Ints:
+    return keys >> _TIME_BITS
+
+
 @dataclass(frozen=True)
 class Series:
     """One series' samples in a time range (what `select` returns)."""

@@ -1,18 +1,21 @@
 """The pure planner: (spec, status, observations, now) → Plan.
 
-It opens no socket and reads no clock. Each phase first converges the world to what the
-status says (replicas, traffic), and only then moves the rollout forward, so a replayed
-tick after a crash does the same thing again.
+It opens no socket and reads no clock. Each tick first applies people's requests (gates.py),
+then converges the world to what the status says (replicas, targets, traffic), and only then
+moves the rollout forward through the compiled steps (steps.py), so a replayed tick after a
+crash does the same thing again. Target strategies converge in targets.py; rollbacks and
+promotion are planned in finish.py.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from dataclasses import replace
 
-from safeship.analysis.builtin import judge_builtin
-from safeship.analysis.runs import assess_run
-from safeship.analysis.verdict import Outcome, Verdict, combine
-from safeship.config.models import AnalysisStep, PauseStep, RolloutSpec, SetWeightStep
+from safeship.analysis.verdict import Outcome
+from safeship.config.models import RolloutSpec
+from safeship.rollout import finish, gates, targets
+from safeship.rollout.converge import CONVERGE_REQUEUE, PAUSED_REQUEUE, advance, converge, pause
+from safeship.rollout.judging import assess, judge
 from safeship.rollout.state import (
     Action,
     Judgement,
@@ -22,66 +25,106 @@ from safeship.rollout.state import (
     RolloutStatus,
     Route,
     Scale,
-    Traffic,
 )
+from safeship.rollout.steps import (
+    Analysis,
+    Deploy,
+    Pause,
+    SetCanaryScale,
+    SetWeight,
+    Step,
+    Verify,
+    describe,
+)
+from safeship.rollout.strategies import compile_steps
 
-CONVERGE_REQUEUE = 0.5  # seconds between ticks while actions are under way
-PAUSED_REQUEUE = 5.0
+__all__ = ["CONVERGE_REQUEUE", "PAUSED_REQUEUE", "judge", "plan"]
 
 
 def plan(spec: RolloutSpec, status: RolloutStatus, obs: Observations, now: float) -> Plan:
+    steps = compile_steps(spec, obs.targets)
+    gated = gates.apply(steps, status, obs.requests, now)
+    tick = _tick(spec, steps, gated.status, obs, now)
+    if not gated.events and not gated.consumed:
+        return tick
+    return replace(tick, events=gated.events + tick.events, consumed=gated.consumed)
+
+
+def _tick(
+    spec: RolloutSpec, steps: tuple[Step, ...], status: RolloutStatus, obs: Observations, now: float
+) -> Plan:
     if status.phase.terminal:
         return Plan(status)
     if obs.action_error and status.phase is not Phase.ROLLING_BACK:
-        return _start_rollback(status, now, f"action failed: {obs.action_error}")
+        return finish.start_rollback(status, now, f"action failed: {obs.action_error}", "action")
     if status.phase is Phase.PROMOTING:
-        return _promote(spec, status, obs, now)
+        return finish.promote(spec, status, obs, now)
     if status.phase is Phase.ROLLING_BACK:
-        return _roll_back(spec, status, obs, now)
-    actions = _converge(_steady_state(spec, status), obs)
+        return finish.roll_back(spec, steps, status, obs, now)
+    late = _late_batch(steps, status, obs, now)
+    if late is not None:
+        return finish.start_rollback(status, now, late, "health")
+    actions = _steady(spec, steps, status, obs)
     if actions:
         return Plan(status, actions, CONVERGE_REQUEUE)
+    broken = targets.unhealthy_new(steps, status, obs) if spec.strategy.targets_based else []
+    if broken:
+        reason = f"health check failed on {', '.join(broken[:5])}"
+        return finish.start_rollback(status, now, reason, "health")
     if status.phase is Phase.PAUSED:
         return Plan(status, (), PAUSED_REQUEUE)
-    return _next_step(spec, status, obs, now)
+    return _next_step(spec, steps, status, obs, now)
 
 
-def _steady_state(spec: RolloutSpec, status: RolloutStatus) -> list[Action]:
-    """While progressing: the full stable fleet, the canary replicas, the current split."""
-    return [
+def _late_batch(
+    steps: tuple[Step, ...], status: RolloutStatus, obs: Observations, now: float
+) -> str | None:
+    """Why the deploy step under way has failed its health gate, if it has."""
+    step = steps[status.step_index] if status.step_index < len(steps) else None
+    if not isinstance(step, Deploy) or status.phase is not Phase.PROGRESSING:
+        return None
+    if now - status.step_started_at <= step.health_timeout:
+        return None
+    if targets.batch_ready(step, status, obs):
+        return None
+    return f"{step.label} not healthy within {step.health_timeout:g}s"
+
+
+def _steady(
+    spec: RolloutSpec, steps: tuple[Step, ...], status: RolloutStatus, obs: Observations
+) -> tuple[Action, ...]:
+    """While progressing: what the world must look like before the rollout moves on."""
+    if spec.strategy.targets_based:
+        return targets.steady(steps, status, obs)
+    canary = status.canary_version if status.canary_scale > 0 else None  # no pool, no route
+    desired: list[Action] = [
         Scale(status.stable_version, spec.fleet.replicas),
-        Scale(status.canary_version, spec.strategy.canary.canary_replicas),
-        Route(status.stable_version, status.canary_version, status.canary_weight),
+        Scale(status.canary_version, status.canary_scale),
+        Route(status.stable_version, canary, status.canary_weight),
     ]
+    return converge(desired, obs)
 
 
-def _converge(desired: Sequence[Action], obs: Observations) -> tuple[Action, ...]:
-    """The desired actions that the observed world does not yet satisfy, in order."""
-    return tuple(a for a in desired if not _satisfied(a, obs))
-
-
-def _satisfied(action: Action, obs: Observations) -> bool:
-    if isinstance(action, Scale):
-        return obs.ready.get(action.version, 0) == action.replicas
-    wanted = Traffic(action.stable, action.canary, action.weight if action.canary else 0.0)
-    return obs.traffic == wanted
-
-
-def _next_step(spec: RolloutSpec, status: RolloutStatus, obs: Observations, now: float) -> Plan:
-    steps = spec.strategy.canary.steps
+def _next_step(
+    spec: RolloutSpec, steps: tuple[Step, ...], status: RolloutStatus, obs: Observations, now: float
+) -> Plan:
     if status.step_index >= len(steps):
         promoting = status.model_copy(
             update={"phase": Phase.PROMOTING, "message": "all steps passed"}
         )
         return Plan(promoting, (), 0.0, ("all steps passed: promoting",))
     step = steps[status.step_index]
-    if isinstance(step, SetWeightStep):
-        return _set_weight(status, step.set_weight, now)
-    if isinstance(step, PauseStep):
-        remaining = status.step_started_at + step.pause.duration - now
-        if remaining > 0:
-            return Plan(status, (), remaining)
-        return _advance(status, now, f"pause of {step.pause.duration:g}s over")
+    if isinstance(step, SetWeight):
+        return _set_weight(status, step.weight, now)
+    if isinstance(step, SetCanaryScale):
+        scaled = status.model_copy(update={"canary_scale": step.replicas})
+        return advance(scaled, now, describe(step))
+    if isinstance(step, Pause):
+        return _pause_step(status, step, now)
+    if isinstance(step, Deploy):
+        return _deploy_step(status, step, obs, now)
+    if isinstance(step, Verify):
+        return _verify_step(status, obs, now)
     return _analyse(spec, step, status, obs, now)
 
 
@@ -90,89 +133,53 @@ def _set_weight(status: RolloutStatus, weight: float, now: float) -> Plan:
     weighted = status.model_copy(
         update={"canary_weight": weight, "canary_traffic_at": first_traffic}
     )
-    return _advance(weighted, now, f"canary weight set to {weight:g}%")
+    return advance(weighted, now, f"canary weight set to {weight:g}%")
 
 
-def _advance(status: RolloutStatus, now: float, event: str) -> Plan:
-    advanced = status.model_copy(
-        update={
-            "step_index": status.step_index + 1,
-            "step_started_at": now,
-            "judgements": [],
-            "message": event,
-        }
-    )
-    return Plan(advanced, (), 0.0, (f"step {status.step_index + 1}: {event}",))
+def _pause_step(status: RolloutStatus, step: Pause, now: float) -> Plan:
+    if step.duration is None:
+        return pause(status, "paused until promoted")
+    remaining = status.step_started_at + step.duration - now
+    if remaining > 0:
+        return Plan(status, (), remaining)
+    return advance(status, now, f"pause of {step.duration:g}s over")
+
+
+def _deploy_step(status: RolloutStatus, step: Deploy, obs: Observations, now: float) -> Plan:
+    """Reached only once the batch converged (targets.steady): every target healthy on it."""
+    if targets.batch_ready(step, status, obs):
+        return advance(status, now, f"{step.label} deployed and healthy")
+    return Plan(status, (), CONVERGE_REQUEUE)
+
+
+def _verify_step(status: RolloutStatus, obs: Observations, now: float) -> Plan:
+    if obs.verification is None:
+        return Plan(status, (), CONVERGE_REQUEUE)
+    if not obs.verification.ok:
+        reason = f"verification failed: {obs.verification.reason}"
+        return finish.start_rollback(status, now, reason, "verification")
+    return advance(status, now, f"verified: {obs.verification.reason}")
 
 
 def _analyse(
-    spec: RolloutSpec, step: AnalysisStep, status: RolloutStatus, obs: Observations, now: float
+    spec: RolloutSpec, step: Analysis, status: RolloutStatus, obs: Observations, now: float
 ) -> Plan:
-    interval = step.analysis.interval or spec.analysis.interval
+    interval = step.interval or spec.analysis.interval
     last = status.judgements[-1].at if status.judgements else status.step_started_at
     if now - last < interval:
         return Plan(status, (), last + interval - now)
-    verdict = judge_measurements(spec, step, obs)
+    verdict = judge(spec, step, status, obs)
     judgement = Judgement(
         at=now, outcome=verdict.outcome, reason=verdict.reason, evidence=verdict.evidence
     )
     judged = status.model_copy(
         update={"judgements": [*status.judgements, judgement], "last_judgement": judgement}
     )
-    outcome = assess_run(
-        [j.outcome for j in judged.judgements],
-        count=step.analysis.count,
-        failure_limit=step.analysis.failure_limit,
-        inconclusive_limit=step.analysis.inconclusive_limit,
-    )
+    outcome = assess(step, [j.outcome for j in judged.judgements])
     if outcome is Outcome.FAIL:
-        return _start_rollback(judged, now, f"analysis failed: {verdict.reason}")
+        return finish.start_rollback(judged, now, f"analysis failed: {verdict.reason}", "analysis")
     if outcome is Outcome.INCONCLUSIVE:
-        return _pause(judged, f"analysis inconclusive: {verdict.reason}")
+        return pause(judged, f"analysis inconclusive: {verdict.reason}")
     if outcome is Outcome.PASS:
-        return _advance(judged, now, "analysis passed")
+        return advance(judged, now, "analysis passed")
     return Plan(judged, (), interval, (f"measurement {verdict.outcome}: {verdict.reason}",))
-
-
-def judge_measurements(spec: RolloutSpec, step: AnalysisStep, obs: Observations) -> Verdict:
-    metrics = spec.metrics_for(step)
-    return combine([judge_builtin(m, obs.measurements.get(m.name)) for m in metrics])
-
-
-def _pause(status: RolloutStatus, reason: str) -> Plan:
-    paused = status.model_copy(update={"phase": Phase.PAUSED, "message": reason})
-    return Plan(paused, (), PAUSED_REQUEUE, (f"paused: {reason}",))
-
-
-def _start_rollback(status: RolloutStatus, now: float, reason: str) -> Plan:
-    rolling_back = status.model_copy(
-        update={"phase": Phase.ROLLING_BACK, "message": reason, "traffic_zero_at": now}
-    )
-    return Plan(rolling_back, (), 0.0, (f"rolling back: {reason}",))
-
-
-def _promote(spec: RolloutSpec, status: RolloutStatus, obs: Observations, now: float) -> Plan:
-    new, old = status.canary_version, status.stable_version
-    desired: list[Action] = [Scale(new, spec.fleet.replicas), Route(new, None, 0.0), Scale(old, 0)]
-    return _finish_when_converged(status, obs, desired, Phase.PROMOTED, now)
-
-
-def _roll_back(spec: RolloutSpec, status: RolloutStatus, obs: Observations, now: float) -> Plan:
-    stable, canary = status.stable_version, status.canary_version
-    desired: list[Action] = [
-        Scale(stable, spec.fleet.replicas),
-        Route(stable, None, 0.0),
-        Scale(canary, 0),
-    ]
-    return _finish_when_converged(status, obs, desired, Phase.ROLLED_BACK, now)
-
-
-def _finish_when_converged(
-    status: RolloutStatus, obs: Observations, desired: list[Action], done: Phase, now: float
-) -> Plan:
-    actions = _converge(desired, obs)
-    if actions:
-        return Plan(status, actions, CONVERGE_REQUEUE)
-    finished = status.model_copy(update={"phase": done, "finished_at": now, "canary_weight": 0.0})
-    summary = "promoted" if done is Phase.PROMOTED else "rolled back"
-    return Plan(finished, (), None, (f"{summary}: {status.message}",))

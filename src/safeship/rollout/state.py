@@ -11,13 +11,18 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
 from safeship.analysis.measurement import Measurement
 from safeship.analysis.verdict import Outcome
 from safeship.config.models import RolloutSpec
+from safeship.fleet.provider import Target
+from safeship.rollout.strategies import initial_canary_scale
+
+RollbackMode = Literal["fast", "gradual"]
+RequestKind = Literal["pause", "resume", "promote", "abort", "rollback"]
 
 
 class Phase(StrEnum):
@@ -65,12 +70,22 @@ class RolloutStatus(BaseModel):
     canary_traffic_at: float | None = None
     traffic_zero_at: float | None = None
     finished_at: float | None = None
+    strategy: str = "canary"
+    canary_scale: int = 0  # replicas of the canary pool (traffic strategies)
+    rollback_mode: RollbackMode = "fast"
+    rollback_trigger: str = ""  # analysis, health, verification, action, manual
+    rollback_wave: int = 0  # gradual rollback: waves started so far
+    rollback_wave_at: float | None = None  # gradual rollback: when the current wave settled
+    aborted: bool = False  # rolled back because a person said so
 
 
 def steps_hash(spec: RolloutSpec) -> str:
-    """Identifies the step list, so a changed spec is noticed on resume."""
-    steps = [s.model_dump(mode="json", by_alias=True) for s in spec.strategy.canary.steps]
-    return hashlib.sha256(json.dumps(steps, sort_keys=True).encode()).hexdigest()[:16]
+    """Identifies the strategy (and so the step list), so a changed spec is noticed on resume."""
+    doc = {
+        "strategy": spec.strategy.model_dump(mode="json", by_alias=True, exclude_unset=True),
+        "verify": spec.verify.model_dump(mode="json") if spec.verify else None,
+    }
+    return hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()[:16]
 
 
 def new_status(
@@ -84,16 +99,43 @@ def new_status(
         steps_hash=steps_hash(spec),
         started_at=now,
         step_started_at=now,
+        strategy=spec.strategy.name,
+        canary_scale=initial_canary_scale(spec),
     )
 
 
 @dataclass(frozen=True)
+class Request:
+    """A person's command to a running rollout (pause, resume, promote, abort, rollback)."""
+
+    id: int
+    kind: RequestKind
+    actor: str = "cli"
+    reason: str = ""
+    full: bool = False  # promote --full: skip every remaining step
+    mode: RollbackMode = "fast"  # rollback --strategy
+
+
+@dataclass(frozen=True)
+class VerifyResult:
+    """The post-deploy checks' answer, observed by the reconciler for a verify step."""
+
+    ok: bool
+    reason: str
+
+
+@dataclass(frozen=True)
 class Traffic:
-    """Routing in force, by version; weight is the canary's percent."""
+    """Routing in force, by version; weight is the canary's percent.
+
+    `members` are the replica ids routed to, observed always and compared only when a
+    `Route` names its members (target strategies drain single targets).
+    """
 
     stable: str | None
     canary: str | None = None
     weight: float = 0.0
+    members: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -104,6 +146,9 @@ class Observations:
     traffic: Traffic
     measurements: Mapping[str, Measurement] = field(default_factory=dict)  # canary, by metric
     action_error: str | None = None  # the previous tick's action failed with this
+    targets: tuple[Target, ...] = ()  # target strategies only
+    requests: tuple[Request, ...] = ()  # pending commands from people, oldest first
+    verification: VerifyResult | None = None  # only while a verify step runs
 
 
 @dataclass(frozen=True)
@@ -120,6 +165,7 @@ class Route:
     stable: str
     canary: str | None
     weight: float
+    members: frozenset[str] | None = None  # replica ids to route to; None: every healthy one
 
     def describe(self) -> str:
         if self.canary is None:
@@ -127,7 +173,16 @@ class Route:
         return f"route {self.weight:g}% to {self.canary}, the rest to {self.stable}"
 
 
-Action = Scale | Route
+@dataclass(frozen=True)
+class DeployTarget:
+    target: str
+    version: str
+
+    def describe(self) -> str:
+        return f"deploy {self.version} to {self.target}"
+
+
+Action = Scale | Route | DeployTarget
 
 
 @dataclass(frozen=True)
@@ -138,3 +193,4 @@ class Plan:
     actions: tuple[Action, ...] = ()
     requeue_after: float | None = None  # None once the rollout is over
     events: tuple[str, ...] = ()  # what happened in this tick, for the audit log and the CLI
+    consumed: tuple[int, ...] = ()  # request ids handled, marked done with the status

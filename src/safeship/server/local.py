@@ -5,21 +5,25 @@
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 import sys
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from typing import Any
 
 from safeship.config.models import RolloutSpec
 from safeship.core.clock import Clock, SystemClock
 from safeship.core.errors import SafeshipError
 from safeship.fleet.local import LocalProvider
-from safeship.metrics.router_source import RouterMetricsSource
+from safeship.fleet.provider import Replica
 from safeship.rollout.journal import StoreJournal, from_record
-from safeship.rollout.reconciler import Reconciler
+from safeship.rollout.reconciler import MetricsSource, Reconciler
 from safeship.rollout.state import Plan, RolloutStatus, new_status, steps_hash
+from safeship.rollout.strategies import local_targets
+from safeship.server.control_plane import local_signals, router_metrics_url
 from safeship.store.repository import Store
 from safeship.traffic.embedded import EmbeddedRouter
 from safeship.traffic.router import TrafficSplit
@@ -36,19 +40,28 @@ class LocalStack:
     spec: RolloutSpec
     provider: LocalProvider
     router: EmbeddedRouter
-    metrics: RouterMetricsSource
+    metrics: MetricsSource
     clock: Clock
     listening: bool = False
 
     async def serve(self, version: str) -> None:
         """Run `version` on the whole fleet and route to it, then listen: no client ever
         reaches a router without backends. Idempotent."""
-        replicas = await self.provider.scale(version, self.spec.fleet.replicas)
+        replicas = await self._run_everywhere(version)
         if not self.router.current().stable:
             await self.router.apply(TrafficSplit(stable=tuple(replicas)))
         if not self.listening:
             await self.router.start()
             self.listening = True
+
+    async def _run_everywhere(self, version: str) -> list[Replica]:
+        if not self.spec.strategy.targets_based:
+            return await self.provider.scale(version, self.spec.fleet.replicas)
+        targets = await self.provider.targets()
+        if any(t.version is not None for t in targets):
+            return [t.replica for t in targets if t.replica and t.healthy]  # resumed: as it is
+        moved = await asyncio.gather(*(self.provider.deploy(t.name, version) for t in targets))
+        return [t.replica for t in moved if t.replica]
 
     @property
     def url(self) -> str:
@@ -67,6 +80,7 @@ async def local_stack(
         listen_host=host,
         listen_port=int(port),
         drain_timeout=spec.router.drain_timeout,
+        **_metrics_listen(spec),
     )
     provider = LocalProvider(
         service=spec.service.name,
@@ -76,12 +90,35 @@ async def local_stack(
         health_path=spec.service.health.path,
         start_timeout=spec.fleet.start_timeout,
         stop_timeout=spec.fleet.stop_timeout,
+        targets=_targets(spec),
     )
-    async with provider:
+    signals = local_signals(
+        spec.metrics,
+        service=spec.service.name,
+        clock=clock,
+        router_metrics_url=router_metrics_url(router),
+        replicas=provider.replicas,
+    )
+    async with provider, signals as measured:
         try:
-            yield LocalStack(spec, provider, router, RouterMetricsSource(router, clock), clock)
+            yield LocalStack(spec, provider, router, measured.source, clock)
         finally:
             await router.stop()
+
+
+def _metrics_listen(spec: RolloutSpec) -> dict[str, Any]:
+    """Where the router exposes its series: as configured, else a free loopback port."""
+    if spec.router.metrics_listen is None:
+        return {"metrics_host": "127.0.0.1", "metrics_port": 0}
+    host, _, port = spec.router.metrics_listen.rpartition(":")
+    return {"metrics_host": host, "metrics_port": int(port)}
+
+
+def _targets(spec: RolloutSpec) -> dict[str, dict[str, str]] | None:
+    """Named slots for target strategies (rolling, waves); pools need none."""
+    if not spec.strategy.targets_based:
+        return None
+    return {t.name: dict(t.labels) for t in local_targets(spec)}
 
 
 def _python(part: str) -> str:
@@ -100,14 +137,16 @@ async def run_rollout(
     """Move the service to `version` (or resume the unfinished rollout to it) and return the end."""
     status = start_or_resume(stack.spec, store, version=version, actor=actor, now=stack.clock.now())
     await stack.serve(status.stable_version)
+    journal = StoreJournal(store, actor=actor, clock=stack.clock)
     reconciler = Reconciler(
         spec=stack.spec,
         provider=stack.provider,
         router=stack.router,
         metrics=stack.metrics,
-        sink=StoreJournal(store, actor=actor, clock=stack.clock),
+        sink=journal,
         clock=stack.clock,
         on_plan=on_plan,
+        requests=journal,
     )
     return await reconciler.run(status)
 

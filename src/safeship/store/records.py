@@ -74,3 +74,17 @@ class AuditVerification:
     checked: int
     broken_id: int | None = None
     problem: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class RequestRecord:
+    """A person's command to a rollout (pause, resume, promote, abort, rollback) as stored."""
+
+    id: int
+    rollout_id: str
+    kind: str
+    actor: str
+    reason: str
+    options: Mapping[str, Any]
+    created_at: float
+    handled_at: float | None = None

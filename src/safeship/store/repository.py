@@ -18,7 +18,7 @@ from safeship.core.clock import Clock, SystemClock
 from safeship.store.engine import READ_ONLY, create_engine, default_url
 from safeship.store.errors import StoreError
 from safeship.store.migrate import upgrade_to_head
-from safeship.store.records import AuditEntry, AuditVerification, RolloutRecord
+from safeship.store.records import AuditEntry, AuditVerification, RequestRecord, RolloutRecord
 from safeship.store.transaction import Transaction
 
 
@@ -120,6 +120,10 @@ class Store:
                 service=service,
                 details=details,
             )
+
+    def pending_requests(self, rollout_id: str) -> list[RequestRecord]:
+        with self._reading() as tx:
+            return tx.pending_requests(rollout_id)
 
     def audit_entries(
         self, *, rollout_id: str | None = None, limit: int | None = None

@@ -59,3 +59,19 @@ audit = sa.Table(
     sa.Column("hash", sa.String(64), nullable=False),
     sa.Index("ix_audit_rollout_id", "rollout_id"),
 )
+
+# Commands from people to a running rollout; the controller marks each handled in the same
+# transaction as the status it led to.
+rollout_requests = sa.Table(
+    "rollout_requests",
+    metadata,
+    sa.Column("id", sa.Integer(), primary_key=True, autoincrement=True),
+    sa.Column("rollout_id", sa.String(128), nullable=False),
+    sa.Column("kind", sa.String(32), nullable=False),
+    sa.Column("actor", sa.String(128), nullable=False),
+    sa.Column("reason", sa.Text(), nullable=False, server_default=""),
+    sa.Column("options", sa.JSON(), nullable=False),
+    sa.Column("created_at", sa.Double(), nullable=False),
+    sa.Column("handled_at", sa.Double(), nullable=True),
+    sa.Index("ix_rollout_requests_pending", "rollout_id", "handled_at"),
+)

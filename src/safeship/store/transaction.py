@@ -13,8 +13,9 @@ from sqlalchemy.engine import Connection
 
 from safeship.core.clock import Clock
 from safeship.store import audit as audit_rows
+from safeship.store import requests as request_rows
 from safeship.store import rollouts as rollout_rows
-from safeship.store.records import AuditEntry, AuditVerification, RolloutRecord
+from safeship.store.records import AuditEntry, AuditVerification, RequestRecord, RolloutRecord
 
 
 class Transaction:
@@ -77,3 +78,30 @@ class Transaction:
     def verify_audit(self) -> AuditVerification:
         """Recompute the whole chain; report the first entry that does not fit."""
         return audit_rows.verify(self._conn)
+
+    def add_request(
+        self,
+        *,
+        rollout_id: str,
+        kind: str,
+        actor: str,
+        reason: str = "",
+        options: Mapping[str, Any] | None = None,
+    ) -> int:
+        """Queue a command for the controller running `rollout_id`; returns its id."""
+        return request_rows.add(
+            self._conn,
+            rollout_id=rollout_id,
+            kind=kind,
+            actor=actor,
+            reason=reason,
+            options=options or {},
+            now=self._clock.now(),
+        )
+
+    def pending_requests(self, rollout_id: str) -> list[RequestRecord]:
+        """Commands not yet handled, oldest first."""
+        return request_rows.pending(self._conn, rollout_id)
+
+    def mark_requests_handled(self, ids: list[int]) -> None:
+        request_rows.mark_handled(self._conn, ids, now=self._clock.now())

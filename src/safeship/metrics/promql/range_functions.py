@@ -49,9 +49,7 @@ def _extrapolate(w: Windows, counter: bool, per_second: bool) -> Floats:
     first, last = w.values[:, 0], _last(w)
     result = last - first
     if counter:
-        for k in range(1, w.values.shape[1]):
-            reset = (k < w.counts) & (w.values[:, k] < w.values[:, k - 1])
-            result = np.where(reset, result + w.values[:, k - 1], result)
+        result = _add_resets(w, result)
     t_first, t_last = w.times[:, 0], w.times[_rows(w), w.counts - 1]
     to_start = (t_first - (w.end_ms - w.range_ms)).astype(np.float64) / 1000
     to_end = (w.end_ms - t_last).astype(np.float64) / 1000
@@ -68,6 +66,16 @@ def _extrapolate(w: Windows, counter: bool, per_second: bool) -> Floats:
         factor = factor / (w.range_ms / 1000)
     out: Floats = result * factor
     return out
+
+
+def _add_resets(w: Windows, result: Floats) -> Floats:
+    """Add the value before each counter reset, column by column in time order as Prometheus
+    does; only columns that hold a reset are visited (counters rarely reset)."""
+    live = np.arange(1, w.values.shape[1])[None, :] < w.counts[:, None]
+    resets = live & (w.values[:, 1:] < w.values[:, :-1])
+    for k in np.flatnonzero(resets.any(axis=0)).tolist():
+        result = np.where(resets[:, k], result + w.values[:, k], result)
+    return result
 
 
 def instant_rate(w: Windows, *, per_second: bool) -> Vector:

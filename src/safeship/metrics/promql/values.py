@@ -43,6 +43,9 @@ class Vector:
 
     def take(self, keep: npt.NDArray[np.bool_] | Ints) -> Vector:
         """The samples selected by a mask or index array, order kept."""
+        if keep.dtype == np.bool_ and keep.all():
+            # The same label list object keeps list-keyed memos (grouping) hitting.
+            return Vector(self.labels, self.values[keep])
         idx = np.flatnonzero(keep) if keep.dtype == np.bool_ else keep
         return Vector([self.labels[i] for i in idx.tolist()], self.values[idx])
 

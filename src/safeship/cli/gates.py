@@ -1,0 +1,131 @@
+"""Manual gates: `safeship pause|resume|promote|abort|rollback|retry ROLLOUT`.
+
+`safeship run` is another process, so a gate travels through the store: the command writes
+a request and its audit entry in one transaction; the controller running the rollout sees it
+within a fraction of a second and its pure planner applies it (rollout/gates.py). `retry`
+starts a finished, failed rollout again, in this process, from the spec it was run with.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from enum import StrEnum
+from typing import Annotated, Any
+
+import typer
+from pydantic import ValidationError
+from rich.console import Console
+
+from safeship.cli.output import EXIT_FAILED, EXIT_INVALID, EXIT_OK, fail
+from safeship.cli.rollouts import DbOption, _open_store, _run
+from safeship.config.models import RolloutSpec
+from safeship.rollout.state import Phase
+from safeship.store.records import RolloutRecord
+from safeship.store.repository import Store
+
+console = Console()
+RolloutArg = Annotated[str, typer.Argument(help="Rollout id (see `safeship status`).")]
+ReasonOption = Annotated[str, typer.Option("--reason", help="Why, for the audit log.")]
+
+
+class RollbackStrategy(StrEnum):
+    fast = "fast"
+    gradual = "gradual"
+
+
+def register(app: typer.Typer) -> None:
+    for command in (pause, resume, promote, abort, rollback, retry):
+        app.command()(command)
+
+
+def pause(rollout: RolloutArg, reason: ReasonOption = "", db: DbOption = None) -> None:
+    """Hold the rollout where it is (traffic and targets stay as they are)."""
+    _request(db, rollout, "pause", reason=reason)
+
+
+def resume(rollout: RolloutArg, reason: ReasonOption = "", db: DbOption = None) -> None:
+    """Continue a paused rollout (past an open `pause: {}` step too)."""
+    _request(db, rollout, "resume", reason=reason)
+
+
+def promote(
+    rollout: RolloutArg,
+    full: Annotated[bool, typer.Option("--full", help="Skip every remaining step.")] = False,
+    reason: ReasonOption = "",
+    db: DbOption = None,
+) -> None:
+    """Move past the current step, or with --full straight to the new version everywhere."""
+    _request(db, rollout, "promote", reason=reason, options={"full": full})
+
+
+def abort(rollout: RolloutArg, reason: ReasonOption = "", db: DbOption = None) -> None:
+    """Stop the rollout and roll it back at once; it ends as aborted."""
+    _request(db, rollout, "abort", reason=reason)
+
+
+def rollback(
+    rollout: RolloutArg,
+    strategy: Annotated[
+        RollbackStrategy, typer.Option("--strategy", help="fast: at once; gradual: in waves.")
+    ] = RollbackStrategy.fast,
+    reason: ReasonOption = "",
+    db: DbOption = None,
+) -> None:
+    """Roll back: fast (everything at once) or gradual (in waves, stopping if cleared)."""
+    _request(db, rollout, "rollback", reason=reason, options={"mode": strategy.value})
+
+
+def _request(
+    db: str | None, rollout: str, kind: str, *, reason: str, options: dict[str, Any] | None = None
+) -> None:
+    actor = os.environ.get("USER", "cli")
+    with _open_store(db) as store:
+        record = _unfinished(store, rollout)
+        with store.transaction() as tx:
+            tx.add_request(
+                rollout_id=rollout, kind=kind, actor=actor, reason=reason, options=options
+            )
+            tx.audit(
+                actor=actor,
+                action=f"request {kind}",
+                reason=reason,
+                rollout_id=rollout,
+                service=record.service,
+                details=options,
+            )
+    console.print(f"{kind} requested for {rollout}; its controller acts on it within a second")
+
+
+def _unfinished(store: Store, rollout: str) -> RolloutRecord:
+    record = store.get_rollout(rollout)
+    if record is None:
+        fail(console, f"no rollout {rollout}; `safeship status` lists them", EXIT_INVALID)
+    if record.finished:
+        fail(console, f"rollout {rollout} is already {record.phase}", EXIT_INVALID)
+    return record
+
+
+def retry(rollout: RolloutArg, db: DbOption = None) -> None:
+    """Run an aborted or rolled-back rollout again (same spec, same version), in-process."""
+    with _open_store(db) as store:
+        record = store.get_rollout(rollout)
+        if record is None or record.result not in ("rolled_back", "aborted", "failed"):
+            found = "no such rollout" if record is None else f"it is {record.phase}"
+            fail(console, f"only a rolled-back or aborted rollout can be retried; {found}", 2)
+        spec = _stored_spec(record)
+        store.audit(
+            actor=os.environ.get("USER", "cli"),
+            action="retry rollout",
+            rollout_id=rollout,
+            service=record.service,
+        )
+        final = asyncio.run(_run(spec, store, record.to_version))
+    raise typer.Exit(EXIT_OK if final is Phase.PROMOTED else EXIT_FAILED)
+
+
+def _stored_spec(record: RolloutRecord) -> RolloutSpec:
+    try:
+        return RolloutSpec.model_validate(dict(record.spec))
+    except ValidationError as exc:
+        fail(console, f"the stored spec of {record.id} no longer loads: {exc}", EXIT_INVALID)

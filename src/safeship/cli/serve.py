@@ -1,0 +1,45 @@
+"""`safeship serve`: the control plane (Prometheus-compatible API over scraped series)."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from safeship.cli.output import EXIT_INVALID, EXIT_UNAVAILABLE, fail
+from safeship.config.metrics import load_control_plane
+from safeship.core.clock import SystemClock
+from safeship.core.errors import ConfigError
+from safeship.server.control_plane import serve as run_control_plane
+
+console = Console(stderr=True)
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(serve)
+
+
+def serve(
+    config: Annotated[
+        Path | None, typer.Option("-c", "--config", help="safeship.yaml (scrape_configs, metrics)")
+    ] = None,
+    listen: Annotated[
+        str | None, typer.Option("--listen", help="HOST:PORT (default 127.0.0.1:8470)")
+    ] = None,
+) -> None:
+    """Run the control plane: scrape targets, answer PromQL on /prometheus/api/v1, /health/*."""
+    try:
+        loaded = load_control_plane(config)
+        if listen is not None:
+            loaded = loaded.model_validate({**loaded.model_dump(by_alias=True), "listen": listen})
+    except ConfigError as exc:
+        fail(console, str(exc), EXIT_INVALID)
+    try:
+        asyncio.run(run_control_plane(loaded, clock=SystemClock()))
+    except OSError as exc:
+        fail(console, f"cannot serve on {listen or loaded.listen}: {exc}", EXIT_UNAVAILABLE)
+    except KeyboardInterrupt:
+        pass

@@ -1,0 +1,134 @@
+"""`safeship simulate`: fly a rollout spec on the simulated fleet in virtual time and print it.
+
+Thin over rollout/simulation.py: parse the options, run the flight, render the timeline,
+the checks and the verdict as a table or JSON. Exit 0 when the rollout would be promoted,
+1 when it would roll back or pause for a person, 2 for invalid input.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from safeship.cli.output import EXIT_FAILED, EXIT_INVALID, EXIT_OK, Format, fail
+from safeship.config.loader import load_rollout_spec
+from safeship.config.models import RolloutSpec
+from safeship.core.durations import format_duration, parse_duration
+from safeship.core.errors import ConfigError
+from safeship.fleet.simulated import FleetModel
+from safeship.rollout.simulation import (
+    FaultError,
+    Flight,
+    behaviours_from_spec,
+    parse_faults,
+    simulate,
+)
+
+console = Console()
+STYLE = {"pass": "green", "roll back": "red", "pause": "yellow"}
+FAULT_HELP = (
+    "A fault or condition, repeatable: version=V,error-ratio=0.1[,latency-ms=200][,start-fail=1]"
+    " ·"
+    " target-fail=0.01 · metrics-down[,from=5m][,for=2m] · deploy-time=30s[,deploy-jitter=5s]"
+    " · rate=200 (requests/s)"
+)
+
+
+def register(app: typer.Typer) -> None:
+    app.command(name="simulate")(simulate_command)
+
+
+def simulate_command(
+    spec: Annotated[Path, typer.Argument(help="A rollout spec (YAML).", show_default=False)],
+    targets: Annotated[
+        int | None, typer.Option("--targets", "-n", min=1, help="Fleet size (default: the spec's).")
+    ] = None,
+    version: Annotated[str, typer.Option("--version", "-v", help="Version to roll out.")] = "next",
+    fault: Annotated[list[str] | None, typer.Option("--fault", help=FAULT_HELP)] = None,
+    seed: Annotated[int, typer.Option("--seed", help="Same seed, same flight.")] = 0,
+    max_duration: Annotated[
+        str, typer.Option("--max-duration", help="Virtual time limit, e.g. 24h.")
+    ] = "24h",
+    output: Annotated[Format, typer.Option("--format")] = Format.table,
+) -> None:
+    """Fly ROLLOUT.yaml on a simulated fleet with a virtual clock; nothing real is touched."""
+    loaded = _load(spec)
+    size = targets or loaded.fleet.replicas
+    model = _model(loaded, fault or [], rate=max(100.0, float(size)))
+    limit = _duration(max_duration)
+    flight = asyncio.run(
+        simulate(
+            loaded,
+            version=version,
+            targets=size,
+            model=model,
+            seed=seed,
+            max_duration=limit,
+        )
+    )
+    if output is Format.json:
+        typer.echo(json.dumps(flight.to_dict(), indent=2))
+    else:
+        render(console, flight)
+    raise typer.Exit(EXIT_OK if flight.verdict == "pass" else EXIT_FAILED)
+
+
+def render(out: Console, flight: Flight) -> None:
+    timeline = Table(
+        "virtual time", "event", title=f"{flight.service}: {flight.stable} → {flight.version}"
+    )
+    for entry in flight.timeline:
+        timeline.add_row(_clock(entry.at), entry.text)
+    out.print(timeline)
+    if flight.checks:
+        checks = Table("virtual time", "step", "outcome", "reason", title="checks")
+        for check in flight.checks:
+            checks.add_row(_clock(check.at), str(check.step), check.outcome, check.reason)
+        out.print(checks)
+    style = STYLE.get(flight.verdict, "white")
+    out.print(
+        f"[{style}]{flight.verdict}[/] ({flight.phase}) after {format_duration(flight.duration_s)}"
+        f" of virtual time over {flight.targets} targets: {flight.reason}",
+        highlight=False,
+    )
+    out.print(
+        f"[dim]{flight.ticks} ticks, {flight.deploys} deploys ({flight.deploy_failures} failed),"
+        f" seed {flight.seed}, {flight.wall_s:.2f}s wall[/]",
+        highlight=False,
+    )
+
+
+def _clock(seconds: float) -> str:
+    whole = int(seconds)
+    return f"+{whole // 3600}:{whole // 60 % 60:02d}:{whole % 60:02d}.{int(seconds * 10) % 10}"
+
+
+def _load(spec: Path) -> RolloutSpec:
+    try:
+        return load_rollout_spec(spec)
+    except ConfigError as exc:
+        for issue in exc.issues:
+            console.print(f"[red]error[/] {issue}", highlight=False, soft_wrap=True)
+        raise typer.Exit(EXIT_INVALID) from exc
+
+
+def _model(spec: RolloutSpec, faults: list[str], *, rate: float) -> FleetModel:
+    """The default world: 1 request/s per target (at least 100/s), bad versions as in the spec."""
+    base = FleetModel(request_rate=rate, behaviours=behaviours_from_spec(spec))
+    try:
+        return parse_faults(faults, base)
+    except FaultError as exc:
+        fail(console, str(exc), EXIT_INVALID)
+
+
+def _duration(text: str) -> float:
+    try:
+        return parse_duration(text)
+    except ValueError as exc:
+        fail(console, f"--max-duration: {exc}", EXIT_INVALID)

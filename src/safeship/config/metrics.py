@@ -1,0 +1,159 @@
+"""The user's language for signals: where analysis queries go, what to scrape, how to compare.
+
+Where it sits: `config/models.py` hooks `CompareSpec` into each analysis metric and
+`MetricsSpec` into the rollout spec's optional `metrics:` section; `safeship serve` reads a
+whole `ControlPlaneConfig` from safeship.yaml. `scrape_configs` keep Prometheus' own
+snake_case keys (metrics/scrape_config.py) so a job can be pasted from prometheus.yml.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Literal, Protocol
+
+from pydantic import AfterValidator, Field, model_validator
+
+from safeship.analysis.condition import ConditionError, parse_condition
+from safeship.config.base import Duration, Model
+from safeship.metrics.scrape_config import ScrapeConfig
+
+CompareTest = Literal["relative", "mannWhitney", "proportions", "sequential"]
+
+
+def _http_url(text: str) -> str:
+    if not text.startswith(("http://", "https://")):
+        raise ValueError(f"expected an http(s):// URL, found {text!r}")
+    return text.rstrip("/")
+
+
+HttpUrl = Annotated[str, AfterValidator(_http_url)]
+
+
+class CompareSpec(Model):
+    """Canary against baseline (the stable pool's series) instead of a fixed threshold.
+
+    relative: % regression of the value allowed; mannWhitney: latency samples (from the
+    histogram) with a confidence and an allowed median increase; proportions: two-proportion
+    test on error rates; sequential: anytime-valid test on errors (success rate) or latency.
+    """
+
+    test: CompareTest
+    direction: Literal["increase", "decrease"] | None = None  # which way is worse
+    max_regression_pct: Annotated[float, Field(ge=0)] = 10.0
+    abs_tolerance: Annotated[float, Field(ge=0)] = 0.0
+    confidence: Annotated[float, Field(gt=0, lt=1)] = 0.95
+    allowed_increase_pct: Annotated[float, Field(ge=0)] = 10.0
+    alpha: Annotated[float, Field(gt=0, lt=1)] = 0.01
+
+
+class EmbeddedSourceSpec(Model):
+    """The embedded series store, fed by safeship's own scraper."""
+
+    scrape_interval: Duration = 1.0
+    retention: Duration = 3600.0
+
+
+class MetricsSourceSpec(Model):
+    """Exactly one of `embedded: {...}` or `prometheus: URL`."""
+
+    embedded: EmbeddedSourceSpec | None = None
+    prometheus: HttpUrl | None = None
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> MetricsSourceSpec:
+        if self.embedded is not None and self.prometheus is not None:
+            raise ValueError("expected one of 'embedded' or 'prometheus', found both")
+        return self
+
+    @property
+    def embedded_or_default(self) -> EmbeddedSourceSpec:
+        return self.embedded or EmbeddedSourceSpec()
+
+
+class MetricsSpec(Model):
+    """A rollout spec's `metrics:` section: where every analysis query is answered."""
+
+    source: MetricsSourceSpec = MetricsSourceSpec()
+
+
+def _listen(text: str) -> str:
+    host, _, port = text.rpartition(":")
+    if not host or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise ValueError(f"expected HOST:PORT such as 127.0.0.1:8470, found {text!r}")
+    return text
+
+
+class ControlPlaneConfig(Model):
+    """safeship.yaml for `safeship serve`."""
+
+    listen: Annotated[str, AfterValidator(_listen)] = "127.0.0.1:8470"
+    metrics: MetricsSpec = MetricsSpec()
+    scrape_configs: list[ScrapeConfig] = Field(default=[], alias="scrape_configs")
+    self_scrape_interval: Duration = 15.0
+
+    @model_validator(mode="after")
+    def _unique_jobs(self) -> ControlPlaneConfig:
+        jobs = [c.job_name for c in self.scrape_configs]
+        twice = sorted({j for j in jobs if jobs.count(j) > 1})
+        if twice:
+            raise ValueError(f"expected unique job_name values, found {', '.join(twice)} twice")
+        return self
+
+
+def load_control_plane(path: str | Path | None) -> ControlPlaneConfig:
+    """Read safeship.yaml; no file means every default. Errors name the file, line and key."""
+    if path is None:
+        return ControlPlaneConfig()
+    from safeship.config.loader import load_model  # the loader imports the rollout models
+
+    return load_model(Path(path), ControlPlaneConfig)
+
+
+class _JudgedMetric(Protocol):
+    @property
+    def builtin(self) -> str | None: ...
+    @property
+    def query(self) -> str | None: ...
+    @property
+    def fail_if(self) -> str | None: ...
+    @property
+    def success_if(self) -> str | None: ...
+    @property
+    def compare(self) -> CompareSpec | None: ...
+    @property
+    def min(self) -> float | None: ...
+    @property
+    def max(self) -> float | None: ...
+
+
+# Which built-in each statistical test needs: it reads counts or a histogram, not a value.
+_TEST_NEEDS = {
+    "proportions": ("request-success-rate",),
+    "sequential": ("request-success-rate", "request-duration-p99"),
+    "mannWhitney": ("request-duration-p99",),
+}
+
+
+def metric_problem(m: _JudgedMetric) -> str | None:
+    """What is wrong with an analysis metric's shape, or None."""
+    if (m.builtin is None) == (m.query is None):
+        return "expected exactly one of 'builtin' or 'query'"
+    if m.compare is not None:
+        needs = _TEST_NEEDS.get(m.compare.test)
+        if needs and m.builtin not in needs:
+            return f"expected builtin {' or '.join(needs)} for compare test {m.compare.test!r}"
+        return None
+    if m.builtin is not None and m.min is None and m.max is None:
+        return "expected a threshold: 'min' or 'max' (or both)"
+    if m.query is not None and m.fail_if is None and m.success_if is None:
+        return "expected 'failIf' or 'successIf' (or 'compare') for a query metric"
+    return _condition_problem(m.fail_if, "failIf") or _condition_problem(m.success_if, "successIf")
+
+
+def _condition_problem(text: str | None, key: str) -> str | None:
+    try:
+        if text is not None:
+            parse_condition(text)
+    except ConditionError as exc:
+        return f"{key}: {exc}"
+    return None

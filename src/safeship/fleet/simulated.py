@@ -1,0 +1,232 @@
+"""The `simulated` fleet: targets, a router and a metrics source that live in virtual time.
+
+It sits where the local provider and the embedded router sit in the data flow, so the same
+reconciler and planner run against it (rollout/simulation.py wires them). Deploys take a
+sampled time on the injected clock (a `FakeClock` in the simulator), fail with a per-target
+probability, and the router turns virtual seconds of traffic into per-version counters
+(requests, errors, latency histogram) from each version's behaviour, so the built-in judges
+work unchanged. Everything random comes from one seeded generator: same seed, same flight.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import math
+from collections import Counter
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import numpy as np
+
+from safeship.analysis.measurement import Measurement
+from safeship.config.models import MetricSpec
+from safeship.core.clock import Clock
+from safeship.core.errors import DeployError
+from safeship.fleet.provider import Replica, Target
+from safeship.traffic.router import DURATION_BUCKETS, TrafficSplit, VersionCounters
+
+
+@dataclass(frozen=True)
+class VersionBehaviour:
+    """How a version answers: the share of 5xx and the median latency (log-normal spread)."""
+
+    error_ratio: float = 0.0
+    latency_ms: float = 20.0
+    latency_spread: float = 0.35  # sigma of log(latency)
+    start_fail: float = 0.0  # probability that an instance of this version fails to start
+
+
+@dataclass(frozen=True)
+class FleetModel:
+    """What the simulated world is like; the simulator's faults change it."""
+
+    deploy_time_s: float = 5.0  # mean time from "deploy" to healthy
+    deploy_jitter_s: float = 1.0  # standard deviation of that time
+    target_fail: float = 0.0  # probability that one deploy fails
+    request_rate: float = 100.0  # requests per second through the router, all versions
+    behaviours: Mapping[str, VersionBehaviour] = field(default_factory=dict)
+    metrics_down: tuple[float, float] | None = None  # (from, until) seconds after the start
+
+    def behaviour(self, version: str) -> VersionBehaviour:
+        return self.behaviours.get(version, VersionBehaviour())
+
+
+class SimulatedProvider:
+    """N named targets and anonymous pools; implements `Provider` in virtual time.
+
+    Concurrent deploys started at the same virtual moment overlap: each waits only until its
+    own finish time, so a parallel wave takes its slowest deploy, not the sum.
+    """
+
+    def __init__(
+        self,
+        *,
+        service: str,
+        model: FleetModel,
+        clock: Clock,
+        rng: np.random.Generator,
+        targets: Mapping[str, Mapping[str, str]] | None = None,
+        running: str | None = None,
+        pools: Mapping[str, int] | None = None,
+    ) -> None:
+        """`targets` maps names to labels; each starts running `running`; `pools` are
+        anonymous replicas already up per version (the stable fleet of traffic strategies)."""
+        self.service, self.model, self.clock, self.rng = service, model, clock, rng
+        self._labels = {name: dict(labels) for name, labels in (targets or {}).items()}
+        self._targets = {name: self._target(name, running) for name in self._labels}
+        self._pools: Counter[str] = Counter(pools or {})
+        self._replicas: list[Replica] | None = None  # rebuilt only after a change
+        self.deploys = 0
+        self.failures = 0
+
+    async def replicas(self) -> list[Replica]:
+        if self._replicas is None:
+            # Once per change, not per tick: observing 100,000 targets must stay cheap.
+            pooled = [
+                Replica(f"{self.service}-{v}-pool-{i}", v, "simulated", 0)
+                for v, count in sorted(self._pools.items())
+                for i in range(1, count + 1)
+            ]
+            on_targets = [t.replica for t in self._targets.values() if t.replica]
+            self._replicas = on_targets + pooled
+        return list(self._replicas)
+
+    async def targets(self) -> list[Target]:
+        return list(self._targets.values())
+
+    def _target(self, name: str, version: str | None) -> Target:
+        replica = Replica(name, version, "simulated", 0) if version else None
+        return Target(name, self._labels[name], version, version is not None, replica)
+
+    async def scale(self, version: str, count: int) -> list[Replica]:
+        missing = count - self._pools[version]
+        if missing > 0:
+            started = sum(1 for ok in await self._start(missing, version) if ok)
+            self._pools[version] += started
+            self._replicas = None
+            if started < missing:
+                raise DeployError(f"{missing - started} of {missing} replicas of {version} failed")
+        elif missing < 0:
+            self._pools[version] = count
+            self._replicas = None
+        prefix = f"{self.service}-{version}-pool-"
+        return [r for r in await self.replicas() if r.id.startswith(prefix)]
+
+    async def deploy(self, target: str, version: str | None) -> Target:
+        if self._targets[target].version != version:  # an unknown name raises KeyError
+            ok = (await self._start(1, version))[0] if version else True
+            self._targets[target] = self._target(target, version if ok else None)
+            self._replicas = None
+            if not ok:
+                raise DeployError(f"{version} failed to start on {target} (simulated)")
+        return self._targets[target]
+
+    async def _start(self, count: int, version: str) -> list[bool]:
+        """Start `count` instances in parallel: wait for the slowest, report which came up."""
+        begun = self.clock.now()
+        await asyncio.sleep(0)  # let deploys issued at this same moment note the same start
+        times = self.rng.normal(self.model.deploy_time_s, self.model.deploy_jitter_s, count)
+        fail = 1 - (1 - self.model.target_fail) * (1 - self.model.behaviour(version).start_fail)
+        outcomes = self.rng.random(count) >= fail
+        self.deploys += count
+        self.failures += int(count - outcomes.sum())
+        remaining = begun + float(np.clip(times, 0.1, None).max()) - self.clock.now()
+        if remaining > 0:  # a deploy of the same moment already waited past our finish
+            await self.clock.sleep(remaining)
+        return [bool(o) for o in outcomes]
+
+    async def close(self) -> None:
+        self._pools.clear()
+        self._replicas = None
+
+
+class SimulatedRouter:
+    """An in-process router: turns virtual seconds of traffic into per-version counters."""
+
+    def __init__(self, *, model: FleetModel, clock: Clock, rng: np.random.Generator) -> None:
+        self.model, self.clock, self.rng = model, clock, rng
+        self._split = TrafficSplit(stable=())
+        self._shares: dict[str, float] = {}
+        self._counters: dict[str, VersionCounters] = {}
+        self._since = clock.now()
+
+    async def apply(self, split: TrafficSplit) -> None:
+        self._accrue()
+        self._split = split
+        self._shares = version_shares(split)
+
+    def current(self) -> TrafficSplit:
+        return self._split
+
+    def counters(self) -> dict[str, VersionCounters]:
+        self._accrue()
+        return {v: _copy(c) for v, c in self._counters.items()}
+
+    def _accrue(self) -> None:
+        now = self.clock.now()
+        elapsed, self._since = now - self._since, now
+        if elapsed <= 0:
+            return
+        for version, share in self._shares.items():
+            requests = int(self.rng.poisson(self.model.request_rate * share * elapsed))
+            if requests:
+                self._serve(version, requests)
+
+    def _serve(self, version: str, requests: int) -> None:
+        behaviour = self.model.behaviour(version)
+        counters = self._counters.setdefault(
+            version, VersionCounters(duration_buckets=[0] * (len(DURATION_BUCKETS) + 1))
+        )
+        counters.requests += requests
+        counters.errors += int(self.rng.binomial(requests, min(1.0, behaviour.error_ratio)))
+        spread = self.rng.multinomial(requests, _bucket_probabilities(behaviour))
+        cumulative = np.cumsum(spread).tolist()
+        counters.duration_buckets = [
+            a + b for a, b in zip(counters.duration_buckets, cumulative, strict=True)
+        ]
+        counters.duration_sum += requests * behaviour.latency_ms / 1000
+
+
+def version_shares(split: TrafficSplit) -> dict[str, float]:
+    """Fraction of all requests each version gets: pools by weight, evenly inside a pool."""
+    weight = split.canary_weight / 100 if split.canary else 0.0
+    shares: dict[str, float] = {}
+    for pool, share in ((split.stable, 1 - weight), (split.canary, weight)):
+        for version, count in Counter(r.version for r in pool).items():
+            shares[version] = shares.get(version, 0.0) + share * count / len(pool)
+    return {v: s for v, s in shares.items() if s > 0}
+
+
+def _bucket_probabilities(behaviour: VersionBehaviour) -> list[float]:
+    """P(latency in each histogram bucket) for a log-normal latency; the last is +Inf."""
+    mu, sigma = math.log(max(behaviour.latency_ms, 1e-3) / 1000), behaviour.latency_spread
+    scale = sigma * math.sqrt(2)
+    cdf = [0.5 * (1 + math.erf((math.log(b) - mu) / scale)) for b in DURATION_BUCKETS]
+    edges = [0.0, *cdf, 1.0]
+    return [max(0.0, hi - lo) for lo, hi in itertools.pairwise(edges)]
+
+
+def _copy(counters: VersionCounters) -> VersionCounters:
+    return VersionCounters(
+        counters.requests, counters.errors, list(counters.duration_buckets), counters.duration_sum
+    )
+
+
+class _Source(Protocol):  # the shape of MetricsSource, without importing the reconciler here
+    async def measure(self, metric: MetricSpec, *, version: str, window: float) -> Measurement: ...
+
+
+class SimulatedMetrics:
+    """A metrics source over another one that can be 'down' for a window of virtual time."""
+
+    def __init__(self, inner: _Source, *, model: FleetModel, clock: Clock, start: float) -> None:
+        self.inner, self.model, self.clock, self.start = inner, model, clock, start
+
+    async def measure(self, metric: MetricSpec, *, version: str, window: float) -> Measurement:
+        down = self.model.metrics_down
+        elapsed = self.clock.now() - self.start
+        if down is not None and down[0] <= elapsed < down[1]:
+            return Measurement(None, 0, window, error="metrics source down (simulated)")
+        return await self.inner.measure(metric, version=version, window=window)

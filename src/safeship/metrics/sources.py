@@ -1,0 +1,209 @@
+"""MetricsSources that answer analysis with PromQL: over the embedded store, or a real Prometheus.
+
+Where it sits: the reconciler asks `measure(metric, version=, window=)` each analysis tick;
+this is the edge where queries run. Built-in metrics are PromQL templates over the router's
+series (`safeship_router_requests_total`, `..._request_duration_seconds_bucket`), Flagger
+style; a metric's own `query` has {{version}}, {{service}} and {{window}} filled in. For a
+`compare` metric the same is measured for the baseline: the stable pool's series. Any
+query error or unreachable source becomes a Measurement with `error` set (inconclusive).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Protocol
+
+import httpx
+
+from safeship.analysis.judge import Observed
+from safeship.analysis.measurement import Measurement
+from safeship.analysis.samples import Counts, Histogram
+from safeship.config.models import MetricSpec
+from safeship.core.clock import Clock
+from safeship.core.durations import format_duration
+from safeship.metrics.promql import Engine, PromQLError, Scalar, Vector
+
+REQUESTS = "safeship_router_requests_total"
+BUCKETS = "safeship_router_request_duration_seconds_bucket"
+Sample = tuple[Mapping[str, str], float]
+
+
+class QueryError(Exception):
+    """A query failed or the metrics source could not be reached."""
+
+
+class Querier(Protocol):
+    """Evaluates one PromQL instant query at t (seconds since the epoch)."""
+
+    async def instant(self, expr: str, t: float) -> list[Sample]: ...
+
+
+class EngineQuerier:
+    """The embedded engine over the scraped SeriesStore."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    async def instant(self, expr: str, t: float) -> list[Sample]:
+        try:
+            result = self.engine.instant(expr, t)
+        except PromQLError as exc:
+            raise QueryError(f"query {expr!r}: {exc}") from exc
+        if isinstance(result, Scalar):
+            return [({}, result.value)]
+        if isinstance(result, Vector):
+            return [(dict(labels), value) for labels, value in result.samples()]
+        raise QueryError(f"query {expr!r}: expected an instant vector or a scalar")
+
+
+class HttpQuerier:
+    """A real Prometheus (or safeship serve) through its /api/v1/query."""
+
+    def __init__(self, url: str, *, client: httpx.AsyncClient | None = None) -> None:
+        self.url = url.rstrip("/") + "/api/v1/query"
+        self.client = client or httpx.AsyncClient(trust_env=False, timeout=10.0)
+
+    async def instant(self, expr: str, t: float) -> list[Sample]:
+        try:
+            response = await self.client.post(self.url, data={"query": expr, "time": f"{t:.3f}"})
+            body = response.json()
+        except (httpx.HTTPError, ValueError) as exc:
+            raise QueryError(f"metrics source {self.url} unreachable: {exc}") from exc
+        if body.get("status") != "success":
+            raise QueryError(f"query {expr!r}: {body.get('error', response.status_code)}")
+        return _samples(body.get("data", {}), expr)
+
+
+def _samples(data: Mapping[str, object], expr: str) -> list[Sample]:
+    kind, result = data.get("resultType"), data.get("result")
+    if kind == "scalar" and isinstance(result, list):
+        return [({}, float(result[1]))]
+    if kind == "vector" and isinstance(result, list):
+        return [(dict(item["metric"]), float(item["value"][1])) for item in result]
+    raise QueryError(f"query {expr!r}: expected an instant vector or a scalar, got {kind}")
+
+
+class QueryMetricsSource:
+    """Analysis measurements from PromQL over any Querier."""
+
+    def __init__(self, querier: Querier, *, service: str, clock: Clock) -> None:
+        self.querier, self.service, self.clock = querier, service, clock
+
+    async def measure(self, metric: MetricSpec, *, version: str, window: float) -> Measurement:
+        try:
+            canary = await self._observe(metric, f'version="{_esc(version)}"', version, window)
+            if metric.compare is None:
+                return canary
+            stable = await self._stable_version()
+            base = await self._observe(metric, 'pool="stable"', stable or "", window)
+        except QueryError as exc:
+            return Measurement(None, 0, window, error=str(exc))
+        return Observed(
+            canary.value,
+            canary.samples,
+            window,
+            values=canary.values,
+            counts=canary.counts,
+            histogram=canary.histogram,
+            baseline=base,
+        )
+
+    async def _observe(
+        self, metric: MetricSpec, pick: str, version: str, window: float
+    ) -> Observed:
+        w = format_duration(window)
+        sel = f'service="{_esc(self.service)}",{pick}'
+        if metric.query is not None:
+            expr = fill(metric.query, version=version, service=self.service, window=w)
+            values = tuple(v for _, v in await self._query(expr))
+            return Observed(
+                values[0] if len(values) == 1 else None, len(values), window, values=values
+            )
+        counts = await self._counts(sel, w)
+        value = await self._builtin(metric.builtin or "", sel, w) if counts.trials else None
+        histogram = await self._histogram(sel, w) if metric.compare is not None else None
+        return Observed(value, counts.trials, window, counts=counts, histogram=histogram)
+
+    async def _builtin(self, builtin: str, sel: str, w: str) -> float | None:
+        return _one(await self._query(builtin_query(builtin, selector=sel, window=w)))
+
+    async def _counts(self, sel: str, w: str) -> Counts:
+        total = _one(await self._query(f"sum(increase({REQUESTS}{{{sel}}}[{w}]))")) or 0.0
+        errors = f'sum(increase({REQUESTS}{{{sel},code=~"5.."}}[{w}]))'
+        bad = _one(await self._query(errors)) or 0.0
+        trials = max(0, round(total))
+        return Counts(trials, min(trials, max(0, round(bad))))
+
+    async def _histogram(self, sel: str, w: str) -> Histogram | None:
+        found = await self._query(f"sum by (le) (increase({BUCKETS}{{{sel}}}[{w}]))")
+        return histogram_of(found)
+
+    async def _stable_version(self) -> str | None:
+        expr = f'max by (version) ({REQUESTS}{{service="{_esc(self.service)}",pool="stable"}})'
+        found = await self._query(expr)
+        return found[0][0].get("version") if found else None
+
+    async def _query(self, expr: str) -> list[Sample]:
+        return await self.querier.instant(expr, self.clock.now())
+
+
+class PromQLMetricsSource(QueryMetricsSource):
+    """Analysis through the embedded store (fed by the scraper)."""
+
+    def __init__(self, engine: Engine, *, service: str, clock: Clock) -> None:
+        super().__init__(EngineQuerier(engine), service=service, clock=clock)
+
+
+class PrometheusMetricsSource(QueryMetricsSource):
+    """Analysis through a real Prometheus at `url`."""
+
+    def __init__(
+        self, url: str, *, service: str, clock: Clock, client: httpx.AsyncClient | None = None
+    ) -> None:
+        super().__init__(HttpQuerier(url, client=client), service=service, clock=clock)
+
+
+def builtin_query(builtin: str, *, selector: str, window: str) -> str:
+    """The PromQL behind a built-in metric, over the router's series."""
+    total = f"sum(rate({REQUESTS}{{{selector}}}[{window}]))"
+    if builtin == "request-success-rate":
+        return f'sum(rate({REQUESTS}{{{selector},code!~"5.."}}[{window}])) / {total}'
+    if builtin == "request-duration-p99":
+        inner = f"sum by (le) (rate({BUCKETS}{{{selector}}}[{window}]))"
+        return f"histogram_quantile(0.99, {inner}) * 1000"
+    return total
+
+
+def fill(template: str, *, version: str, service: str, window: str) -> str:
+    """Substitute {{version}}, {{service}} and {{window}} (spaces inside braces allowed)."""
+    out = template
+    for name, value in (("version", version), ("service", service), ("window", window)):
+        for form in ("{{" + name + "}}", "{{ " + name + " }}"):
+            out = out.replace(form, value)
+    return out
+
+
+def histogram_of(samples: list[Sample]) -> Histogram | None:
+    """A cumulative Histogram from `sum by (le)` results; None without a +Inf bucket."""
+    by_le = sorted((float(labels.get("le", "nan")), value) for labels, value in samples)
+    finite = [(le, v) for le, v in by_le if math.isfinite(le)]
+    inf = [v for le, v in by_le if le == math.inf]
+    if not inf:
+        return None
+    cumulative, running = [], 0
+    for _, value in finite:
+        running = max(running, round(value))  # extrapolation may wobble; keep it monotone
+        cumulative.append(running)
+    count = max(running, round(inf[0]))
+    return Histogram(tuple(le for le, _ in finite), tuple(cumulative), count)
+
+
+def _one(samples: list[Sample]) -> float | None:
+    if len(samples) != 1 or math.isnan(samples[0][1]):
+        return None
+    return samples[0][1]
+
+
+def _esc(value: str) -> str:
+    return value.replace("\\", "\\\\").replace('"', '\\"')

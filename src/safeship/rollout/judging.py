@@ -1,0 +1,59 @@
+"""Turning an analysis step's measurements (or, without metrics, health) into a verdict.
+
+Pure: the reconciler has already measured; this only compares against the spec.
+"""
+
+from __future__ import annotations
+
+from safeship.analysis.judge import judge_metric
+from safeship.analysis.runs import assess_run
+from safeship.analysis.verdict import Outcome, Verdict, combine
+from safeship.config.models import RolloutSpec
+from safeship.rollout.state import Observations, RolloutStatus
+from safeship.rollout.steps import Analysis
+
+
+def judge(spec: RolloutSpec, step: Analysis, status: RolloutStatus, obs: Observations) -> Verdict:
+    """Metrics judged by their thresholds; with no metrics, the new version's health."""
+    metrics = spec.metrics_named(list(step.metrics) if step.metrics is not None else None)
+    if metrics:
+        return combine([judge_metric(m, obs.measurements.get(m.name)) for m in metrics])
+    return health_verdict(spec, status, obs)
+
+
+def health_verdict(spec: RolloutSpec, status: RolloutStatus, obs: Observations) -> Verdict:
+    if spec.strategy.targets_based:
+        new = [t for t in obs.targets if t.version == status.canary_version]
+        sick = [t.name for t in new if not t.healthy]
+        ok = bool(new) and not sick
+        reason = f"{len(new)} targets healthy" if ok else f"unhealthy: {', '.join(sick) or 'none'}"
+        return Verdict(Outcome.PASS if ok else Outcome.FAIL, "health", reason)
+    ready = obs.ready.get(status.canary_version, 0)
+    ok = ready >= max(1, status.canary_scale)
+    reason = f"{ready}/{status.canary_scale} canary replicas ready"
+    return Verdict(Outcome.PASS if ok else Outcome.FAIL, "health", reason)
+
+
+def assess(step: Analysis, outcomes: list[Outcome]) -> Outcome | None:
+    """The analysis run's outcome once decided, or None to keep measuring."""
+    if not step.consecutive:
+        return assess_run(
+            outcomes,
+            count=step.count,
+            failure_limit=step.failure_limit,
+            inconclusive_limit=step.inconclusive_limit,
+        )
+    if _trailing(outcomes, Outcome.FAIL) > step.failure_limit:
+        return Outcome.FAIL
+    if sum(o is Outcome.INCONCLUSIVE for o in outcomes) > step.inconclusive_limit:
+        return Outcome.INCONCLUSIVE
+    return Outcome.PASS if _trailing(outcomes, Outcome.PASS) >= step.count else None
+
+
+def _trailing(outcomes: list[Outcome], kind: Outcome) -> int:
+    count = 0
+    for outcome in reversed(outcomes):
+        if outcome is not kind:
+            break
+        count += 1
+    return count

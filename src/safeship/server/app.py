@@ -1,0 +1,48 @@
+"""The control-plane HTTP app (FastAPI): Prometheus-compatible API, health and own metrics.
+
+Where it sits: on top of everything (DESIGN §4, default 127.0.0.1:8470). It mounts
+`/prometheus/api/v1/...` over the engine and store, `/health/liveness` (the process
+answers), `/health/readiness` (the wiring says it can serve) and `/metrics` (its own
+registry, passed in rather than global). It decides nothing itself.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from fastapi import FastAPI
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+from safeship.core.clock import Clock
+from safeship.metrics.promql import Engine
+from safeship.metrics.store import SeriesStore
+from safeship.server.prometheus_api import prometheus_api
+
+
+def create_app(
+    *,
+    engine: Engine,
+    store: SeriesStore,
+    clock: Clock,
+    registry: CollectorRegistry,
+    ready: Callable[[], bool],
+) -> FastAPI:
+    app = FastAPI(title="safeship control plane")
+    app.include_router(prometheus_api(engine, store, clock=clock))
+
+    @app.get("/health/liveness")
+    async def liveness() -> JSONResponse:
+        return JSONResponse({"status": "ok"})
+
+    @app.get("/health/readiness")
+    async def readiness() -> JSONResponse:
+        ok = ready()
+        return JSONResponse({"status": "ok" if ok else "not ready"}, status_code=200 if ok else 503)
+
+    @app.get("/metrics")
+    async def metrics() -> Response:
+        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+
+    return app

@@ -1,0 +1,142 @@
+"""Wiring of the signal path: store + scraper + engine (+ the app for `safeship serve`).
+
+Where it sits: it builds what the data flow's "scrape /metrics ─▶ metric store ─▶ analysis"
+needs and decides nothing. `local_signals` serves a local stack (`safeship run`, `demo`):
+it keeps the scraper's targets in step with the router's metrics endpoint and the fleet's
+replicas and hands out the MetricsSource the reconciler measures with (embedded PromQL,
+or a real Prometheus when the spec says `metrics.source.prometheus`). `serve` runs the
+control-plane app under uvicorn over a store fed by `scrape_configs`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+import uvicorn
+from prometheus_client import CollectorRegistry
+
+from safeship.config.metrics import ControlPlaneConfig, MetricsSpec
+from safeship.core.clock import Clock
+from safeship.core.errors import DeployError
+from safeship.fleet.provider import Replica
+from safeship.metrics.promql import Engine
+from safeship.metrics.scrape import Scraper
+from safeship.metrics.sources import (
+    PrometheusMetricsSource,
+    PromQLMetricsSource,
+    QueryMetricsSource,
+)
+from safeship.metrics.store import SeriesStore
+
+ROUTER_JOB = "safeship-router"
+
+
+@dataclass
+class Signals:
+    """The pieces a running stack measures with; `scraper`/`store` are None with Prometheus."""
+
+    source: QueryMetricsSource
+    store: SeriesStore | None = None
+    scraper: Scraper | None = None
+
+
+@asynccontextmanager
+async def local_signals(
+    spec: MetricsSpec,
+    *,
+    service: str,
+    clock: Clock,
+    router_metrics_url: Callable[[], str | None],
+    replicas: Callable[[], Awaitable[list[Replica]]],
+) -> AsyncIterator[Signals]:
+    """Scrape the router and the replicas into an embedded store (or use Prometheus)."""
+    if spec.source.prometheus is not None:
+        yield Signals(PrometheusMetricsSource(spec.source.prometheus, service=service, clock=clock))
+        return
+    embedded = spec.source.embedded_or_default
+    store = SeriesStore(retention=embedded.retention)
+    scraper = Scraper(store, clock=clock)
+    source = PromQLMetricsSource(Engine(store), service=service, clock=clock)
+
+    async def follow() -> None:
+        """Targets change as the router starts listening and replicas come and go."""
+        while True:
+            url = router_metrics_url()
+            scraper.set_urls(
+                ROUTER_JOB, [(url, {})] if url else [], interval=embedded.scrape_interval
+            )
+            scraper.set_urls(
+                service, _replica_urls(await replicas()), interval=embedded.scrape_interval
+            )
+            await clock.sleep(embedded.scrape_interval)
+
+    async with scraper:
+        task = asyncio.get_running_loop().create_task(follow())
+        try:
+            yield Signals(source, store, scraper)
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+
+def _replica_urls(replicas: list[Replica]) -> list[tuple[str, dict[str, str]]]:
+    return [
+        (f"{r.url}/metrics", {"replica": r.id, "version": r.version}) for r in replicas if r.healthy
+    ]
+
+
+def router_metrics_url(router: object) -> Callable[[], str | None]:
+    """The router's metrics endpoint once it listens (None before)."""
+
+    def url() -> str | None:
+        try:
+            port = router.metrics_port  # type: ignore[attr-defined]
+        except DeployError:
+            return None
+        return f"http://127.0.0.1:{port}/metrics"
+
+    return url
+
+
+# -- safeship serve ------------------------------------------------------------------------
+@dataclass
+class ControlPlane:
+    config: ControlPlaneConfig
+    store: SeriesStore
+    scraper: Scraper
+    engine: Engine
+    registry: CollectorRegistry
+
+
+def build(config: ControlPlaneConfig, *, clock: Clock) -> ControlPlane:
+    embedded = config.metrics.source.embedded_or_default
+    store = SeriesStore(retention=embedded.retention)
+    scraper = Scraper(store, clock=clock, configs=config.scrape_configs)
+    return ControlPlane(config, store, scraper, Engine(store), CollectorRegistry())
+
+
+async def serve(config: ControlPlaneConfig, *, clock: Clock, listen: str | None = None) -> None:
+    """Run the control plane until cancelled (SIGINT/SIGTERM stop uvicorn)."""
+    from safeship.server.app import create_app  # the app imports FastAPI; keep it at the edge
+
+    plane = build(config, clock=clock)
+    host, _, port = (listen or config.listen).rpartition(":")
+    app = create_app(
+        engine=plane.engine,
+        store=plane.store,
+        clock=clock,
+        registry=plane.registry,
+        ready=lambda: True,
+    )
+    server = uvicorn.Server(
+        uvicorn.Config(app, host=host, port=int(port), log_level="warning", lifespan="off")
+    )
+    self_url = f"http://{host}:{port}/metrics"
+    plane.scraper.set_urls("safeship", [(self_url, {})], interval=config.self_scrape_interval)
+    async with plane.scraper:
+        await server.serve()

@@ -1,0 +1,59 @@
+"""Rollups on a real PostgreSQL (127.0.0.1:5432, trust auth): the SQLite tests of
+tests/unit/test_rollups.py run here unchanged against a throwaway database per test,
+plus the PostgreSQL-specific checks. An unreachable server fails the run.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import sys
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from safeship.store.migrate import current_revision, head_revision
+
+pytestmark = pytest.mark.integration
+
+ADMIN_DSN = "postgresql://postgres@127.0.0.1:5432/test"
+URL_TEMPLATE = "postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
+
+sys.path.insert(0, str(Path(__file__).parents[1] / "unit"))
+_contract = importlib.import_module("test_rollups")
+# The database-backed tests (those taking `engine`); the pure bucket maths needs no rerun.
+globals().update(
+    {
+        name: test
+        for name, test in vars(_contract).items()
+        if name.startswith("test_") and "engine" in inspect.signature(test).parameters
+    }
+)
+engine = _contract.engine
+
+
+def _admin(sql: str) -> None:
+    with psycopg.connect(ADMIN_DSN, autocommit=True, connect_timeout=5) as conn:
+        conn.execute(sql)
+
+
+@pytest.fixture
+def history_url() -> Iterator[str]:
+    name = f"safeship_rollups_{uuid.uuid4().hex[:12]}"
+    _admin(f'CREATE DATABASE "{name}"')
+    yield URL_TEMPLATE.format(name=name)
+    _admin(f'DROP DATABASE "{name}" WITH (FORCE)')
+
+
+def test_migrations_reach_head_with_the_rollup_tables_and_their_key(engine: Engine) -> None:
+    assert engine.dialect.name == "postgresql"
+    assert current_revision(engine) == head_revision()
+    inspector = sa.inspect(engine)
+    key = inspector.get_pk_constraint("metric_rollups")["constrained_columns"]
+    assert key == ["resolution_s", "series_id", "bucket_start"]
+    assert {"metric_series", "metric_rollups"} <= set(inspector.get_table_names())
