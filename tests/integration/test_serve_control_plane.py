@@ -110,6 +110,10 @@ def test_health_and_own_metrics(control_plane: str) -> None:
     assert httpx.get(f"{control_plane}/health/readiness").json() == {"status": "ok"}
     metrics = httpx.get(f"{control_plane}/metrics")
     assert metrics.status_code == 200 and "text/plain" in metrics.headers["content-type"]
+    assert "process_resident_memory_bytes" in metrics.text
+    # safeship scrapes itself too, like any other target
+    own = query(control_plane, 'up{job="safeship"}')
+    assert own["data"]["result"][0]["value"][1] == "1"  # type: ignore[index]
 
 
 def test_safeship_query_cli_reads_the_control_plane(control_plane: str) -> None:

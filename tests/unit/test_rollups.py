@@ -242,8 +242,15 @@ def test_prune_drops_expired_rows_per_tier_and_series_left_empty(engine: Engine)
     assert deleted == 2 * 30  # the 1m buckets older than 30 minutes
     assert _count(engine, metric_rollups) == 2 * (30 + 12 + 1)
     everything_expired = RetentionPolicy(hot_s=7200, tiers={60: 0.0, 300: 0.0, 3600: 0.0})
+    reader = HistoryReader(engine)
+    assert len(reader.buckets([equal("instance", "i0")], T0_MS, T0_MS + HOUR_MS)) == 1
     writer.prune(everything_expired, now_s=T0_MS / 1000 + 10 * 86400)
     assert _count(engine, metric_rollups) == 0 and _count(engine, metric_series) == 0
+    assert reader.buckets([equal("instance", "i0")], T0_MS, T0_MS + HOUR_MS) == []
+    # A pruned series that comes back gets a new id; a long-lived reader follows it.
+    Rollup(store, writer, clock=clock, resolutions_s=(60,)).run()
+    (again,) = reader.buckets([equal("instance", "i0")], T0_MS, T0_MS + HOUR_MS)
+    assert again.count.sum() == 240
 
 
 def test_a_restarted_job_resumes_after_stored_history_without_overwriting_it(

@@ -15,6 +15,7 @@ from pydantic import AfterValidator, Field, model_validator
 
 from safeship.analysis.condition import ConditionError, parse_condition
 from safeship.config.base import Duration, Model
+from safeship.core.durations import parse_duration
 from safeship.metrics.scrape_config import ScrapeConfig
 
 CompareTest = Literal["relative", "mannWhitney", "proportions", "sequential"]
@@ -83,6 +84,14 @@ def _listen(text: str) -> str:
     return text
 
 
+class HistorySpec(Model):
+    """Rollups of the embedded store kept in the state database (hot = raw, in memory)."""
+
+    enabled: bool = True
+    database: str | None = None  # None: the state database ($SAFESHIP_DB or ./.safeship)
+    tiers: dict[str, str] = Field(default_factory=lambda: {"1m": "7d", "5m": "90d", "1h": "1y"})
+
+
 class ControlPlaneConfig(Model):
     """safeship.yaml for `safeship serve`."""
 
@@ -90,6 +99,7 @@ class ControlPlaneConfig(Model):
     metrics: MetricsSpec = MetricsSpec()
     scrape_configs: list[ScrapeConfig] = Field(default=[], alias="scrape_configs")
     self_scrape_interval: Duration = 15.0
+    history: HistorySpec = HistorySpec()
 
     @model_validator(mode="after")
     def _unique_jobs(self) -> ControlPlaneConfig:
@@ -97,6 +107,18 @@ class ControlPlaneConfig(Model):
         twice = sorted({j for j in jobs if jobs.count(j) > 1})
         if twice:
             raise ValueError(f"expected unique job_name values, found {', '.join(twice)} twice")
+        return self
+
+    @model_validator(mode="after")
+    def _history_fits(self) -> ControlPlaneConfig:
+        """Rollups are computed from raw samples: the widest must fit in the hot window."""
+        hot = self.metrics.source.embedded_or_default.retention
+        widest = max((parse_duration(k) for k in self.history.tiers), default=0.0)
+        if self.history.enabled and hot < widest:
+            raise ValueError(
+                f"expected metrics retention >= the widest history tier ({widest:g}s),"
+                f" found {hot:g}s: it is shorter than the widest rollup"
+            )
         return self
 
 

@@ -85,7 +85,11 @@ def _sample(line: str, number: int, out: Scraped, *, openmetrics: bool, skip: se
     brace = line.find("{")
     space = line.find(" ")
     if brace != -1 and (space == -1 or brace < space):
-        end = _label_end(line, brace, number) + 1
+        # Nothing after the label block holds a '}' except an OpenMetrics exemplar, so the
+        # last '}' closes it; only exemplar lines need the quote-aware scan.
+        end = line.rfind("}") + 1
+        if not _plain(line, end, openmetrics=openmetrics):
+            end = _label_end(line, brace, number) + 1
         key, rest = line[:end], line[end:]
     else:
         if space == -1:
@@ -97,6 +101,14 @@ def _sample(line: str, number: int, out: Scraped, *, openmetrics: bool, skip: se
     out.keys.append(key)
     out.values.append(value)
     out.timestamps.append(stamp)
+
+
+def _plain(line: str, end: int, *, openmetrics: bool) -> bool:
+    """True when the last '}' surely closes the label block: no exemplar, no escapes,
+    balanced quotes (the common case, checked at C speed)."""
+    if end == 0 or "\\" in line or line.count('"', 0, end) % 2:
+        return False
+    return not openmetrics or " # " not in line
 
 
 def _label_end(line: str, start: int, number: int) -> int:

@@ -8,6 +8,7 @@ process (with a new, empty SeriesStore) finds its history again.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -30,6 +31,7 @@ from safeship.store.migrate import upgrade_to_head
 
 DAY_S = 86_400.0
 _ROWS_PER_BATCH = 100_000
+_PG_ROWS_PER_STATEMENT = 500  # 5,000 parameters, far below PostgreSQL's 65,535
 _CHUNK = 500  # ids per IN (...) list: well under every dialect's parameter limit
 _VALUE_COLUMNS = ("count", "sum", "min", "max", "first", "last", "increase")
 
@@ -152,11 +154,9 @@ class RollupWriter:
         # Rows go in key order, so the B-tree grows at its end instead of splitting pages
         # all over (a stable sort keeps each series' buckets in time order).
         order = np.argsort(sql_ids, kind="stable")
-        upsert = _upsert_sql(conn.dialect.paramstyle)
         # Row tuples are built a slice at a time: an hour of 100k series is 7M rows.
         for at in range(0, len(block), _ROWS_PER_BATCH):
-            rows = _rows(block, sql_ids, order[at : at + _ROWS_PER_BATCH])
-            conn.exec_driver_sql(upsert, rows)
+            _execute_upsert(conn, _rows(block, sql_ids, order[at : at + _ROWS_PER_BATCH]))
         return len(block)
 
     def watermark(self, resolution_s: int) -> int | None:
@@ -223,17 +223,31 @@ def _nullable(column: Ints | Floats) -> Any:
     return out
 
 
-def _upsert_sql(paramstyle: str) -> str:
+def _execute_upsert(conn: Connection, rows: list[tuple[Any, ...]]) -> None:
     """The bulk upsert as driver-level SQL: millions of rows per hour of 100k series make
-    SQLAlchemy's per-row parameter processing the bottleneck; both dialects share the
-    `ON CONFLICT ... DO UPDATE` form, only the placeholder differs."""
+    SQLAlchemy's per-row parameter processing the bottleneck. SQLite re-runs one prepared
+    single-row statement cheaply; PostgreSQL pays per statement, so it gets many rows each."""
+    if conn.dialect.paramstyle == "qmark":
+        conn.exec_driver_sql(_upsert_sql("?", 1), rows)
+        return
+    per = _PG_ROWS_PER_STATEMENT
+    whole = len(rows) - len(rows) % per
+    batches = [tuple(v for row in rows[at : at + per] for v in row) for at in range(0, whole, per)]
+    if batches:
+        conn.exec_driver_sql(_upsert_sql("%s", per), batches)
+    if whole < len(rows):
+        rest = rows[whole:]
+        conn.exec_driver_sql(_upsert_sql("%s", len(rest)), tuple(v for r in rest for v in r))
+
+
+@functools.cache
+def _upsert_sql(mark: str, rows: int) -> str:
     names = ("series_id", "resolution_s", "bucket_start", *_VALUE_COLUMNS)
-    mark = "?" if paramstyle == "qmark" else "%s"
     quoted = [f'"{n}"' for n in names]
     updates = ", ".join(f"{q} = excluded.{q}" for q in quoted[3:])
+    values = ", ".join([f"({', '.join([mark] * len(names))})"] * rows)
     return (
-        f"INSERT INTO metric_rollups ({', '.join(quoted)}) "
-        f"VALUES ({', '.join([mark] * len(names))}) "
+        f"INSERT INTO metric_rollups ({', '.join(quoted)}) VALUES {values} "
         f"ON CONFLICT (resolution_s, series_id, bucket_start) DO UPDATE SET {updates}"
     )
 
@@ -273,17 +287,22 @@ class HistoryReader:
         self._engine = engine
         self._resolutions = tuple(sorted(resolutions_s))
         self._index = LabelIndex()
-        self._sql_ids: list[int] = []
+        self._sql_ids: list[int] = []  # by the reader's own series id
+        self._newest = 0
 
     def refresh(self) -> None:
-        """Load series written since the last refresh (e.g. by the Rollup job)."""
-        known = set(self._sql_ids)
-        query = sa.select(metric_series.c.id, metric_series.c.labels)
+        """Load series registered since the last refresh (ids only grow, so only newer ones)."""
+        query = sa.select(metric_series.c.id, metric_series.c.labels).where(
+            metric_series.c.id > self._newest
+        )
         with _reading(self._engine) as conn:
-            for sql_id, pairs in conn.execute(query):
-                if sql_id not in known:
-                    self._index.ref(tuple((str(k), str(v)) for k, v in pairs))
+            for sql_id, pairs in conn.execute(query.order_by(metric_series.c.id)):
+                local = self._index.ref(tuple((str(k), str(v)) for k, v in pairs))
+                if local == len(self._sql_ids):
                     self._sql_ids.append(int(sql_id))
+                else:  # pruned once, registered again under a new id
+                    self._sql_ids[local] = int(sql_id)
+                self._newest = int(sql_id)
 
     def buckets(
         self, matchers: Sequence[Matcher], start_ms: int, end_ms: int

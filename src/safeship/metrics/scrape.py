@@ -34,7 +34,7 @@ from safeship.metrics.scrape_config import (
     series_labels,
     target_labels,
 )
-from safeship.metrics.store import SeriesStore
+from safeship.metrics.store import Ints, SeriesStore
 
 log = logging.getLogger(__name__)
 
@@ -219,23 +219,29 @@ class Scraper:
     def _write(self, state: _State, scraped: Scraped, t_ms: int) -> int:
         """Append the scrape; mark stale what vanished; return how many series were new."""
         before = len(state.cache)
-        refs = np.fromiter(
-            (self._ref(state, key) for key in scraped.keys), dtype=np.int64, count=len(scraped)
-        )
+        refs = self._refs(state, scraped.keys)
         values = np.asarray(scraped.values, dtype=np.float64)
-        stamped = state.target.honor_timestamps and any(s is not None for s in scraped.timestamps)
-        if stamped:
-            times = np.asarray([t_ms if s is None else s for s in scraped.timestamps], np.int64)
-            self.store.append_refs(refs, times, values)
+        own = [s is not None for s in scraped.timestamps] if state.target.honor_timestamps else []
+        if any(own):
+            stamps = [t_ms if s is None else s for s in scraped.timestamps]
+            self.store.append_refs(refs, np.asarray(stamps, dtype=np.int64), values)
             # Series with their own timestamps get no staleness markers (as in Prometheus).
-            live = refs[np.asarray([s is None for s in scraped.timestamps], dtype=bool)]
+            live = np.unique(refs[~np.asarray(own, dtype=bool)])
         else:
             self.store.append_refs(refs, t_ms, values)
-            live = refs
-        live = np.unique(live)
+            live = np.unique(refs)
         self._mark_stale(np.setdiff1d(state.live, live, assume_unique=True), t_ms)
         state.live = live
         return len(state.cache) - before
+
+    def _refs(self, state: _State, keys: list[str]) -> Ints:
+        """Store references of the scraped series; the cache makes a known series a dict hit."""
+        cache = state.cache
+        refs = [cache.get(key, -1) for key in keys]
+        if -1 in refs:
+            pairs = zip(refs, keys, strict=True)
+            refs = [ref if ref != -1 else self._ref(state, key) for ref, key in pairs]
+        return np.asarray(refs, dtype=np.int64)
 
     def _ref(self, state: _State, key: str) -> int:
         ref = state.cache.get(key)
@@ -303,7 +309,7 @@ def _target(config: ScrapeConfig, discovered: dict[str, str]) -> Target | None:
         url=url,
         labels=public,
         interval=config.scrape_interval,
-        timeout=config.scrape_timeout,
+        timeout=config.timeout,
         honor_labels=config.honor_labels,
         honor_timestamps=config.honor_timestamps,
     )

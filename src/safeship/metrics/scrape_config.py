@@ -53,7 +53,7 @@ class StaticConfig(_Prometheus):
 class ScrapeConfig(_Prometheus):
     job_name: Annotated[str, Field(min_length=1)]
     scrape_interval: Duration = 15.0
-    scrape_timeout: Duration = 10.0
+    scrape_timeout: Duration | None = None  # as in Prometheus: 10s, but at most the interval
     metrics_path: str = "/metrics"
     scheme: Literal["http", "https"] = "http"
     honor_labels: bool = False
@@ -63,9 +63,15 @@ class ScrapeConfig(_Prometheus):
 
     @model_validator(mode="after")
     def _timeout_fits(self) -> ScrapeConfig:
-        if self.scrape_timeout > self.scrape_interval:
+        if self.scrape_timeout is not None and self.scrape_timeout > self.scrape_interval:
             raise ValueError("expected scrape_timeout <= scrape_interval")
         return self
+
+    @property
+    def timeout(self) -> float:
+        if self.scrape_timeout is not None:
+            return self.scrape_timeout
+        return min(10.0, self.scrape_interval)
 
 
 def discovered_labels(
@@ -78,7 +84,7 @@ def discovered_labels(
         "__scheme__": job.scheme,
         "__metrics_path__": metrics_path or job.metrics_path,
         "__scrape_interval__": format_duration(job.scrape_interval),
-        "__scrape_timeout__": format_duration(job.scrape_timeout),
+        "__scrape_timeout__": format_duration(job.timeout),
         **extra,
     }
 

@@ -17,13 +17,15 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 import uvicorn
-from prometheus_client import CollectorRegistry
+from prometheus_client import CollectorRegistry, GCCollector, PlatformCollector, ProcessCollector
 
 from safeship.config.metrics import ControlPlaneConfig, MetricsSpec
 from safeship.core.clock import Clock
 from safeship.core.errors import DeployError
 from safeship.fleet.provider import Replica
 from safeship.metrics.promql import Engine
+from safeship.metrics.retention import RetentionPolicy, RollupWriter, open_history
+from safeship.metrics.rollups import Rollup
 from safeship.metrics.scrape import Scraper
 from safeship.metrics.sources import (
     PrometheusMetricsSource,
@@ -31,6 +33,8 @@ from safeship.metrics.sources import (
     QueryMetricsSource,
 )
 from safeship.metrics.store import SeriesStore
+from safeship.store.engine import default_url
+from safeship.traffic.embedded import EmbeddedRouter
 
 ROUTER_JOB = "safeship-router"
 
@@ -90,15 +94,16 @@ def _replica_urls(replicas: list[Replica]) -> list[tuple[str, dict[str, str]]]:
     ]
 
 
-def router_metrics_url(router: object) -> Callable[[], str | None]:
+def router_metrics_url(router: EmbeddedRouter, *, host: str) -> Callable[[], str | None]:
     """The router's metrics endpoint once it listens (None before)."""
+    host = "127.0.0.1" if host in ("0.0.0.0", "") else host  # a wildcard bind answers locally
 
     def url() -> str | None:
         try:
-            port = router.metrics_port  # type: ignore[attr-defined]
+            port = router.metrics_port
         except DeployError:
             return None
-        return f"http://127.0.0.1:{port}/metrics"
+        return f"http://{host}:{port}/metrics"
 
     return url
 
@@ -117,7 +122,11 @@ def build(config: ControlPlaneConfig, *, clock: Clock) -> ControlPlane:
     embedded = config.metrics.source.embedded_or_default
     store = SeriesStore(retention=embedded.retention)
     scraper = Scraper(store, clock=clock, configs=config.scrape_configs)
-    return ControlPlane(config, store, scraper, Engine(store), CollectorRegistry())
+    registry = CollectorRegistry()
+    ProcessCollector(registry=registry)
+    PlatformCollector(registry=registry)
+    GCCollector(registry=registry)
+    return ControlPlane(config, store, scraper, Engine(store), registry)
 
 
 async def serve(config: ControlPlaneConfig, *, clock: Clock, listen: str | None = None) -> None:
@@ -136,7 +145,38 @@ async def serve(config: ControlPlaneConfig, *, clock: Clock, listen: str | None 
     server = uvicorn.Server(
         uvicorn.Config(app, host=host, port=int(port), log_level="warning", lifespan="off")
     )
-    self_url = f"http://{host}:{port}/metrics"
-    plane.scraper.set_urls("safeship", [(self_url, {})], interval=config.self_scrape_interval)
+    loop = asyncio.get_running_loop()
     async with plane.scraper:
-        await server.serve()
+        tasks = [loop.create_task(_scrape_self(plane, server, host, port))]
+        if config.history.enabled:
+            tasks.append(loop.create_task(keep_history(plane, clock=clock)))
+        try:
+            await server.serve()
+        finally:
+            for task in tasks:
+                task.cancel()
+
+
+async def keep_history(plane: ControlPlane, *, clock: Clock) -> None:
+    """Roll finished buckets up into the state database and prune expired ones, forever.
+
+    It runs on the event loop thread on purpose: the scraper appends to the same store, and
+    a rollup of the last minute is cheap next to a scrape round (see bench/rollups.py).
+    """
+    history = plane.config.history
+    embedded = plane.config.metrics.source.embedded_or_default
+    policy = RetentionPolicy.parse(hot=f"{embedded.retention}s", tiers=history.tiers)
+    writer = RollupWriter(open_history(history.database or default_url()))
+    rollup = Rollup(plane.store, writer, clock=clock, resolutions_s=policy.resolutions_s)
+    while True:
+        rollup.run()
+        writer.prune(policy, now_s=clock.now())
+        await clock.sleep(rollup.due_in())
+
+
+async def _scrape_self(plane: ControlPlane, server: uvicorn.Server, host: str, port: str) -> None:
+    """safeship is a target of its own once it answers (a scrape before would read `up` 0)."""
+    while not server.started:  # noqa: ASYNC110 - uvicorn offers a flag, not an event
+        await asyncio.sleep(0.05)
+    url = f"http://{host}:{port}/metrics"
+    plane.scraper.set_urls("safeship", [(url, {})], interval=plane.config.self_scrape_interval)

@@ -96,7 +96,7 @@ async def local_stack(
         spec.metrics,
         service=spec.service.name,
         clock=clock,
-        router_metrics_url=router_metrics_url(router),
+        router_metrics_url=router_metrics_url(router, host=_metrics_listen(spec)["metrics_host"]),
         replicas=provider.replicas,
     )
     async with provider, signals as measured:

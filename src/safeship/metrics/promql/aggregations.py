@@ -47,7 +47,7 @@ def grouping(labels: list[Labels], names: list[str], *, without: bool) -> tuple[
 
 def _group_ids(keys: list[Labels]) -> tuple[list[Labels], Ints]:
     index: dict[Labels, int] = {}
-    ids = np.fromiter((index.setdefault(k, len(index)) for k in keys), np.int64, len(keys))
+    ids = np.asarray([index.setdefault(k, len(index)) for k in keys], dtype=np.int64)
     return list(index), ids
 
 

@@ -157,16 +157,24 @@ def sum_over_time(w: Windows) -> Floats:
 
 def avg_over_time(w: Windows) -> Floats:
     mean, comp = np.zeros(len(w)), np.zeros(len(w))
-    for k in range(w.values.shape[1]):
-        live = k < w.counts
+    columns = np.ascontiguousarray(w.values.T)  # one contiguous row per step
+    ragged = bool((w.counts < columns.shape[0]).any())
+    for k, v in enumerate(columns):
         count = float(k + 1)
-        v = w.values[:, k]
-        # Once the mean is infinite only a NaN or an opposite infinity can change it.
-        stuck = np.isinf(mean) & ~((np.isinf(v) & ((mean > 0) != (v > 0))) | np.isnan(v))
         new_mean, new_comp = _kahan_inc(v / count - mean / count, mean, comp)
-        mean = np.where(live & ~stuck, new_mean, mean)
-        comp = np.where(live & ~stuck, new_comp, comp)
+        take = _avg_takes(mean, v, live=k < w.counts if ragged else None)
+        mean = new_mean if take is None else np.where(take, new_mean, mean)
+        comp = new_comp if take is None else np.where(take, new_comp, comp)
     return np.where(np.isinf(mean), mean, mean + comp)
+
+
+def _avg_takes(mean: Floats, v: Floats, *, live: np.ndarray | None) -> np.ndarray | None:
+    """Which rows take the next mean (None: all of them, the common case, skips the masks)."""
+    if not np.isinf(mean).any():
+        return live
+    # Once the mean is infinite only a NaN or an opposite infinity can change it.
+    stuck: np.ndarray = np.isinf(mean) & ~((np.isinf(v) & ((mean > 0) != (v > 0))) | np.isnan(v))
+    return ~stuck if live is None else live & ~stuck
 
 
 def min_over_time(w: Windows) -> Floats:
