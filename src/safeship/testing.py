@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import asyncio
 
+from safeship.fleet.local import free_port
+
+__all__ = ["FakeClock", "free_port"]
+
 
 class FakeClock:
     """A virtual clock: `sleep` advances time at once, so hours of rollout run in milliseconds."""

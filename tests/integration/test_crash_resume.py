@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 import secrets
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -16,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from safeship.store.repository import Store
+from safeship.testing import free_port
 
 BIN = Path(sys.executable).parent
 MARKER_VAR = "SAFESHIP_CRASH_MARKER"
@@ -40,12 +40,6 @@ strategy:
       - analysis: {{count: 3, inconclusiveLimit: 20}}
       - pause: {{duration: 1s}}
 """
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def marked(marker: str) -> list[int]:

@@ -20,7 +20,7 @@ from safeship.store import Store
 
 
 def wait_for(
-    what: Callable[[], dict[str, object] | None], timeout: float = 30
+    what: Callable[[], dict[str, object] | None], timeout: float = 60
 ) -> dict[str, object]:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

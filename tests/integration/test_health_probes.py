@@ -14,6 +14,7 @@ import pytest
 from safeship.health.aggregate import HealthState
 from safeship.health.check import Check, run_checks
 from safeship.health.probes import CommandProbe, HttpProbe, TcpProbe
+from safeship.testing import free_port
 
 pytestmark = pytest.mark.integration
 
@@ -41,13 +42,6 @@ async def http_server(statuses: Sequence[int], *, delay: float = 0.0) -> AsyncIt
         yield f"http://127.0.0.1:{port}/health"
     finally:
         server.close()
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def test_http_probe_succeeds_on_2xx() -> None:

@@ -4,7 +4,6 @@ into the embedded store, judged with PromQL — and a replica that dies goes sta
 from __future__ import annotations
 
 import asyncio
-import socket
 import subprocess
 import sys
 import time
@@ -23,18 +22,12 @@ from safeship.metrics.promql import Engine, Vector
 from safeship.metrics.scrape import Scraper
 from safeship.metrics.sources import PromQLMetricsSource
 from safeship.metrics.store import SeriesStore
+from safeship.testing import free_port
 from safeship.traffic.embedded import EmbeddedRouter
 from safeship.traffic.router import TrafficSplit
 
 pytestmark = pytest.mark.integration
 BAD = ["--error-ratio", "0.2", "--latency-ms", "150"]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def start_replica(version: str, *args: str) -> tuple[subprocess.Popen[bytes], Replica]:

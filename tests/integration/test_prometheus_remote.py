@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -24,6 +23,7 @@ from safeship.metrics.promql import Engine
 from safeship.metrics.scrape import Scraper
 from safeship.metrics.sources import PrometheusMetricsSource, PromQLMetricsSource
 from safeship.metrics.store import SeriesStore
+from safeship.testing import free_port
 from safeship.traffic.embedded import EmbeddedRouter
 from safeship.traffic.router import TrafficSplit
 
@@ -52,13 +52,6 @@ EXPECTED = {
     ("m5", "v1"): N,  # no 5xx series at all for v1: no data
     ("m5", "v2"): F,
 }
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def wait_for(url: str, process: subprocess.Popen[bytes], *, within: float = 20) -> None:

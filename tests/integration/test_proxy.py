@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -15,17 +14,11 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from safeship.fleet.provider import Replica
+from safeship.testing import free_port
 from safeship.traffic.embedded import EmbeddedRouter
 from safeship.traffic.router import TrafficSplit
 
 Start = Callable[..., Replica]
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def _wait_healthy(process: subprocess.Popen[bytes], port: int) -> None:
@@ -56,7 +49,7 @@ def start_backend(processes: dict[int, subprocess.Popen[bytes]]) -> Start:
     """Start a demo-service process; the replica it returns is reachable and healthy."""
 
     def start(version: str, *args: str, port: int = 0) -> Replica:
-        port = port or _free_port()
+        port = port or free_port()
         command = [sys.executable, "-m", "safeship.demo.service", "--port", str(port)]
         processes[port] = subprocess.Popen(
             [*command, "--version", version, *args], stderr=subprocess.DEVNULL
@@ -209,7 +202,7 @@ def test_a_backend_restarted_on_its_port_is_reached_through_stale_pooled_connect
 
 
 def test_no_backend_answers_503_and_all_failed_answers_502(start_backend: Start) -> None:
-    nothing_listens = Replica("gone", "v9", "127.0.0.1", _free_port())
+    nothing_listens = Replica("gone", "v9", "127.0.0.1", free_port())
 
     async def scenario(router: EmbeddedRouter, client: httpx.AsyncClient) -> None:
         empty = await client.get("/")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -14,14 +13,9 @@ from pathlib import Path
 import httpx
 import pytest
 
+from safeship.testing import free_port
+
 SAFESHIP = Path(sys.executable).parent / "safeship"
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def _wait_for(url: str, process: subprocess.Popen[bytes]) -> None:
@@ -48,7 +42,7 @@ def spawn() -> Iterator[list[subprocess.Popen[bytes]]]:
 
 
 def _backend(spawn: list[subprocess.Popen[bytes]], *args: str) -> int:
-    port = _free_port()
+    port = free_port()
     command = [sys.executable, "-m", "safeship.demo.service", "--port", str(port), *args]
     spawn.append(subprocess.Popen(command, stderr=subprocess.DEVNULL))
     _wait_for(f"http://127.0.0.1:{port}/health", spawn[-1])
@@ -60,7 +54,7 @@ def test_proxy_serves_reports_metrics_and_drains_on_sigterm(
 ) -> None:
     assert SAFESHIP.exists(), f"the safeship entry point is not installed at {SAFESHIP}"
     backend = _backend(spawn, "--version", "v1", "--latency-ms", "300")
-    port, metrics = _free_port(), _free_port()
+    port, metrics = free_port(), free_port()
     command = [str(SAFESHIP), "proxy", "--listen", f"127.0.0.1:{port}"]
     command += ["--stable", f"http://127.0.0.1:{backend}", "--service", "shop"]
     command += ["--metrics-listen", f"127.0.0.1:{metrics}", "--stable-version", "v1"]

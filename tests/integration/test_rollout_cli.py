@@ -20,6 +20,7 @@ import httpx
 import pytest
 
 from safeship.store import Store
+from safeship.testing import free_port
 
 SPEC = """\
 service:
@@ -42,14 +43,6 @@ strategy:
       - setWeight: 50
       - analysis: {count: 2, inconclusiveLimit: 8}
 """
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture

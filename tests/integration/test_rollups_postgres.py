@@ -8,12 +8,9 @@ from __future__ import annotations
 import importlib
 import inspect
 import sys
-import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
-import psycopg
 import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
@@ -26,8 +23,6 @@ from safeship.testing import FakeClock
 
 pytestmark = pytest.mark.integration
 
-ADMIN_DSN = "postgresql://postgres@127.0.0.1:5432/test"
-URL_TEMPLATE = "postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
 T0_MS = 1_699_999_200_000
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "unit"))
@@ -43,17 +38,9 @@ globals().update(
 engine = _contract.engine
 
 
-def _admin(sql: str) -> None:
-    with psycopg.connect(ADMIN_DSN, autocommit=True, connect_timeout=5) as conn:
-        conn.execute(sql)
-
-
 @pytest.fixture
-def history_url() -> Iterator[str]:
-    name = f"safeship_rollups_{uuid.uuid4().hex[:12]}"
-    _admin(f'CREATE DATABASE "{name}"')
-    yield URL_TEMPLATE.format(name=name)
-    _admin(f'DROP DATABASE "{name}" WITH (FORCE)')
+def history_url(postgres_url: str) -> str:
+    return postgres_url
 
 
 def test_migrations_reach_head_with_the_rollup_tables_and_their_key(engine: Engine) -> None:

@@ -4,7 +4,6 @@ PromQL on the Prometheus-compatible API, plus health, its own /metrics and `safe
 from __future__ import annotations
 
 import json
-import socket
 import subprocess
 import sys
 import time
@@ -14,15 +13,10 @@ from pathlib import Path
 import httpx
 import pytest
 
+from safeship.testing import free_port
+
 pytestmark = pytest.mark.integration
 SAFESHIP = Path(sys.executable).parent / "safeship"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def wait_for(url: str, process: subprocess.Popen[bytes]) -> None:

@@ -9,11 +9,8 @@ from __future__ import annotations
 import importlib
 import sys
 import threading
-import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
-import psycopg
 import pytest
 import sqlalchemy as sa
 
@@ -22,8 +19,6 @@ from safeship.store.migrate import current_revision, head_revision
 
 pytestmark = pytest.mark.integration
 
-ADMIN_DSN = "postgresql://postgres@127.0.0.1:5432/test"
-URL_TEMPLATE = "postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
 
 # Re-run the SQLite contract tests here; only the `store_url` fixture below differs.
 sys.path.insert(0, str(Path(__file__).parents[1] / "unit"))
@@ -32,17 +27,9 @@ globals().update({k: v for k, v in vars(_contract).items() if k.startswith("test
 store = _contract.store
 
 
-def _admin(sql: str) -> None:
-    with psycopg.connect(ADMIN_DSN, autocommit=True, connect_timeout=5) as conn:
-        conn.execute(sql)
-
-
 @pytest.fixture
-def store_url() -> Iterator[str]:
-    name = f"safeship_store_{uuid.uuid4().hex[:12]}"
-    _admin(f'CREATE DATABASE "{name}"')
-    yield URL_TEMPLATE.format(name=name)
-    _admin(f'DROP DATABASE "{name}" WITH (FORCE)')
+def store_url(postgres_url: str) -> str:
+    return postgres_url
 
 
 def test_runs_against_postgresql_with_jsonb_documents(store_url: str) -> None:

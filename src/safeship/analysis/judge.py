@@ -2,13 +2,17 @@
 
 Where it sits: a MetricsSource (metrics/sources.py) queries at the edge and returns an
 `Observed` (a Measurement carrying query values, counts, a histogram and the baseline's own
-`Observed`); the planner calls `judge_metric` for each metric, purely. Missing data, a
-failed query or a source that is down is INCONCLUSIVE: a rollout never promotes blind.
+`Observed`); the planner calls `judge_metrics` once per measurement, purely: one verdict per
+metric, combined "any failure fails" or, with `analysis.score`, by the Kayenta-style score.
+Missing data, a failed query or a source that is down is INCONCLUSIVE: a rollout never
+promotes blind.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 
@@ -18,11 +22,12 @@ from safeship.analysis.measurement import Measurement
 from safeship.analysis.proportions import judge_proportions
 from safeship.analysis.relative import Direction, judge_relative
 from safeship.analysis.samples import Counts, FloatArray, Histogram
+from safeship.analysis.score import ScoredMetric, judge_score
 from safeship.analysis.sequential import judge_sequential_errors, judge_sequential_latency
 from safeship.analysis.threshold import judge_threshold
-from safeship.analysis.verdict import Outcome, Verdict
+from safeship.analysis.verdict import Outcome, Verdict, combine
 from safeship.config.metrics import CompareSpec
-from safeship.config.models import MetricSpec
+from safeship.config.models import MetricSpec, ScoreSpec
 
 MAX_PSEUDO_SAMPLES = 20_000  # Mann-Whitney on a histogram: enough resolution, bounded cost
 # For a relative comparison, which way is worse when the spec does not say.
@@ -41,6 +46,41 @@ class Observed(Measurement):
     counts: Counts | None = None  # requests and errors in the window
     histogram: Histogram | None = None  # latency, cumulative, in seconds
     baseline: Observed | None = None  # the stable pool's own measurement
+
+
+def judge_metrics(
+    metrics: Sequence[MetricSpec],
+    measurements: Mapping[str, Measurement],
+    *,
+    score: ScoreSpec | None = None,
+) -> Verdict:
+    """One measurement's verdict: each metric judged, then combined (pure).
+
+    Without `score` any failed metric fails it. With `score` it is the weighted score of the
+    metric verdicts: >= pass passes, >= marginal is inconclusive (MARGINAL_REASON: a person
+    decides), below fails; a failed `critical` metric fails whatever the score.
+    """
+    verdicts = [judge_metric(m, measurements.get(m.name)) for m in metrics]
+    if score is None:
+        return combine(verdicts)
+    scored = [
+        ScoredMetric(v, weight=m.weight, critical=m.critical)
+        for m, v in zip(metrics, verdicts, strict=True)
+    ]
+    scoring = partial(
+        judge_score, pass_threshold=score.pass_, marginal_threshold=score.marginal, name="analysis"
+    )
+    # Pass only if it passes with missing metrics counted as failed; fail only if the metrics
+    # that have data fail on their own. Anything between waits for data or for a person.
+    strict = scoring(scored, count_inconclusive=True)
+    if strict.outcome is Outcome.PASS:
+        return strict
+    lenient = scoring(scored)
+    if lenient.outcome is not Outcome.PASS:
+        return lenient
+    return Verdict(
+        Outcome.INCONCLUSIVE, "analysis", f"missing data: {strict.reason}", strict.evidence
+    )
 
 
 def judge_metric(metric: MetricSpec, measured: Measurement | None) -> Verdict:

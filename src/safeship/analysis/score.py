@@ -58,6 +58,11 @@ def judge_score(
     )
 
 
+def is_marginal(verdict: Verdict) -> bool:
+    """A score between marginal and pass: the rollout waits for a person, not for more data."""
+    return verdict.outcome is Outcome.INCONCLUSIVE and verdict.reason.startswith(MARGINAL_REASON)
+
+
 def _score(metrics: Sequence[ScoredMetric], *, count_inconclusive: bool) -> float | None:
     counted = [
         m for m in metrics if count_inconclusive or m.verdict.outcome is not Outcome.INCONCLUSIVE

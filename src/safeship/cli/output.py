@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 from enum import StrEnum
+from pathlib import Path
 from typing import NoReturn
 
 import typer
 from rich.console import Console
+
+from safeship.config.loader import load_rollout_spec
+from safeship.config.models import RolloutSpec
+from safeship.core.errors import ConfigError
 
 EXIT_OK = 0  # done, promoted
 EXIT_FAILED = 1  # rolled back or aborted
@@ -23,3 +28,13 @@ def fail(console: Console, message: str, code: int) -> NoReturn:
     """Print a one-line error meant for a person and exit with `code`."""
     console.print(f"[red]error[/] {message}", highlight=False, soft_wrap=True)
     raise typer.Exit(code)
+
+
+def load_spec(console: Console, path: Path) -> RolloutSpec:
+    """The spec in `path`, or every problem printed with file:line:key and exit 2."""
+    try:
+        return load_rollout_spec(path)
+    except ConfigError as exc:
+        for issue in exc.issues:
+            console.print(f"[red]error[/] {issue}", highlight=False, soft_wrap=True)
+        raise typer.Exit(EXIT_INVALID) from exc

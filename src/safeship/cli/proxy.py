@@ -14,10 +14,12 @@ from urllib.parse import urlsplit
 
 import typer
 
+from safeship.core.durations import parse_duration
 from safeship.core.errors import SafeshipError
 from safeship.fleet.provider import Replica
 from safeship.traffic.embedded import EmbeddedRouter
 from safeship.traffic.router import TrafficSplit
+from safeship.traffic.timeouts import Timeouts
 
 
 class UsageError(SafeshipError):
@@ -71,6 +73,30 @@ def build_split(
     )
 
 
+def build_timeouts(
+    *, idle: str, header: str, response: str, max_connections: int | None
+) -> Timeouts:
+    """The router's waits from duration strings ("60s", "500ms"); refused when not > 0."""
+    if max_connections is not None and max_connections < 1:
+        raise UsageError(f"--max-connections {max_connections}: expected at least 1")
+    return Timeouts(
+        idle=_positive_duration(idle, option="--idle-timeout"),
+        header=_positive_duration(header, option="--header-timeout"),
+        response=_positive_duration(response, option="--response-timeout"),
+        max_connections=max_connections,
+    )
+
+
+def _positive_duration(text: str, *, option: str) -> float:
+    try:
+        value = parse_duration(text)
+    except ValueError as exc:
+        raise UsageError(f"{option} {text!r}: {exc}") from None
+    if value <= 0:
+        raise UsageError(f"{option} {text!r}: expected a duration above zero, e.g. 30s")
+    return value
+
+
 async def serve(router: EmbeddedRouter, split: TrafficSplit) -> None:
     """Run until SIGINT/SIGTERM, then stop gracefully."""
     stop = asyncio.Event()
@@ -105,6 +131,12 @@ def register(app: typer.Typer) -> None:
         service: str = typer.Option("proxy", help="Service label on the router's metrics."),
         stable_version: str = typer.Option("stable", help="Version label of stable backends."),
         canary_version: str = typer.Option("canary", help="Version label of canary backends."),
+        idle_timeout: str = typer.Option("60s", help="Close idle keep-alive clients after."),
+        header_timeout: str = typer.Option("10s", help="Close clients not sending a request in."),
+        response_timeout: str = typer.Option("60s", help="504 when a backend is silent for."),
+        max_connections: int | None = typer.Option(
+            None, help="Open connections per backend at most (more requests queue)."
+        ),
     ) -> None:
         """Run the embedded router standalone until SIGINT/SIGTERM (then drain, exit 0)."""
         try:
@@ -116,6 +148,12 @@ def register(app: typer.Typer) -> None:
             )
             versions = (stable_version, canary_version)
             split = build_split(stable=stable, canary=canary, weight=weight, versions=versions)
+            timeouts = build_timeouts(
+                idle=idle_timeout,
+                header=header_timeout,
+                response=response_timeout,
+                max_connections=max_connections,
+            )
         except UsageError as exc:
             typer.echo(f"error: {exc}", err=True)
             raise typer.Exit(2) from exc
@@ -125,6 +163,7 @@ def register(app: typer.Typer) -> None:
             listen_port=port,
             metrics_host=metrics[0] if metrics else "127.0.0.1",
             metrics_port=metrics[1] if metrics else None,
+            timeouts=timeouts,
         )
         try:
             with asyncio.Runner(loop_factory=_loop_factory()) as runner:

@@ -17,12 +17,19 @@ from rich.console import Console
 from rich.table import Table
 
 from safeship.cli.checks import preflight
-from safeship.cli.output import EXIT_FAILED, EXIT_INVALID, EXIT_OK, EXIT_UNAVAILABLE, Format, fail
+from safeship.cli.output import (
+    EXIT_FAILED,
+    EXIT_INVALID,
+    EXIT_OK,
+    EXIT_UNAVAILABLE,
+    Format,
+    fail,
+    load_spec,
+)
 from safeship.cli.progress import RolloutProgress
-from safeship.config.loader import load_rollout_spec
 from safeship.config.models import RolloutSpec
 from safeship.core.durations import format_duration
-from safeship.core.errors import ConfigError, SafeshipError
+from safeship.core.errors import SafeshipError
 from safeship.rollout.journal import from_record
 from safeship.rollout.state import Phase
 from safeship.rollout.steps import describe
@@ -48,7 +55,7 @@ def register(app: typer.Typer) -> None:
 
 def validate(spec: SpecPath) -> None:
     """Check a rollout spec; print every problem with file:line:key. Changes nothing."""
-    loaded = _load(spec)
+    loaded = load_spec(console, spec)
     preflight(console, loaded, spec_path=spec)
     steps = len(compile_steps(loaded, local_targets(loaded)))
     strategy = loaded.strategy.name
@@ -64,7 +71,7 @@ def run(
     db: DbOption = None,
 ) -> None:
     """Roll SERVICE out to VERSION in-process: local fleet, embedded router, automatic rollback."""
-    loaded = _load(spec)
+    loaded = load_spec(console, spec)
     if dry_run:
         _print_steps(loaded, version)
         raise typer.Exit(EXIT_OK)
@@ -170,15 +177,6 @@ def _print_migration(record: RolloutRecord) -> None:
         for name, state in m.targets.items():
             table.add_row(name, state.value)
         console.print(table)
-
-
-def _load(spec: Path) -> RolloutSpec:
-    try:
-        return load_rollout_spec(spec)
-    except ConfigError as exc:
-        for issue in exc.issues:
-            console.print(f"[red]error[/] {issue}", highlight=False, soft_wrap=True)
-        raise typer.Exit(EXIT_INVALID) from exc
 
 
 @contextmanager

@@ -16,11 +16,9 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from safeship.cli.output import EXIT_FAILED, EXIT_INVALID, EXIT_OK, Format, fail
-from safeship.config.loader import load_rollout_spec
+from safeship.cli.output import EXIT_FAILED, EXIT_INVALID, EXIT_OK, Format, fail, load_spec
 from safeship.config.models import RolloutSpec
 from safeship.core.durations import format_duration, parse_duration
-from safeship.core.errors import ConfigError
 from safeship.fleet.simulated import FleetModel
 from safeship.rollout.simulation import (
     FaultError,
@@ -58,7 +56,7 @@ def simulate_command(
     output: Annotated[Format, typer.Option("--format")] = Format.table,
 ) -> None:
     """Fly ROLLOUT.yaml on a simulated fleet with a virtual clock; nothing real is touched."""
-    loaded = _load(spec)
+    loaded = load_spec(console, spec)
     size = targets or loaded.fleet.replicas
     model = _model(loaded, fault or [], rate=max(100.0, float(size)))
     limit = _duration(max_duration)
@@ -107,15 +105,6 @@ def render(out: Console, flight: Flight) -> None:
 def _clock(seconds: float) -> str:
     whole = int(seconds)
     return f"+{whole // 3600}:{whole // 60 % 60:02d}:{whole % 60:02d}.{int(seconds * 10) % 10}"
-
-
-def _load(spec: Path) -> RolloutSpec:
-    try:
-        return load_rollout_spec(spec)
-    except ConfigError as exc:
-        for issue in exc.issues:
-            console.print(f"[red]error[/] {issue}", highlight=False, soft_wrap=True)
-        raise typer.Exit(EXIT_INVALID) from exc
 
 
 def _model(spec: RolloutSpec, faults: list[str], *, rate: float) -> FleetModel:

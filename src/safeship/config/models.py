@@ -95,6 +95,11 @@ class RouterSpec(Model):
     listen: ListenAddress = "127.0.0.1:8080"
     metrics_listen: ListenAddress | None = None
     drain_timeout: Duration = 30.0
+    # what the router waits for: see docs/operations.md (router section)
+    idle_timeout: Annotated[Duration, Field(gt=0)] = 60.0
+    header_timeout: Annotated[Duration, Field(gt=0)] = 10.0
+    response_timeout: Annotated[Duration, Field(gt=0)] = 60.0
+    max_connections: Annotated[int, Field(ge=1)] | None = None  # per backend; None: no cap
 
 
 BuiltinMetric = Literal["request-success-rate", "request-duration-p99", "request-rate"]
@@ -113,6 +118,8 @@ class MetricSpec(Model):
     min: float | None = None
     max: float | None = None
     min_samples: Annotated[int, Field(ge=1)] = 20
+    weight: Annotated[float, Field(ge=0)] = 1.0  # its share of the score (analysis.score)
+    critical: bool = False  # with a score: failing it fails the measurement whatever the score
 
     @model_validator(mode="after")
     def _has_threshold(self) -> MetricSpec:
@@ -122,12 +129,27 @@ class MetricSpec(Model):
         return self
 
 
+class ScoreSpec(Model):
+    """Kayenta-style score: a measurement passes at `pass` or more (weighted percent of
+    metrics that passed), is marginal (paused for a person) at `marginal` or more, else fails."""
+
+    pass_: Annotated[float, Field(ge=0, le=100, alias="pass")] = 95.0
+    marginal: Annotated[float, Field(ge=0, le=100)] = 75.0
+
+    @model_validator(mode="after")
+    def _ordered(self) -> ScoreSpec:
+        if self.marginal > self.pass_:
+            raise ValueError(f"expected marginal <= pass, found {self.marginal:g} > {self.pass_:g}")
+        return self
+
+
 class AnalysisSpec(Model):
     """Defaults shared by every analysis step, and the metrics they may judge."""
 
     interval: Duration = 5.0
     window: Duration = 30.0
     metrics: list[MetricSpec] = Field(default_factory=list)
+    score: ScoreSpec | None = None  # None: any failed metric fails the measurement
 
     @model_validator(mode="after")
     def _unique_names(self) -> AnalysisSpec:

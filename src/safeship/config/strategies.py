@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Sequence
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Discriminator, Field, Tag, field_validator, model_validator
 from pydantic.alias_generators import to_camel
@@ -88,6 +88,17 @@ Step = Annotated[
 ]
 
 
+class BaselineSpec(Model):
+    """What a pool strategy's canary is compared with (metrics with `compare`).
+
+    stable: the stable pool's own series (cheap, but long-running replicas differ from fresh
+    ones: warm caches, leaks). fresh: Kayenta's setup, a new pool of the stable version as
+    big as the canary, given the canary's share of traffic, removed when the rollout ends.
+    """
+
+    pool: Literal["stable", "fresh"] = "stable"
+
+
 def _increasing(values: Sequence[float], what: str) -> None:
     for index, (before, after) in enumerate(itertools.pairwise(values), start=1):
         if after <= before:
@@ -100,6 +111,7 @@ def _increasing(values: Sequence[float], what: str) -> None:
 class CanaryStrategy(Model):
     canary_replicas: Annotated[int, Field(ge=1)] = 1
     steps: Annotated[list[Step], Field(min_length=1)]
+    baseline: BaselineSpec = BaselineSpec()
 
     @model_validator(mode="after")
     def _weights_increase(self) -> CanaryStrategy:
@@ -178,6 +190,7 @@ class TrafficSplitStrategy(Model):
     stability_period: Duration = 60.0
     failure_threshold: Count = 3  # consecutive failed checks that roll back
     metrics: list[str] | None = None
+    baseline: BaselineSpec = BaselineSpec()
 
     @field_validator("stages")
     @classmethod
@@ -219,6 +232,12 @@ class StrategySpec(Model):
     @property
     def name(self) -> str:
         return to_camel(self._given()[0])
+
+    @property
+    def fresh_baseline(self) -> bool:
+        """A fresh baseline pool runs beside the canary (canary and trafficSplit only)."""
+        pool = self.canary or self.traffic_split
+        return pool is not None and pool.baseline.pool == "fresh"
 
     @property
     def targets_based(self) -> bool:

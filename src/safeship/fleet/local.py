@@ -9,6 +9,8 @@ prunes and replaces it, or `close()`.
 Targets (for rolling and waves) are named slots given at construction (`targets`: name →
 labels); `deploy(target, version)` stops whatever runs in the slot and starts `version` there.
 Slot replicas are listed by `replicas()` but never counted or stopped by `scale()`.
+`scale(version, n, role="baseline")` runs a second, separately counted pool of a version
+(the fresh baseline of a canary); its replica ids read `{service}-{version}-baseline-{n}`.
 """
 
 from __future__ import annotations
@@ -19,8 +21,8 @@ import shlex
 import shutil
 import socket
 import tempfile
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, replace
 from pathlib import Path
 from types import TracebackType
 
@@ -29,10 +31,15 @@ import httpx
 from safeship.core.clock import Clock, SystemClock
 from safeship.core.errors import DeployError
 from safeship.fleet.process import ChildProcess, spawn
-from safeship.fleet.provider import Replica, Target
+from safeship.fleet.provider import MAIN, Replica, Role, Target
 
 _PORT_ATTEMPTS = 3
 _ADDRESS_IN_USE = ("address already in use", "eaddrinuse", "errno 98")
+
+
+# Called by `deploy` between "new replica healthy" and "old replica stopped": the wiring
+# routes `new` (None: nothing replaces `old`) and returns once `old` is drained.
+Handover = Callable[[Replica, Replica | None], Awaitable[None]]
 
 
 @dataclass(frozen=True)
@@ -82,6 +89,7 @@ class LocalProvider:
         log_dir: Path | None = None,
         clock: Clock | None = None,
         targets: Mapping[str, Mapping[str, str]] | None = None,
+        handover: Handover | None = None,
     ) -> None:
         if not command:
             raise ValueError("command must name a program to run")
@@ -100,6 +108,7 @@ class LocalProvider:
         self._targets = {name: dict(labels) for name, labels in (targets or {}).items()}
         self._seq = 0
         self._lock = asyncio.Lock()
+        self._handover = handover
 
     async def __aenter__(self) -> LocalProvider:
         return self
@@ -116,18 +125,19 @@ class LocalProvider:
         """Every replica started and not stopped; a dead process is reported `healthy=False`."""
         return [_observed(r) for r in self._running]
 
-    async def scale(self, version: str, count: int) -> list[Replica]:
-        """Make exactly `count` healthy replicas of `version` run; return them (oldest first)."""
+    async def scale(self, version: str, count: int, *, role: Role = MAIN) -> list[Replica]:
+        """Make exactly `count` healthy replicas of `version` in `role` run; return them
+        (oldest first)."""
         if count < 0:
             raise ValueError(f"replica count must be >= 0, found {count}")
         async with self._lock:
-            await self._stop([r for r in self._of(version) if r.child.poll() is not None])
-            current = self._of(version)
+            await self._stop([r for r in self._of(version, role) if r.child.poll() is not None])
+            current = self._of(version, role)
             if len(current) > count:
                 await self._stop(current[count:])  # the newest extras go first
             elif len(current) < count:
-                self._running += await self._start_many(version, count - len(current))
-            return [r.replica for r in self._of(version)]
+                self._running += await self._start_many(version, count - len(current), role)
+            return [r.replica for r in self._of(version, role)]
 
     async def targets(self) -> list[Target]:
         """The slots given at construction, in that order, with what runs in each now."""
@@ -138,6 +148,8 @@ class LocalProvider:
 
         The new process starts (and turns healthy) before the old one stops, so a slot is
         never empty longer than a stop takes; if it cannot start, the old one keeps running.
+        In between, `handover(old, new)` (when given) routes the new replica and drains the
+        old one, so no request is in flight to a process being stopped, with or without surge.
         """
         if target not in self._targets:
             raise KeyError(f"no target {target!r} in this fleet")
@@ -149,10 +161,21 @@ class LocalProvider:
                 async with httpx.AsyncClient(timeout=1.0, trust_env=False) as client:
                     started = await self._start_in(target, version, client)
             if current:
+                await self._hand_over(current, started if version is not None else None)
                 await self._stop([current])
             if version is not None:
                 self._running.append(started)
             return self._target(target)
+
+    async def _hand_over(self, current: _Running, started: _Running | None) -> None:
+        if self._handover is None:
+            return
+        try:
+            await self._handover(current.replica, None if started is None else _observed(started))
+        except BaseException:
+            if started is not None:  # not recorded yet: stop it rather than orphan it
+                await asyncio.shield(started.child.stop(self._stop_timeout))
+            raise
 
     async def close(self) -> None:
         """Stop every replica this provider started (SIGTERM, then SIGKILL after stop_timeout)."""
@@ -165,8 +188,12 @@ class LocalProvider:
         """The process id of a replica this provider runs (for operators and tests), or None."""
         return next((r.child.pid for r in self._running if r.replica.id == replica_id), None)
 
-    def _of(self, version: str) -> list[_Running]:
-        return [r for r in self._running if r.replica.version == version and r.target is None]
+    def _of(self, version: str, role: Role = MAIN) -> list[_Running]:
+        return [
+            r
+            for r in self._running
+            if r.replica.version == version and r.replica.role == role and r.target is None
+        ]
 
     def _in_slot(self, target: str) -> _Running | None:
         return next((r for r in self._running if r.target == target), None)
@@ -189,11 +216,12 @@ class LocalProvider:
         await asyncio.gather(*(r.child.stop(self._stop_timeout) for r in runs))
         self._running = [r for r in self._running if r not in runs]
 
-    async def _start_many(self, version: str, n: int) -> list[_Running]:
+    async def _start_many(self, version: str, n: int, role: Role) -> list[_Running]:
         """Start `n` replicas in parallel; if any fails, stop them all and raise DeployError."""
         async with httpx.AsyncClient(timeout=1.0, trust_env=False) as client:
             results = await asyncio.gather(
-                *(self._start_one(version, client) for _ in range(n)), return_exceptions=True
+                *(self._start_one(version, client, role=role) for _ in range(n)),
+                return_exceptions=True,
             )
         started = [r for r in results if isinstance(r, _Running)]
         failures = [r for r in results if isinstance(r, BaseException)]
@@ -203,11 +231,16 @@ class LocalProvider:
         return started
 
     async def _start_one(
-        self, version: str, client: httpx.AsyncClient, *, target: str | None = None
+        self,
+        version: str,
+        client: httpx.AsyncClient,
+        *,
+        target: str | None = None,
+        role: Role = MAIN,
     ) -> _Running:
         """Start one replica; on a lost race for its port, try again on another port."""
         for attempt in range(_PORT_ATTEMPTS):
-            run = self._launch(version, _free_port(self._host), target=target)
+            run = self._launch(version, free_port(self._host), target=target, role=role)
             try:
                 await self._await_healthy(run, client)
                 return run
@@ -220,12 +253,17 @@ class LocalProvider:
                 raise
         raise AssertionError("unreachable: the last attempt re-raises")
 
-    def _launch(self, version: str, port: int, *, target: str | None = None) -> _Running:
+    def _launch(
+        self, version: str, port: int, *, target: str | None = None, role: Role = MAIN
+    ) -> _Running:
         self._seq += 1
         owner = target or self.service
-        replica = Replica(
-            id=f"{owner}-{version}-{self._seq}", version=version, host=self._host, port=port
+        name = (
+            f"{owner}-{version}-{self._seq}"
+            if role == MAIN
+            else f"{owner}-{version}-{role}-{self._seq}"
         )
+        replica = Replica(id=name, version=version, host=self._host, port=port, role=role)
         argv = self._argv(replica)
         child = spawn(
             argv,
@@ -267,8 +305,7 @@ class LocalProvider:
 def _observed(run: _Running) -> Replica:
     if run.child.poll() is None:
         return run.replica
-    r = run.replica
-    return Replica(id=r.id, version=r.version, host=r.host, port=r.port, healthy=False)
+    return replace(run.replica, healthy=False)
 
 
 def _fill(part: str, values: Mapping[str, str]) -> str:
@@ -278,7 +315,7 @@ def _fill(part: str, values: Mapping[str, str]) -> str:
     return part
 
 
-def _free_port(host: str) -> int:
+def free_port(host: str = "127.0.0.1") -> int:
     """A port the kernel considers free now; the caller handles losing it to someone else."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind((host, 0))

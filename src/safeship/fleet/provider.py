@@ -10,13 +10,22 @@ Two views of one fleet:
   for the target strategies (rolling, waves), where moving a target *is* the rollout.
 A target that runs a version also appears in `replicas()` (its `Target.replica`), so the
 router can send traffic to it.
+
+A pool replica has a `role`: "main" (the version's own pool) or "baseline" (a fresh pool of
+the stable version started beside the canary, Kayenta style). The role, not a second version
+name, tells them apart: both run the same build and report the same version, but only main
+replicas are counted by `scale(version, n)` and routed as the stable pool.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Literal, Protocol
+
+Role = Literal["main", "baseline"]
+MAIN: Role = "main"
+BASELINE: Role = "baseline"
 
 
 @dataclass(frozen=True)
@@ -28,6 +37,7 @@ class Replica:
     host: str
     port: int
     healthy: bool = True
+    role: Role = MAIN
 
     @property
     def url(self) -> str:
@@ -56,13 +66,13 @@ class Provider(Protocol):
         """Every replica currently running, of every version (targets' replicas included)."""
         ...
 
-    async def scale(self, version: str, count: int) -> list[Replica]:
-        """Make exactly `count` healthy pool replicas of `version` run; return them.
+    async def scale(self, version: str, count: int, *, role: Role = MAIN) -> list[Replica]:
+        """Make exactly `count` healthy pool replicas of `version` in `role` run; return them.
 
         Starting replicas waits until each is healthy; a replica that cannot start raises
         `DeployError` with the tail of its stderr. Scaling down stops the extra replicas
         gracefully. Calling it again with the same arguments changes nothing. Replicas of
-        targets are not counted or touched by `scale`.
+        targets, and of the other role, are not counted or touched.
         """
         ...
 

@@ -24,7 +24,7 @@ from safeship.analysis.measurement import Measurement
 from safeship.config.models import MetricSpec
 from safeship.core.clock import Clock
 from safeship.core.errors import DeployError
-from safeship.fleet.provider import Replica, Target
+from safeship.fleet.provider import MAIN, Replica, Role, Target
 from safeship.traffic.router import DURATION_BUCKETS, TrafficSplit, VersionCounters
 
 
@@ -76,7 +76,9 @@ class SimulatedProvider:
         self.service, self.model, self.clock, self.rng = service, model, clock, rng
         self._labels = {name: dict(labels) for name, labels in (targets or {}).items()}
         self._targets = {name: self._target(name, running) for name in self._labels}
-        self._pools: Counter[str] = Counter(pools or {})
+        self._pools: Counter[tuple[str, Role]] = Counter(
+            {(version, MAIN): count for version, count in (pools or {}).items()}
+        )
         self._replicas: list[Replica] | None = None  # rebuilt only after a change
         self.deploys = 0
         self.failures = 0
@@ -85,8 +87,8 @@ class SimulatedProvider:
         if self._replicas is None:
             # Once per change, not per tick: observing 100,000 targets must stay cheap.
             pooled = [
-                Replica(f"{self.service}-{v}-pool-{i}", v, "simulated", 0)
-                for v, count in sorted(self._pools.items())
+                Replica(_pool_id(self.service, v, role, i), v, "simulated", 0, role=role)
+                for (v, role), count in sorted(self._pools.items())
                 for i in range(1, count + 1)
             ]
             on_targets = [t.replica for t in self._targets.values() if t.replica]
@@ -100,18 +102,19 @@ class SimulatedProvider:
         replica = Replica(name, version, "simulated", 0) if version else None
         return Target(name, self._labels[name], version, version is not None, replica)
 
-    async def scale(self, version: str, count: int) -> list[Replica]:
-        missing = count - self._pools[version]
+    async def scale(self, version: str, count: int, *, role: Role = MAIN) -> list[Replica]:
+        key = (version, role)
+        missing = count - self._pools[key]
         if missing > 0:
             started = sum(1 for ok in await self._start(missing, version) if ok)
-            self._pools[version] += started
+            self._pools[key] += started
             self._replicas = None
             if started < missing:
                 raise DeployError(f"{missing - started} of {missing} replicas of {version} failed")
         elif missing < 0:
-            self._pools[version] = count
+            self._pools[key] = count
             self._replicas = None
-        prefix = f"{self.service}-{version}-pool-"
+        prefix = _pool_id(self.service, version, role, 0)[:-1]
         return [r for r in await self.replicas() if r.id.startswith(prefix)]
 
     async def deploy(self, target: str, version: str | None) -> Target:
@@ -189,11 +192,22 @@ class SimulatedRouter:
         counters.duration_sum += requests * behaviour.latency_ms / 1000
 
 
+def _pool_id(service: str, version: str, role: Role, index: int) -> str:
+    kind = "pool" if role == MAIN else role
+    return f"{service}-{version}-{kind}-{index}"
+
+
 def version_shares(split: TrafficSplit) -> dict[str, float]:
     """Fraction of all requests each version gets: pools by weight, evenly inside a pool."""
     weight = split.canary_weight / 100 if split.canary else 0.0
+    baseline = split.baseline_weight / 100 if split.baseline else 0.0
     shares: dict[str, float] = {}
-    for pool, share in ((split.stable, 1 - weight), (split.canary, weight)):
+    pools = (
+        (split.stable, 1 - weight - baseline),
+        (split.canary, weight),
+        (split.baseline, baseline),
+    )
+    for pool, share in pools:
         for version, count in Counter(r.version for r in pool).items():
             shares[version] = shares.get(version, 0.0) + share * count / len(pool)
     return {v: s for v, s in shares.items() if s > 0}

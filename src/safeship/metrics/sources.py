@@ -4,12 +4,14 @@ Where it sits: the reconciler asks `measure(metric, version=, window=)` each ana
 this is the edge where queries run. Built-in metrics are PromQL templates over the router's
 series (`safeship_router_requests_total`, `..._request_duration_seconds_bucket`), Flagger
 style; a metric's own `query` has {{version}}, {{service}} and {{window}} filled in. For a
-`compare` metric the same is measured for the baseline: the stable pool's series. Any
+`compare` metric the same is measured for the baseline: the series of the stable pool, or
+with a fresh baseline (`baseline: {pool: fresh}`) of the pool="baseline" replicas. Any
 query error or unreachable source becomes a Measurement with `error` set (inconclusive).
 """
 
 from __future__ import annotations
 
+import copy
 import math
 from collections.abc import Mapping
 from typing import Protocol
@@ -85,10 +87,21 @@ def _samples(data: Mapping[str, object], expr: str) -> list[Sample]:
 
 
 class QueryMetricsSource:
-    """Analysis measurements from PromQL over any Querier."""
+    """Analysis measurements from PromQL over any Querier; `baseline_pool` is the router's
+    `pool` label whose series a `compare` metric is judged against."""
 
-    def __init__(self, querier: Querier, *, service: str, clock: Clock) -> None:
+    def __init__(
+        self, querier: Querier, *, service: str, clock: Clock, baseline_pool: str = "stable"
+    ) -> None:
         self.querier, self.service, self.clock = querier, service, clock
+        self.baseline_pool = baseline_pool
+
+    def with_baseline(self, pool: str) -> QueryMetricsSource:
+        """The same source (same class, same querier) judging `compare` metrics against the
+        series of `pool`."""
+        other = copy.copy(self)
+        other.baseline_pool = pool
+        return other
 
     async def measure(self, metric: MetricSpec, *, version: str, window: float) -> Measurement:
         try:
@@ -96,7 +109,8 @@ class QueryMetricsSource:
             if metric.compare is None:
                 return canary
             stable = await self._stable_version()
-            base = await self._observe(metric, 'pool="stable"', stable or "", window)
+            pool = f'pool="{_esc(self.baseline_pool)}"'
+            base = await self._observe(metric, pool, stable or "", window)
         except QueryError as exc:
             return Measurement(None, 0, window, error=str(exc))
         return Observed(
@@ -140,7 +154,9 @@ class QueryMetricsSource:
         return histogram_of(found)
 
     async def _stable_version(self) -> str | None:
-        expr = f'max by (version) ({REQUESTS}{{service="{_esc(self.service)}",pool="stable"}})'
+        """The baseline's version, to fill {{version}} of a query metric (same as stable's)."""
+        sel = f'service="{_esc(self.service)}",pool="{_esc(self.baseline_pool)}"'
+        expr = f"max by (version) ({REQUESTS}{{{sel}}})"
         found = await self._query(expr)
         return found[0][0].get("version") if found else None
 

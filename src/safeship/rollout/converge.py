@@ -15,6 +15,7 @@ from safeship.rollout.state import (
     Route,
     Scale,
     Traffic,
+    ready_key,
 )
 
 CONVERGE_REQUEUE = 0.5  # seconds between ticks while actions are under way
@@ -28,7 +29,7 @@ def converge(desired: Sequence[Action], obs: Observations) -> tuple[Action, ...]
 
 def satisfied(action: Action, obs: Observations) -> bool:
     if isinstance(action, Scale):
-        return obs.ready.get(action.version, 0) == action.replicas
+        return obs.ready.get(ready_key(action.version, action.role), 0) == action.replicas
     if isinstance(action, DeployTarget):
         return any(
             t.name == action.target and t.version == action.version and t.healthy
@@ -38,8 +39,9 @@ def satisfied(action: Action, obs: Observations) -> bool:
 
 
 def _routed(route: Route, traffic: Traffic) -> bool:
-    weight = route.weight if route.canary else 0.0
-    same = (traffic.stable, traffic.canary, traffic.weight) == (route.stable, route.canary, weight)
+    weight, baseline = (route.weight, route.baseline_weight) if route.canary else (0.0, 0.0)
+    wanted = (route.stable, route.canary, weight, baseline)
+    same = (traffic.stable, traffic.canary, traffic.weight, traffic.baseline_weight) == wanted
     return same and (route.members is None or route.members == traffic.members)
 
 

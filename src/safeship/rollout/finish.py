@@ -11,7 +11,7 @@ from collections.abc import Sequence
 
 from safeship.analysis.verdict import Outcome
 from safeship.config.models import RolloutSpec
-from safeship.rollout import targets
+from safeship.rollout import baseline, targets
 from safeship.rollout.converge import CONVERGE_REQUEUE, converge, pause
 from safeship.rollout.judging import judge
 from safeship.rollout.state import (
@@ -61,7 +61,12 @@ def promote(spec: RolloutSpec, status: RolloutStatus, obs: Observations, now: fl
         actions = targets.converge_targets(status, obs, want, parallel=len(want), drain=False)
         actions += converge([Route(new, None, 0.0)], obs)
         return _finish_when(status, actions, Phase.PROMOTED, now)
-    desired: list[Action] = [Scale(new, spec.fleet.replicas), Route(new, None, 0.0), Scale(old, 0)]
+    desired: list[Action] = [
+        Scale(new, spec.fleet.replicas),
+        Route(new, None, 0.0),  # also takes the fresh baseline out of routing (drained)
+        Scale(old, 0),
+        baseline.removed(status),
+    ]
     return _finish_when(status, converge(desired, obs), Phase.PROMOTED, now)
 
 
@@ -86,6 +91,7 @@ def _everything_back(
         Scale(stable, spec.fleet.replicas),
         Route(stable, None, 0.0),
         Scale(canary, 0),
+        baseline.removed(status),
     ]
     return converge(desired, obs)
 
@@ -121,7 +127,13 @@ def _wave_actions(
         order = [t for batch in batches for t in batch]
         return targets.converge_targets(status, obs, want, parallel=len(want) or 1, order=order)
     weight = wave_weight(status.canary_weight, status.rollback_wave)
-    return converge([Route(status.stable_version, status.canary_version, weight)], obs)
+    route = Route(
+        status.stable_version,
+        status.canary_version,
+        weight,
+        baseline_weight=baseline.share(spec, weight),  # the re-check still needs a baseline
+    )
+    return converge([route], obs)
 
 
 def _waves_over(spec: RolloutSpec, steps: Sequence[Step], status: RolloutStatus) -> bool:

@@ -5,19 +5,21 @@ Pure: the reconciler has already measured; this only compares against the spec.
 
 from __future__ import annotations
 
-from safeship.analysis.judge import judge_metric
+from safeship.analysis.judge import judge_metrics
 from safeship.analysis.runs import assess_run
-from safeship.analysis.verdict import Outcome, Verdict, combine
+from safeship.analysis.score import is_marginal
+from safeship.analysis.verdict import Outcome, Verdict
 from safeship.config.models import RolloutSpec
 from safeship.rollout.state import Observations, RolloutStatus
 from safeship.rollout.steps import Analysis
 
 
 def judge(spec: RolloutSpec, step: Analysis, status: RolloutStatus, obs: Observations) -> Verdict:
-    """Metrics judged by their thresholds; with no metrics, the new version's health."""
+    """Metrics judged (and scored, with analysis.score); with no metrics, the new version's
+    health."""
     metrics = spec.metrics_named(list(step.metrics) if step.metrics is not None else None)
     if metrics:
-        return combine([judge_metric(m, obs.measurements.get(m.name)) for m in metrics])
+        return judge_metrics(metrics, obs.measurements, score=spec.analysis.score)
     return health_verdict(spec, status, obs)
 
 
@@ -32,6 +34,15 @@ def health_verdict(spec: RolloutSpec, status: RolloutStatus, obs: Observations) 
     ok = ready >= max(1, status.canary_scale)
     reason = f"{ready}/{status.canary_scale} canary replicas ready"
     return Verdict(Outcome.PASS if ok else Outcome.FAIL, "health", reason)
+
+
+def assess_latest(step: Analysis, outcomes: list[Outcome], latest: Verdict) -> Outcome | None:
+    """`assess`, except that a marginal score (the latest measurement) waits for a person at
+    once: more measurements of the same canary would not settle it."""
+    outcome = assess(step, outcomes)
+    if outcome is None and is_marginal(latest):
+        return Outcome.INCONCLUSIVE
+    return outcome
 
 
 def assess(step: Analysis, outcomes: list[Outcome]) -> Outcome | None:

@@ -13,9 +13,9 @@ from dataclasses import replace
 
 from safeship.analysis.verdict import Outcome
 from safeship.config.models import RolloutSpec
-from safeship.rollout import finish, gates, targets
+from safeship.rollout import baseline, finish, gates, targets
 from safeship.rollout.converge import CONVERGE_REQUEUE, PAUSED_REQUEUE, advance, converge, pause
-from safeship.rollout.judging import assess, judge
+from safeship.rollout.judging import assess_latest, judge
 from safeship.rollout.state import (
     Action,
     Judgement,
@@ -23,7 +23,6 @@ from safeship.rollout.state import (
     Phase,
     Plan,
     RolloutStatus,
-    Route,
     Scale,
 )
 from safeship.rollout.steps import (
@@ -96,11 +95,11 @@ def _steady(
     """While progressing: what the world must look like before the rollout moves on."""
     if spec.strategy.targets_based:
         return targets.steady(steps, status, obs)
-    canary = status.canary_version if status.canary_scale > 0 else None  # no pool, no route
     desired: list[Action] = [
         Scale(status.stable_version, spec.fleet.replicas),
         Scale(status.canary_version, status.canary_scale),
-        Route(status.stable_version, canary, status.canary_weight),
+        *baseline.scaled(spec, status),
+        baseline.canary_route(spec, status, status.canary_weight),
     ]
     return converge(desired, obs)
 
@@ -175,7 +174,7 @@ def _analyse(
     judged = status.model_copy(
         update={"judgements": [*status.judgements, judgement], "last_judgement": judgement}
     )
-    outcome = assess(step, [j.outcome for j in judged.judgements])
+    outcome = assess_latest(step, [j.outcome for j in judged.judgements], verdict)
     if outcome is Outcome.FAIL:
         return finish.start_rollback(judged, now, f"analysis failed: {verdict.reason}", "analysis")
     if outcome is Outcome.INCONCLUSIVE:

@@ -16,7 +16,7 @@ from safeship.analysis.measurement import Measurement
 from safeship.config.models import MetricSpec, RolloutSpec, VerifySpec
 from safeship.core.clock import Clock
 from safeship.core.errors import DeployError
-from safeship.fleet.provider import Provider, Replica, Target
+from safeship.fleet.provider import BASELINE, MAIN, Provider, Replica, Target
 from safeship.rollout.finish import CLEARABLE
 from safeship.rollout.planner import plan
 from safeship.rollout.state import (
@@ -31,6 +31,7 @@ from safeship.rollout.state import (
     Scale,
     Traffic,
     VerifyResult,
+    ready_key,
 )
 from safeship.rollout.steps import Analysis, Step, Verify
 from safeship.rollout.strategies import compile_steps
@@ -112,7 +113,7 @@ class Reconciler:
         steps = compile_steps(self.spec, targets)
         pending = self.requests.pending(status.rollout_id) if self.requests else []
         return Observations(
-            ready=dict(Counter(r.version for r in replicas if r.healthy)),
+            ready=dict(Counter(ready_key(r.version, r.role) for r in replicas if r.healthy)),
             traffic=_traffic(self.router.current()),
             measurements=await self._measure(steps, status),
             action_error=action_error,
@@ -145,7 +146,11 @@ class Reconciler:
             return None
         if self.spec.verify is None:
             return VerifyResult(False, "a verify step needs the spec's verify section")
-        new = [r for r in replicas if r.version == status.canary_version and r.healthy]
+        new = [
+            r
+            for r in replicas
+            if r.version == status.canary_version and r.healthy and r.role == MAIN
+        ]
         return await self.verifier(self.spec.verify, new, status.canary_version)
 
     async def execute(self, actions: Iterable[Action]) -> str | None:
@@ -163,17 +168,29 @@ class Reconciler:
         elif isinstance(action, DeployTarget):
             await self.provider.deploy(action.target, action.version)
         else:
-            await self.provider.scale(action.version, action.replicas)
+            await self.provider.scale(action.version, action.replicas, role=action.role)
 
     async def _split(self, route: Route) -> TrafficSplit:
         replicas = [r for r in await self.provider.replicas() if r.healthy]
         if route.members is not None:
             replicas = [r for r in replicas if r.id in route.members]
-        stable = tuple(r for r in replicas if r.version == route.stable)
-        canary = tuple(r for r in replicas if route.canary and r.version == route.canary)
+        main = [r for r in replicas if r.role == MAIN]
+        stable = tuple(r for r in main if r.version == route.stable)
+        canary = tuple(r for r in main if route.canary and r.version == route.canary)
         if not stable:
             raise DeployError(f"no healthy replica of {route.stable} to route traffic to")
-        return TrafficSplit(stable=stable, canary=canary, canary_weight=route.weight)
+        baseline = (
+            tuple(r for r in replicas if r.role == BASELINE and r.version == route.stable)
+            if route.baseline_weight > 0
+            else ()
+        )
+        return TrafficSplit(
+            stable=stable,
+            canary=canary,
+            canary_weight=route.weight,
+            baseline=baseline,
+            baseline_weight=route.baseline_weight if baseline else 0.0,
+        )
 
 
 def _groups(actions: Iterable[Action]) -> list[list[Action]]:
@@ -201,9 +218,10 @@ def _rolling_back_gradually(status: RolloutStatus) -> bool:
 
 def _traffic(split: TrafficSplit) -> Traffic:
     canary = _pool_version(split.canary)
-    members = frozenset(r.id for r in (*split.stable, *split.canary))
+    members = frozenset(r.id for r in (*split.stable, *split.canary, *split.baseline))
     weight = split.canary_weight if canary else 0.0
-    return Traffic(_pool_version(split.stable), canary, weight, members)
+    baseline = split.baseline_weight if canary and split.baseline else 0.0
+    return Traffic(_pool_version(split.stable), canary, weight, members, baseline)
 
 
 def _pool_version(pool: Iterable[Replica]) -> str | None:

@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict
 from safeship.analysis.measurement import Measurement
 from safeship.analysis.verdict import Outcome
 from safeship.config.models import RolloutSpec
-from safeship.fleet.provider import Target
+from safeship.fleet.provider import MAIN, Role, Target
 from safeship.rollout.strategies import initial_canary_scale
 
 RollbackMode = Literal["fast", "gradual"]
@@ -124,9 +124,16 @@ class VerifyResult:
     reason: str
 
 
+def ready_key(version: str, role: Role = MAIN) -> str:
+    """The key of `Observations.ready`: the version for its own pool, `v1@baseline` for a
+    fresh baseline of v1, so baseline replicas never count towards the stable pool."""
+    return version if role == MAIN else f"{version}@{role}"
+
+
 @dataclass(frozen=True)
 class Traffic:
-    """Routing in force, by version; weight is the canary's percent.
+    """Routing in force, by version; weight is the canary's percent, baseline_weight the
+    fresh baseline pool's (0 when there is none).
 
     `members` are the replica ids routed to, observed always and compared only when a
     `Route` names its members (target strategies drain single targets).
@@ -136,13 +143,14 @@ class Traffic:
     canary: str | None = None
     weight: float = 0.0
     members: frozenset[str] = frozenset()
+    baseline_weight: float = 0.0
 
 
 @dataclass(frozen=True)
 class Observations:
     """One immutable snapshot of the world, gathered before each decision."""
 
-    ready: Mapping[str, int]  # healthy replicas per version
+    ready: Mapping[str, int]  # healthy replicas per ready_key (version, or version@baseline)
     traffic: Traffic
     measurements: Mapping[str, Measurement] = field(default_factory=dict)  # canary, by metric
     action_error: str | None = None  # the previous tick's action failed with this
@@ -155,9 +163,11 @@ class Observations:
 class Scale:
     version: str
     replicas: int
+    role: Role = MAIN  # "baseline": the fresh baseline pool of `version`
 
     def describe(self) -> str:
-        return f"scale {self.version} to {self.replicas} replicas"
+        pool = "" if self.role == MAIN else f"{self.role} "
+        return f"scale {pool}{self.version} to {self.replicas} replicas"
 
 
 @dataclass(frozen=True)
@@ -166,11 +176,15 @@ class Route:
     canary: str | None
     weight: float
     members: frozenset[str] | None = None  # replica ids to route to; None: every healthy one
+    baseline_weight: float = 0.0  # share of the fresh baseline pool (of `stable`), if any
 
     def describe(self) -> str:
         if self.canary is None:
             return f"route all traffic to {self.stable}"
-        return f"route {self.weight:g}% to {self.canary}, the rest to {self.stable}"
+        text = f"route {self.weight:g}% to {self.canary}"
+        if self.baseline_weight:
+            text += f", {self.baseline_weight:g}% to the {self.stable} baseline"
+        return text + f", the rest to {self.stable}"
 
 
 @dataclass(frozen=True)

@@ -4,16 +4,23 @@ and how traffic follows. Pure; the planner and finish.py call it each tick.
 A target's wanted version is derived from the step index alone (targets of finished deploy
 steps and of the current one run the new version, the rest the stable one), so the status
 stays small however large the fleet is.
+
+No request may be in flight to a process being stopped. Without surge a batch is taken out
+of the routing (drained) before it is deployed; with surge it stays routed, and the provider
+hands each target over when its new replica is healthy (`handover_split`: the new replica is
+routed and the old one drained, then stopped), so capacity never dips.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 
-from safeship.fleet.provider import Target
+from safeship.fleet.provider import Replica, Target
 from safeship.rollout.converge import satisfied
 from safeship.rollout.state import Action, DeployTarget, Observations, RolloutStatus, Route
 from safeship.rollout.steps import Deploy, Step, deployed_before
+from safeship.traffic.router import TrafficSplit
 
 
 def wanted_new(steps: Sequence[Step], status: RolloutStatus) -> set[str]:
@@ -45,7 +52,8 @@ def converge_targets(
     drain: bool = True,
     order: Sequence[str] = (),
 ) -> tuple[Action, ...]:
-    """Route (draining the targets about to move), then deploy: at most `parallel` moves.
+    """Route (draining the targets about to move unless `drain` is False: surge, where the
+    provider's handover drains each one), then deploy: at most `parallel` moves.
 
     Empty or dead slots that should run the stable version are filled at once; a target
     on the new version that died is left for the health check to notice, not restarted.
@@ -93,6 +101,26 @@ def traffic_for(routed: Sequence[Target], status: RolloutStatus) -> Route | None
         return Route(status.canary_version, None, 0.0, members)
     weight = round(100 * len(new) / (len(stable) + len(new)), 2)
     return Route(status.stable_version, status.canary_version, weight, members)
+
+
+def handover_split(split: TrafficSplit, *, old: Replica, new: Replica | None) -> TrafficSplit:
+    """`split` with `new` routed in place of `old`; the share follows the replica counts as in
+    `traffic_for`, so the next tick's route already holds. The router drains `old` on apply.
+
+    The pools keep their versions; a version the split lacks joins as the canary. A split
+    that would route to nobody is kept as it is.
+    """
+    gone = (old.host, old.port)
+    routed = [r for r in (*split.stable, *split.canary) if (r.host, r.port) != gone]
+    routed += [new] if new is not None else []
+    order = [r.version for r in (*split.stable, *split.canary, *routed)]
+    versions = list(dict.fromkeys(v for v in order if any(r.version == v for r in routed)))
+    if not versions:
+        return split
+    stable = tuple(r for r in routed if r.version == versions[0])
+    canary = tuple(r for r in routed if r.version != versions[0])
+    weight = round(100 * len(canary) / len(routed), 2) if canary else 0.0
+    return replace(split, stable=stable, canary=canary, canary_weight=weight)
 
 
 def batch_ready(step: Deploy, status: RolloutStatus, obs: Observations) -> bool:

@@ -17,16 +17,18 @@ from typing import Any
 from safeship.config.models import RolloutSpec
 from safeship.core.clock import Clock, SystemClock
 from safeship.core.errors import SafeshipError
-from safeship.fleet.local import LocalProvider
+from safeship.fleet.local import Handover, LocalProvider
 from safeship.fleet.provider import Replica
 from safeship.rollout.journal import StoreJournal, from_record
 from safeship.rollout.reconciler import MetricsSource, Reconciler
 from safeship.rollout.state import Plan, RolloutStatus, new_status, steps_hash
 from safeship.rollout.strategies import local_targets
+from safeship.rollout.targets import handover_split
 from safeship.server.control_plane import local_signals, router_metrics_url
 from safeship.store.repository import Store
 from safeship.traffic.embedded import EmbeddedRouter
 from safeship.traffic.router import TrafficSplit
+from safeship.traffic.timeouts import Timeouts
 
 
 class NothingToDo(SafeshipError):
@@ -80,6 +82,7 @@ async def local_stack(
         listen_host=host,
         listen_port=int(port),
         drain_timeout=spec.router.drain_timeout,
+        timeouts=_timeouts(spec),
         **_metrics_listen(spec),
     )
     provider = LocalProvider(
@@ -91,6 +94,7 @@ async def local_stack(
         start_timeout=spec.fleet.start_timeout,
         stop_timeout=spec.fleet.stop_timeout,
         targets=_targets(spec),
+        handover=_handover(router),
     )
     signals = local_signals(
         spec.metrics,
@@ -101,7 +105,10 @@ async def local_stack(
     )
     async with provider, signals as measured:
         try:
-            yield LocalStack(spec, provider, router, measured.source, clock)
+            source = measured.source
+            if spec.strategy.fresh_baseline:  # compare against the router's pool="baseline"
+                source = source.with_baseline("baseline")
+            yield LocalStack(spec, provider, router, source, clock)
         finally:
             await router.stop()
 
@@ -112,6 +119,25 @@ def _metrics_listen(spec: RolloutSpec) -> dict[str, Any]:
         return {"metrics_host": "127.0.0.1", "metrics_port": 0}
     host, _, port = spec.router.metrics_listen.rpartition(":")
     return {"metrics_host": host, "metrics_port": int(port)}
+
+
+def _timeouts(spec: RolloutSpec) -> Timeouts:
+    r = spec.router
+    return Timeouts(
+        idle=r.idle_timeout,
+        header=r.header_timeout,
+        response=r.response_timeout,
+        max_connections=r.max_connections,
+    )
+
+
+def _handover(router: EmbeddedRouter) -> Handover:
+    """A target's new replica is routed and its old one drained before the old one stops."""
+
+    async def handover(old: Replica, new: Replica | None) -> None:
+        await router.apply(handover_split(router.current(), old=old, new=new))
+
+    return handover
 
 
 def _targets(spec: RolloutSpec) -> dict[str, dict[str, str]] | None:

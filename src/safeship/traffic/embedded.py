@@ -1,9 +1,9 @@
 """The embedded router: safeship's own HTTP/1.1 reverse proxy, a `Router` for one service.
 
-Where it sits: the rollout engine `apply`s a `TrafficSplit` (stable and canary replicas and
-the canary's share); every client request then goes to one backend per that split
-(`traffic.frontend`), and the counters it keeps per (version, pool) feed canary analysis
-through `counters()` and the metric store through the Prometheus collector.
+Where it sits: the rollout engine `apply`s a `TrafficSplit` (stable, canary and optional
+fresh-baseline replicas, and the shares); every client request then goes to one backend per
+that split (`traffic.frontend`), and the counters it keeps per (version, pool) feed canary
+analysis through `counters()` and the metric store through the Prometheus collector.
 
 Limits, on purpose: request bodies are buffered (at most 8 MiB) so a failed try can be
 resent; responses stream through verbatim (status line, headers, framing), so backend
@@ -24,13 +24,14 @@ from safeship.traffic.frontend import ClientConnection, Frontend
 from safeship.traffic.pools import Balancer, diff, split_keys, validate_split
 from safeship.traffic.router import TrafficSplit, VersionCounters
 from safeship.traffic.stats import RouterCollector, RouterStats
+from safeship.traffic.timeouts import Timeouts
 from safeship.traffic.upstream import Backend
 
 log = logging.getLogger(__name__)
 
 
 class EmbeddedRouter:
-    """Routes one service's traffic between a stable and a canary pool of backends."""
+    """Routes one service's traffic between stable, canary and (optional) baseline pools."""
 
     def __init__(
         self,
@@ -43,7 +44,10 @@ class EmbeddedRouter:
         metrics_port: int | None = None,
         drain_timeout: float = 30.0,
         connect_timeout: float = 2.0,
+        timeouts: Timeouts | None = None,
     ) -> None:
+        """`timeouts` (client idle and header, backend response, connections per backend)
+        overrides `connect_timeout` when given; see `traffic.frontend` for what each means."""
         self.service = service
         self.registry = registry if registry is not None else CollectorRegistry()
         self._stats = RouterStats(service)
@@ -52,7 +56,10 @@ class EmbeddedRouter:
         self._listen = (listen_host, listen_port)
         self._metrics_listen = (metrics_host, metrics_port)
         self._drain_timeout = drain_timeout
-        self._frontend = Frontend(stats=self._stats, connect_timeout=connect_timeout)
+        timeouts = timeouts or Timeouts(connect=connect_timeout)
+        if timeouts.problems():
+            raise DeployError(f"router for {service}: " + "; ".join(timeouts.problems()))
+        self._frontend = Frontend(stats=self._stats, timeouts=timeouts)
         self._backends: dict[tuple[str, int], Backend] = {}
         self._split = TrafficSplit(stable=())
         self._apply_lock = asyncio.Lock()
@@ -130,8 +137,14 @@ class EmbeddedRouter:
         change = diff(self._backends, split_keys(split))
         stable = [self._backend(replica, pool="stable") for replica in split.stable]
         canary = [self._backend(replica, pool="canary") for replica in split.canary]
-        weight = split.canary_weight
-        self._frontend.balancer = Balancer(stable=stable, canary=canary, weight=weight)
+        baseline = [self._backend(replica, pool="baseline") for replica in split.baseline]
+        self._frontend.balancer = Balancer(
+            stable=stable,
+            canary=canary,
+            weight=split.canary_weight,
+            baseline=baseline,
+            baseline_weight=split.baseline_weight,
+        )
         leaving = [self._backends.pop(key) for key in change.removed]
         for backend in leaving:
             backend.draining = True  # no new requests; its pooled connections are closed

@@ -5,6 +5,18 @@ A `ClientConnection` parses requests (httptools) and runs them one at a time, in
 pooled or fresh upstream connection, relays the response bytes as they come, and retries on
 another backend when that is safe (see `Exchange._failed`). Request bodies are buffered
 (up to MAX_BODY_BYTES) so a retry can resend them; response bodies stream through.
+
+Timeouts (`Timeouts`) cost one timer per client connection, not one per request: a state
+change only moves a deadline (an attribute write), and the timer, when it fires, re-arms
+itself for the deadline in force (`ClientConnection._expired`). A connection is in one phase:
+- HEAD: a request has begun (or the connection is new) and its head and body must arrive
+  within `header` seconds, else 408 and close (a new connection that sent nothing is just
+  closed); slow-header (slowloris) clients cannot hold connections;
+- IDLE: keep-alive between requests, closed after `idle` seconds;
+- BUSY: a request is proxied; no response byte for `response` seconds answers 504 (tagged
+  `X-Safeship-Router: error`, counted as 504 for the backend's version). Once bytes flow it
+  is an inactivity timeout, checked with a flag per chunk (so a stall is cut after 1-2x it).
+A timed-out request is never retried: it was sent, and the backend may still act on it.
 """
 
 from __future__ import annotations
@@ -27,19 +39,23 @@ from safeship.traffic.http import (
 )
 from safeship.traffic.pools import Balancer
 from safeship.traffic.stats import PoolStats, RouterStats
+from safeship.traffic.timeouts import Timeouts
 from safeship.traffic.upstream import EJECT_SECONDS, Backend, UpstreamConnection
 
 MAX_BODY_BYTES = 8 * 1024 * 1024
 _now = time.perf_counter
+_IDLE, _HEAD, _BUSY = 0, 1, 2  # phases of a client connection, see the module docstring
 
 
 class Frontend:
     """What every client connection of one router shares: the routing table and the counters."""
 
-    def __init__(self, *, stats: RouterStats, connect_timeout: float) -> None:
+    def __init__(self, *, stats: RouterStats, timeouts: Timeouts) -> None:
         self.balancer: Balancer[Backend] = Balancer()
         self.unrouted = stats.for_(version="none", pool="none")  # 503s: no backend to blame
-        self.connect_timeout = connect_timeout
+        self.timeouts = timeouts
+        self.connect_timeout = timeouts.connect
+        self.max_connections = timeouts.max_connections or 0
         self.connections: set[ClientConnection] = set()
         self.closing = False
         self.tasks: set[asyncio.Task[None]] = set()  # connect tasks, referenced until done
@@ -73,7 +89,10 @@ class Exchange:
         "head_only",
         "idempotent",
         "keep_alive",
+        "moved",
+        "over",
         "payload",
+        "queued",
         "responded",
         "started",
         "tried",
@@ -93,6 +112,9 @@ class Exchange:
         self.upstream: UpstreamConnection | None = None
         self.connecting = False
         self.responded = False  # a response byte reached the client: no retry possible
+        self.moved = False  # response bytes since the timer last looked (inactivity check)
+        self.queued = False  # waiting in backend.waiters for a connection
+        self.over = False  # answered by the timeout: late events are ignored
         self.fresh_retry = False
 
     def start(self) -> None:
@@ -105,21 +127,37 @@ class Exchange:
     def _try(self, backend: Backend, *, fresh: bool) -> None:
         self.backend = backend
         backend.begin()
+        self._attach(backend, fresh=fresh)
+
+    def _attach(self, backend: Backend, *, fresh: bool) -> None:
         connection = None if fresh else backend.take_idle()
-        if connection is None:
-            self.connecting = True
-            self.client.frontend.spawn(self._connect(backend))
-        else:
+        if connection is not None:
             self._send(connection)
+        elif 0 < self.client.frontend.max_connections <= backend.connections:
+            self.queued = True  # at the cap: the next freed connection is ours
+            backend.waiters.append(self)
+        else:
+            self.connecting = True
+            backend.reserve()
+            self.client.frontend.spawn(self._connect(backend))
+
+    def proceed(self) -> None:
+        """Called by the backend when a connection is pooled or closed while we queue."""
+        self.queued = False
+        self._attach(self.backend, fresh=False)
 
     async def _connect(self, backend: Backend) -> None:
         try:
             connection = await backend.connect(within=self.client.frontend.connect_timeout)
         except (OSError, TimeoutError):
             self.connecting = False
-            self._failed(backend, connect=True, reused=False)
+            if not self.over:
+                self._failed(backend, connect=True, reused=False)
             return
         self.connecting = False
+        if self.over:  # answered 504 meanwhile (the backend was already ended)
+            backend.release(connection, keep_alive=True)
+            return
         if self.client.gone:  # nobody waits any more; keep the connection for the next one
             backend.release(connection, keep_alive=True)
             backend.end()
@@ -131,7 +169,7 @@ class Exchange:
         connection.send(self, self.payload, head_only=self.head_only)
 
     def on_response_data(self, data: bytes) -> None:
-        self.responded = True
+        self.responded = self.moved = True
         transport = self.client.transport  # written directly: once or more per request
         if transport is not None:
             transport.write(data)
@@ -182,7 +220,27 @@ class Exchange:
             self.upstream.detach()
             self.upstream = None
             self.backend.end()
+        elif self.queued:
+            self.queued = False
+            self.backend.waiters.remove(self)
+            self.backend.end()
         # a connect in progress finds `client.gone` and ends the backend itself
+
+    def expire(self) -> None:
+        """No response (or no more of it) within the response timeout: 504, or cut the client
+        if part of the response is already out. Never retried: the backend got the request."""
+        self.over = True
+        backend = self.backend
+        if self.connecting:  # the connect task sees `over` and pools its connection
+            backend.end()
+        else:
+            self.abandon()  # drops the upstream connection or leaves the queue
+        if self.responded:
+            backend.stats.record(504, _now() - self.started)
+            self.client.abort()
+            return
+        message = f"backend did not answer within {self.client.frontend.timeouts.response:g}s"
+        self.client.answer(self, 504, message, backend.stats)
 
 
 class ClientConnection(asyncio.Protocol):
@@ -196,6 +254,11 @@ class ClientConnection(asyncio.Protocol):
         self._parser = httptools.HttpRequestParser(self)
         self._queue: deque[Exchange] = deque()
         self._active: Exchange | None = None
+        self._reading = False  # a request has begun and is not complete yet
+        self._phase = _HEAD
+        self._deadline = 0.0
+        self._timer: asyncio.TimerHandle | None = None
+        self._timer_at = 0.0
         self._reset()
 
     def _reset(self) -> None:
@@ -213,10 +276,14 @@ class ClientConnection(asyncio.Protocol):
         peer = transport.get_extra_info("peername")
         self._peer = str(peer[0]).encode("ascii", "replace") if peer else b"unknown"
         self.frontend.connections.add(self)
+        self._watch(_HEAD, _now() + self.frontend.timeouts.header)  # the first request too
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.gone = True
         self.transport = None
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
         self.frontend.forget(self)
         if self._active is not None:
             self._active.abandon()
@@ -230,6 +297,8 @@ class ClientConnection(asyncio.Protocol):
             self._reject(501, "protocol upgrades are not supported")
         except httptools.HttpParserError:
             self._reject(400, "malformed request")
+        if self._reading and self._phase == _IDLE:  # a keep-alive request began: head timeout
+            self._watch(_HEAD, _now() + self.frontend.timeouts.header)
 
     def pause_writing(self) -> None:  # the client reads slower than the backend answers
         if self._active is not None and self._active.upstream is not None:
@@ -243,6 +312,9 @@ class ClientConnection(asyncio.Protocol):
 
     # Only the callbacks needed are defined: httptools skips missing ones, and each costs a
     # Python call per request. The per-request state is reset after each message instead.
+
+    def on_message_begin(self) -> None:
+        self._reading = True
 
     def on_url(self, url: bytes) -> None:
         self._url += url
@@ -264,6 +336,7 @@ class ClientConnection(asyncio.Protocol):
             self._body.append(body)
 
     def on_message_complete(self) -> None:
+        self._reading = False
         if self._rejected or self.gone:
             return
         parser = self._parser
@@ -279,6 +352,7 @@ class ClientConnection(asyncio.Protocol):
         self._reset()
         if self._active is None:
             self._active = exchange
+            self._watch(_BUSY, exchange.started + self.frontend.timeouts.response)
             exchange.start()
         else:
             self._queue.append(exchange)  # pipelined: answered in order
@@ -303,8 +377,13 @@ class ClientConnection(asyncio.Protocol):
         if not exchange.keep_alive or self.frontend.closing:
             self.transport.close()
         elif self._queue:
-            self._active = self._queue.popleft()
-            self._active.start()
+            self._active = following = self._queue.popleft()
+            self._watch(_BUSY, _now() + self.frontend.timeouts.response)
+            following.start()
+        elif self._reading:  # the next request's head is already partly here
+            self._watch(_HEAD, _now() + self.frontend.timeouts.header)
+        else:
+            self._watch(_IDLE, _now() + self.frontend.timeouts.idle)
 
     def abort(self) -> None:
         self._active = None  # its exchange already ended with the backend
@@ -314,6 +393,40 @@ class ClientConnection(asyncio.Protocol):
     def shutdown(self) -> None:
         """Router stopping: an idle connection closes now, a busy one after its answer."""
         if self._active is None and self.transport is not None:
+            self.transport.close()
+
+    # the one timer of this connection
+
+    def _watch(self, phase: int, deadline: float) -> None:
+        """Enter `phase` until `deadline`; the timer is only moved when it would fire late."""
+        self._phase, self._deadline = phase, deadline
+        if self._timer is None or self._timer_at > deadline:
+            self._arm(deadline)
+
+    def _arm(self, at: float) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+        self._timer_at = at
+        loop = asyncio.get_running_loop()
+        self._timer = loop.call_later(max(0.0, at - _now()), self._expired)
+
+    def _expired(self) -> None:
+        self._timer = None
+        if self.transport is None:
+            return
+        now = _now()
+        active = self._active
+        if self._phase == _BUSY and active is not None and active.moved:
+            active.moved = False  # bytes flow: an inactivity timeout from now on
+            self._deadline = now + self.frontend.timeouts.response
+        if now < self._deadline:
+            self._arm(self._deadline)
+        elif self._phase == _BUSY:
+            if active is not None:
+                active.expire()
+        elif self._reading:
+            self._reject(408, "request not received in time")
+        else:  # idle, or new and silent: nothing was asked, so nothing to answer
             self.transport.close()
 
     def _reject(self, status: int, message: str) -> None:

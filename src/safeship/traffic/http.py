@@ -34,10 +34,12 @@ ROUTER_HEADER = "X-Safeship-Router"
 
 _REASONS = {
     400: "Bad Request",
+    408: "Request Timeout",
     413: "Content Too Large",
     501: "Not Implemented",
     502: "Bad Gateway",
     503: "Service Unavailable",
+    504: "Gateway Timeout",
 }
 
 

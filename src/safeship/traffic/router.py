@@ -10,11 +10,18 @@ from safeship.fleet.provider import Replica
 
 @dataclass(frozen=True)
 class TrafficSplit:
-    """The whole desired routing state; applying the same split twice changes nothing."""
+    """The whole desired routing state; applying the same split twice changes nothing.
+
+    `baseline` is an optional third pool: fresh replicas of the stable version that get
+    `baseline_weight` percent, so canary and baseline see the same traffic (Kayenta's
+    setup); stable gets what canary and baseline leave.
+    """
 
     stable: tuple[Replica, ...]
     canary: tuple[Replica, ...] = ()
     canary_weight: float = 0.0  # percent of requests, 0..100
+    baseline: tuple[Replica, ...] = ()
+    baseline_weight: float = 0.0  # percent of requests; canary + baseline <= 100
 
 
 @dataclass

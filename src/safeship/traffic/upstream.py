@@ -1,7 +1,8 @@
 """Upstream side of the embedded router: one backend, its keep-alive pool, its connections.
 
 A `Backend` is one replica's address with the bookkeeping routing and draining need
-(in-flight count, idle connections, passive ejection). An `UpstreamConnection` relays the
+(in-flight count, idle connections, passive ejection, open connections and the requests
+queued for one when the router caps connections per backend). An `UpstreamConnection` relays the
 response bytes of the request it carries to a `ResponseSink` verbatim and parses them only
 to find where the response ends, so a finished connection goes back to the idle pool.
 """
@@ -9,6 +10,7 @@ to find where the response ends, so a finished connection goes back to the idle 
 from __future__ import annotations
 
 import asyncio
+from collections import deque
 from typing import Protocol, cast
 
 import httptools
@@ -34,6 +36,14 @@ class ResponseSink(Protocol):
         ...
 
 
+class Waiter(Protocol):
+    """A request queued for a connection to a backend that has its maximum open."""
+
+    def proceed(self) -> None:
+        """A connection was freed (pooled or closed): take it, or open one."""
+        ...
+
+
 class Backend:
     """One upstream address and everything the router keeps about it."""
 
@@ -41,6 +51,7 @@ class Backend:
         "_all",
         "_idle",
         "_quiet",
+        "connections",
         "draining",
         "ejected_until",
         "host",
@@ -49,6 +60,7 @@ class Backend:
         "port",
         "replica",
         "stats",
+        "waiters",
     )
 
     def __init__(self, replica: Replica, *, pool: str, stats: PoolStats) -> None:
@@ -61,6 +73,8 @@ class Backend:
         self.ejected_until = 0.0
         self._idle: list[UpstreamConnection] = []
         self._all: set[UpstreamConnection] = set()
+        self.connections = 0  # open or being opened: what a connection cap counts
+        self.waiters: deque[Waiter] = deque()
         self._quiet = asyncio.Event()
         self._quiet.set()
 
@@ -86,20 +100,31 @@ class Backend:
                 return connection
         return None
 
+    def reserve(self) -> None:
+        """Count a connection about to be opened: done before the connect task runs, so a
+        cap also holds for requests that arrive together. `connect` then opens it."""
+        self.connections += 1
+
     async def connect(self, *, within: float) -> UpstreamConnection:
         loop = asyncio.get_running_loop()
-        async with asyncio.timeout(within):
-            _, protocol = await loop.create_connection(
-                lambda: UpstreamConnection(self), self.host, self.port
-            )
+        try:
+            async with asyncio.timeout(within):
+                _, protocol = await loop.create_connection(
+                    lambda: UpstreamConnection(self), self.host, self.port
+                )
+        except BaseException:
+            self._closed()
+            raise
         return protocol
 
     def release(self, connection: UpstreamConnection, *, keep_alive: bool) -> None:
         """A connection whose response is complete: pooled if it may be reused, else closed."""
         if keep_alive and not self.draining and len(self._idle) < MAX_IDLE_PER_BACKEND:
             self._idle.append(connection)
+            if self.waiters:
+                self.waiters.popleft().proceed()
         else:
-            connection.close()
+            connection.close()  # a waiter proceeds once it is gone (track)
 
     def track(self, connection: UpstreamConnection, *, alive: bool) -> None:
         if alive:
@@ -108,6 +133,12 @@ class Backend:
         self._all.discard(connection)
         if connection in self._idle:
             self._idle.remove(connection)
+        self._closed()
+
+    def _closed(self) -> None:
+        self.connections -= 1
+        if self.waiters:
+            self.waiters.popleft().proceed()
 
     def close_idle(self) -> None:
         for connection in self._idle:
