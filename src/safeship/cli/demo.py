@@ -6,7 +6,7 @@ import asyncio
 import json
 import shutil
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -15,9 +15,11 @@ from rich.table import Table
 from safeship.cli.output import EXIT_FAILED, EXIT_OK, EXIT_UNAVAILABLE, fail
 from safeship.cli.progress import RolloutProgress
 from safeship.core.errors import SafeshipError
-from safeship.demo.scenario import DemoReport, demo_spec, run_demo
-from safeship.server.local import LocalStack
 from safeship.store.repository import Store
+
+if TYPE_CHECKING:
+    from safeship.demo.scenario import DemoReport
+    from safeship.server.local import LocalStack
 
 console = Console()
 DEMO_DIR = Path(".safeship/demo")
@@ -36,6 +38,8 @@ def demo(
     ] = None,
 ) -> None:
     """v1 on 4 replicas under load; canary v2 (good) is promoted, canary v3 (bad) rolled back."""
+    from safeship.demo.scenario import demo_spec, run_demo  # the fleet stack: only to run it
+
     shutil.rmtree(DEMO_DIR, ignore_errors=True)
     DEMO_DIR.mkdir(parents=True)
     db = f"sqlite:///{DEMO_DIR}/state.db"
