@@ -36,17 +36,17 @@ _HEAD = re.compile(r'^    expr: (".*"), time: (\S+),(?: err: (.*))?$')
 _SAMPLE = re.compile(r'(\{(?:[^{}"]|"(?:[^"\\]|\\.)*")*\}) ([^,\s]+)')
 
 
-def stable_failures(group: dict[str, Any], interval: Any) -> tuple[dict[Any, str], set[Any]]:
+def stable_failures(group: dict[str, Any], head: dict[str, Any]) -> tuple[dict[Any, str], set[Any]]:
     """promtool's failures for a group, and the (expr, time) keys that vary between runs."""
-    runs = [promtool_failures(group, interval) for _ in range(RUNS)]
+    runs = [promtool_failures(group, head) for _ in range(RUNS)]
     keys = set().union(*runs)
     unstable = {k for k in keys if len({r.get(k, "(passed)") for r in runs}) > 1}
     return runs[0], unstable
 
 
-def promtool_failures(group: dict[str, Any], interval: Any) -> dict[tuple[str, str], str]:
+def promtool_failures(group: dict[str, Any], head: dict[str, Any]) -> dict[tuple[str, str], str]:
     """(expr, time) -> promtool's `got:` line (or `err: ...`) for a single group."""
-    doc = {"evaluation_interval": interval, "tests": [group]}
+    doc = {**head, "tests": [group]}
     with tempfile.NamedTemporaryFile("w", suffix=".yml", delete=False) as tmp:
         yaml.safe_dump(doc, tmp, sort_keys=False)
     run = subprocess.run([PROMTOOL, "test", "rules", tmp.name], capture_output=True, text=True)
@@ -82,10 +82,10 @@ def to_samples(got: str) -> list[dict[str, Any]] | None:
 
 def regen(path: Path) -> int:
     doc = yaml.safe_load(path.read_text())
-    interval = doc.get("evaluation_interval", "1m")
+    head = _head(doc, path)
     problems = 0
     for group in doc["tests"]:
-        failures, unstable = stable_failures(group, interval)
+        failures, unstable = stable_failures(group, head)
         for case in group.get("promql_expr_test", []):
             key = (case["expr"], format_duration(round(parse_duration(case["eval_time"]) * 1000)))
             if key in unstable:
@@ -103,6 +103,18 @@ def regen(path: Path) -> int:
                 case["exp_samples"] = samples
     path.write_text(yaml.safe_dump(doc, sort_keys=False, width=120))
     return problems
+
+
+def _head(doc: dict[str, Any], path: Path) -> dict[str, Any]:
+    """The file's settings for a one-group copy in a temporary directory: rule files
+    are made absolute because they are relative to the test file."""
+    head = {k: doc[k] for k in ("group_eval_order",) if k in doc}
+    rules = [str((path.parent / p).resolve()) for p in doc.get("rule_files") or []]
+    return {
+        "rule_files": rules,
+        "evaluation_interval": doc.get("evaluation_interval", "1m"),
+        **head,
+    }
 
 
 def main(paths: list[str]) -> int:

@@ -1,4 +1,7 @@
-"""PromQL conformance: every file here must pass real promtool AND safeship's runner.
+"""PromQL and alerting conformance: every file here must pass real promtool AND safeship.
+
+`alerts_*.yml` use the rule files in rules/ (recording rules, `alert_rule_test`); the
+rule files themselves must pass `promtool check rules` and safeship's loader.
 
 promtool proves the expectations are Prometheus's own (see regen.py for how they were
 produced); safeship's runner then has to reproduce them bit for bit. promtool missing is a
@@ -13,10 +16,12 @@ from pathlib import Path
 
 import pytest
 
-from safeship.metrics.rules_test import count_expr_tests, report, run_file
+from safeship.alerting.rules import load_rule_file
+from safeship.metrics.rules_test import count_alert_tests, count_expr_tests, report, run_file
 
 HERE = Path(__file__).parent
 FILES = sorted(HERE.glob("*.yml"))
+RULE_FILES = sorted(HERE.glob("rules/*.yml"))
 PROMTOOL_VERSION = "2.42.0"
 
 
@@ -35,6 +40,17 @@ def test_promtool_is_the_version_the_expectations_came_from() -> None:
 
 def test_suite_has_at_least_150_expression_tests() -> None:
     assert sum(count_expr_tests(f) for f in FILES) >= 150
+
+
+def test_suite_has_at_least_25_alert_rule_tests() -> None:
+    assert sum(count_alert_tests(f) for f in FILES) >= 25
+
+
+@pytest.mark.parametrize("path", RULE_FILES, ids=lambda p: p.stem)
+def test_promtool_and_safeship_accept_the_rule_files(path: Path) -> None:
+    run = subprocess.run([_promtool(), "check", "rules", str(path)], capture_output=True, text=True)
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert load_rule_file(path).groups
 
 
 @pytest.mark.parametrize("path", FILES, ids=lambda p: p.stem)

@@ -1,6 +1,7 @@
-"""CLI commands over metrics: `safeship rules test FILE...` and `safeship query 'EXPR'`.
+"""CLI commands over metrics: `safeship rules check|test FILE...` and `safeship query 'EXPR'`.
 
-`rules test` runs promtool-format unit tests in-process against the embedded engine;
+`rules check` validates Prometheus rule files (like `promtool check rules`); `rules test`
+runs promtool-format unit tests in-process against the embedded engine;
 `query` asks the control plane's Prometheus-compatible API and prints a table or JSON.
 """
 
@@ -15,6 +16,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from safeship.alerting.rules import load_rule_file
 from safeship.core.durations import parse_duration
 from safeship.core.errors import ConfigError
 from safeship.metrics.rules_test import report, run_file
@@ -30,6 +32,21 @@ def _rules_group(app: typer.Typer) -> typer.Typer:
     rules = typer.Typer(help="Check and unit-test Prometheus rule files.", no_args_is_help=True)
     app.add_typer(rules, name="rules")
     return rules
+
+
+def rules_check(files: list[str] = typer.Argument(..., help="Prometheus rule files")) -> None:
+    """Parse and validate rule files; exit 2 naming file:line:key when one is invalid."""
+    malformed = False
+    for path in files:
+        typer.echo(f"Checking {path}")
+        try:
+            loaded = load_rule_file(path)
+        except ConfigError as exc:
+            typer.echo(f"  FAILED:\n{exc}\n", err=True)
+            malformed = True
+            continue
+        typer.echo(f"  SUCCESS: {sum(len(g.rules) for g in loaded.groups)} rules found\n")
+    raise typer.Exit(2 if malformed else 0)
 
 
 def rules_test(files: list[str] = typer.Argument(..., help="promtool unit-test files")) -> None:
@@ -107,5 +124,6 @@ def _braces(metric: dict[str, str]) -> str:
 
 
 def register(app: typer.Typer) -> None:
+    _rules_group(app).command("check")(rules_check)
     _rules_group(app).command("test")(rules_test)
     app.command("query")(query)

@@ -7,6 +7,7 @@ sample sets equal irrespective of order, labels exact, floats exactly equal.
 
 from __future__ import annotations
 
+import glob
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,9 +15,12 @@ from typing import Any
 
 import yaml
 
+from safeship.alerting.evaluator import RuleState, firing
+from safeship.alerting.group import GroupState, evaluate_group
+from safeship.alerting.rules import RuleGroup, load_rule_file
 from safeship.core.durations import parse_duration
 from safeship.core.errors import ConfigError, ConfigIssue
-from safeship.metrics.labels import Labels
+from safeship.metrics.labels import Labels, make_labels
 from safeship.metrics.promql import Engine, PromQLError, Scalar, Vector
 from safeship.metrics.series_notation import (
     NotationError,
@@ -38,11 +42,26 @@ class ExprTest:
 
 
 @dataclass(frozen=True)
+class AlertTest:
+    alertname: str
+    eval_ms: int
+    expected: list[tuple[Labels, Labels]]  # (labels incl. alertname, annotations)
+
+
+@dataclass(frozen=True)
 class TestGroup:
     name: str
     interval_ms: int
     series: list[tuple[Labels, list[float | None]]]
     exprs: list[ExprTest]
+    alerts: list[AlertTest] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class TestFile:
+    eval_interval_ms: int
+    rule_groups: list[RuleGroup]
+    groups: list[TestGroup]
 
 
 @dataclass
@@ -57,8 +76,8 @@ class FileResult:
 
 
 # -- loading ---------------------------------------------------------------------------------
-def load_file(path: str | Path) -> tuple[int, list[TestGroup]]:
-    """(evaluation interval ms, groups); ConfigError naming file:line:key when malformed."""
+def load_file(path: str | Path) -> TestFile:
+    """The test file and the rule files it names; ConfigError (file:line:key) when malformed."""
     text = Path(path).read_text()
     try:
         root = yaml.compose(text)
@@ -111,35 +130,65 @@ class _Loader:
         except ValueError:
             raise self.fail(node, key, repr(text), "a duration like 1m") from None  # type: ignore[arg-type]
 
-    def file(self, root: yaml.Node) -> tuple[int, list[TestGroup]]:
+    def file(self, root: yaml.Node) -> TestFile:
         top = self.mapping(root, "")
-        if self.seq(top.get("rule_files"), "rule_files"):
-            raise self.fail(
-                top["rule_files"],
-                "rule_files",
-                "rule files",
-                "an empty list (recording rules are not supported yet)",
-            )
+        rule_groups = [
+            g for n in self.seq(top.get("rule_files"), "rule_files") for g in self.rules(n)
+        ]
+        rule_groups = self.ordered(rule_groups, top.get("group_eval_order"))
         interval = self.duration_ms(top.get("evaluation_interval"), "evaluation_interval", "1m")
         groups = [
             self.group(n, i, interval) for i, n in enumerate(self.seq(top.get("tests"), "tests"))
         ]
-        return interval, groups
+        return TestFile(interval, rule_groups, groups)
+
+    def rules(self, node: yaml.Node) -> list[RuleGroup]:
+        """Groups of the rule files an entry names (relative to this file, globs)."""
+        pattern = str(Path(self.path).parent / self.scalar(node, "rule_files"))
+        paths = sorted(glob.glob(pattern))
+        if not paths:
+            raise self.fail(node, "rule_files", repr(pattern), "an existing rule file")
+        return [g for p in paths for g in load_rule_file(p).groups]
+
+    def ordered(self, groups: list[RuleGroup], node: yaml.Node | None) -> list[RuleGroup]:
+        """Groups in `group_eval_order` first, then the rest in file order.
+
+        promtool evaluates groups it was not told to order in random order, so files that
+        depend on a cross-group order must name it; within a group rules run in order."""
+        order = [self.scalar(n, "group_eval_order") for n in self.seq(node, "group_eval_order")]
+        known = {g.name for g in groups}
+        for n, name in zip(self.seq(node, "group_eval_order"), order, strict=True):
+            if name not in known:
+                raise self.fail(n, "group_eval_order", repr(name), "a group of the rule files")
+        rank = {name: i for i, name in enumerate(order)}
+        return sorted(groups, key=lambda g: rank.get(g.name, len(order)))
 
     def group(self, node: yaml.Node, index: int, default_ms: int) -> TestGroup:
         body = self.mapping(node, f"tests[{index}]")
-        if self.seq(body.get("alert_rule_test"), "alert_rule_test"):
-            raise self.fail(
-                body["alert_rule_test"],
-                "alert_rule_test",
-                "alert tests",
-                "promql_expr_test only (alert_rule_test is not supported yet)",
-            )
+        alerts = [self.alert(n) for n in self.seq(body.get("alert_rule_test"), "alert_rule_test")]
         interval = self.duration_ms(body.get("interval"), "interval", f"{default_ms}ms")
         series = [self.series(n) for n in self.seq(body.get("input_series"), "input_series")]
         exprs = [self.expr(n) for n in self.seq(body.get("promql_expr_test"), "promql_expr_test")]
         name = self.scalar(body.get("name"), "name", "")
-        return TestGroup(name, interval, series, exprs)
+        return TestGroup(name, interval, series, exprs, alerts)
+
+    def alert(self, node: yaml.Node) -> AlertTest:
+        body = self.mapping(node, "alert_rule_test")
+        name = self.scalar(body.get("alertname"), "alertname")
+        eval_ms = self.duration_ms(body.get("eval_time"), "eval_time", "0s")
+        expected = [self.exp_alert(n, name) for n in self.seq(body.get("exp_alerts"), "exp_alerts")]
+        return AlertTest(name, eval_ms, expected)
+
+    def exp_alert(self, node: yaml.Node, alertname: str) -> tuple[Labels, Labels]:
+        body = self.mapping(node, "exp_alerts")
+        labels = self.strings(body.get("exp_labels"), "exp_labels")
+        notes = self.strings(body.get("exp_annotations"), "exp_annotations")
+        return make_labels({**labels, "alertname": alertname}), make_labels(notes)
+
+    def strings(self, node: yaml.Node | None, key: str) -> dict[str, str]:
+        if node is None:
+            return {}
+        return {k: self.scalar(v, key) for k, v in self.mapping(node, key).items()}
 
     def series(self, node: yaml.Node) -> tuple[Labels, list[float | None]]:
         body = self.mapping(node, "input_series")
@@ -176,21 +225,65 @@ def _yaml_float(text: str) -> float:
 # -- running ---------------------------------------------------------------------------------
 def run_file(path: str | Path) -> FileResult:
     """Every test group of a file; raises ConfigError when the file is malformed."""
-    eval_interval, groups = load_file(path)
-    result = FileResult(str(path), groups=len(groups))
-    for group in groups:
-        result.failures.extend(run_group(group, eval_interval_ms=eval_interval))
+    loaded = load_file(path)
+    result = FileResult(str(path), groups=len(loaded.groups))
+    for group in loaded.groups:
+        result.failures.extend(
+            run_group(group, eval_interval_ms=loaded.eval_interval_ms, rules=loaded.rule_groups)
+        )
     return result
 
 
-def run_group(group: TestGroup, *, eval_interval_ms: int) -> list[str]:
+def run_group(
+    group: TestGroup, *, eval_interval_ms: int, rules: list[RuleGroup] | None = None
+) -> list[str]:
     store = SeriesStore()
     for labels, values in group.series:
         for step, value in enumerate(values):
             if value is not None:
                 store.append(labels, step * group.interval_ms, value)
     engine = Engine(store, default_step=60.0)
-    return [msg for case in group.exprs if (msg := check(engine, case)) is not None]
+    failures = _run_rules(group, rules or [], store=store, engine=engine, step_ms=eval_interval_ms)
+    return failures + [msg for case in group.exprs if (msg := check(engine, case)) is not None]
+
+
+def _run_rules(
+    group: TestGroup, rules: list[RuleGroup], *, store: SeriesStore, engine: Engine, step_ms: int
+) -> list[str]:
+    """promtool's loop: evaluate every rule group each interval from 0 up to the last
+    eval_time; an alert test is checked after the last evaluation at or before its time."""
+    times = [c.eval_ms for c in group.exprs] + [a.eval_ms for a in group.alerts]
+    pending = sorted(group.alerts, key=lambda a: a.eval_ms)
+    states = [GroupState() for _ in rules]
+    failures: list[str] = []
+    for now in range(0, max(times, default=-1) + 1, step_ms):
+        for i, rule_group in enumerate(rules):
+            ran = evaluate_group(
+                rule_group, engine=engine, store=store, state=states[i], now_ms=now
+            )
+            states[i] = ran.state
+        while pending and pending[0].eval_ms < now + step_ms:
+            failures.extend(_check_alert(pending.pop(0), rules, states))
+    return failures
+
+
+def _check_alert(case: AlertTest, rules: list[RuleGroup], states: list[GroupState]) -> list[str]:
+    got = sorted(
+        (alert.labels, alert.annotations)
+        for g, state in zip(rules, states, strict=True)
+        for index, rule in enumerate(g.rules)
+        if rule.alert == case.alertname
+        for alert in firing(state.alerts.get(index, RuleState()))
+    )
+    if got == sorted(case.expected):
+        return []
+    head = f"    alertname: {case.alertname}, time: {format_duration(case.eval_ms)}, "
+    return [f"{head}\n        exp:{_alerts(sorted(case.expected))}, \n        got:{_alerts(got)}"]
+
+
+def _alerts(alerts: list[tuple[Labels, Labels]]) -> str:
+    inner = " ".join(f"{{Labels:{_braces(lb)} Annotations:{_braces(an)}}}" for lb, an in alerts)
+    return f"[{inner}]"
 
 
 def check(engine: Engine, case: ExprTest) -> str | None:
@@ -247,3 +340,8 @@ def report(result: FileResult) -> str:
 def count_expr_tests(path: str | Path) -> int:
     data: Any = yaml.safe_load(Path(path).read_text()) or {}
     return sum(len(g.get("promql_expr_test") or []) for g in data.get("tests") or [])
+
+
+def count_alert_tests(path: str | Path) -> int:
+    data: Any = yaml.safe_load(Path(path).read_text()) or {}
+    return sum(len(g.get("alert_rule_test") or []) for g in data.get("tests") or [])
