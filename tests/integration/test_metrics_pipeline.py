@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import subprocess
-import sys
-import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 
@@ -22,7 +20,7 @@ from safeship.metrics.promql import Engine, Vector
 from safeship.metrics.scrape import Scraper
 from safeship.metrics.sources import PromQLMetricsSource
 from safeship.metrics.store import SeriesStore
-from safeship.testing import free_port
+from safeship.testing import start_demo_replica
 from safeship.traffic.embedded import EmbeddedRouter
 from safeship.traffic.router import TrafficSplit
 
@@ -30,32 +28,9 @@ pytestmark = pytest.mark.integration
 BAD = ["--error-ratio", "0.2", "--latency-ms", "150"]
 
 
-def start_replica(version: str, *args: str) -> tuple[subprocess.Popen[bytes], Replica]:
-    port = free_port()
-    argv = [
-        sys.executable,
-        "-m",
-        "safeship.demo.service",
-        "--port",
-        str(port),
-        "--version",
-        version,
-    ]
-    process = subprocess.Popen([*argv, *args], stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/health", timeout=0.5).status_code == 200:
-                return process, Replica(f"demo-{version}", version, "127.0.0.1", port)
-        except httpx.TransportError:
-            time.sleep(0.05)
-    process.kill()
-    raise AssertionError(f"demo replica {version} did not come up")
-
-
 @pytest.fixture
 def replicas() -> Iterator[list[tuple[subprocess.Popen[bytes], Replica]]]:
-    started = [start_replica("v1"), start_replica("v2", *BAD)]
+    started = [start_demo_replica("v1"), start_demo_replica("v2", *BAD)]
     try:
         yield started
     finally:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import shutil
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,7 +22,7 @@ from safeship.metrics.promql import Engine
 from safeship.metrics.scrape import Scraper
 from safeship.metrics.sources import PrometheusMetricsSource, PromQLMetricsSource
 from safeship.metrics.store import SeriesStore
-from safeship.testing import free_port
+from safeship.testing import free_port, start_demo_replica
 from safeship.traffic.embedded import EmbeddedRouter
 from safeship.traffic.router import TrafficSplit
 
@@ -67,25 +66,9 @@ def wait_for(url: str, process: subprocess.Popen[bytes], *, within: float = 20) 
     raise AssertionError(f"{url} never answered")
 
 
-def start_replica(version: str, *args: str) -> tuple[subprocess.Popen[bytes], Replica]:
-    port = free_port()
-    argv = [
-        sys.executable,
-        "-m",
-        "safeship.demo.service",
-        "--port",
-        str(port),
-        "--version",
-        version,
-    ]
-    process = subprocess.Popen([*argv, *args], stderr=subprocess.DEVNULL)
-    wait_for(f"http://127.0.0.1:{port}/health", process)
-    return process, Replica(f"demo-{version}", version, "127.0.0.1", port)
-
-
 @pytest.fixture
 def replicas() -> Iterator[tuple[Replica, Replica]]:
-    started = [start_replica("v1"), start_replica("v2", *BAD)]
+    started = [start_demo_replica("v1"), start_demo_replica("v2", *BAD)]
     try:
         yield started[0][1], started[1][1]
     finally:
