@@ -73,11 +73,18 @@ def demo(
 
 
 def _print_summary(result: DemoReport) -> None:
-    table = Table("rollout", "result", "took", "bad traffic → weight 0", "reason")
+    table = Table("rollout", "result", "took", "to weight 0", "sent", "bad", "mech", "reason")
     for r in result.rollouts:
         to_zero = f"{r.canary_traffic_to_zero_s:.1f}s" if r.canary_traffic_to_zero_s else "-"
         table.add_row(
-            f"{r.from_version} → {r.version}", r.result, f"{r.duration_s:.1f}s", to_zero, r.reason
+            f"{r.from_version} → {r.version}",
+            r.result,
+            f"{r.duration_s:.1f}s",
+            to_zero,
+            str(r.requests_sent),
+            str(r.failures_bad_version),
+            str(r.failures_mechanics),
+            r.reason,
         )
     console.print(table)
     data = result.to_json()

@@ -116,6 +116,7 @@ class LoadReport:
     first_seen: dict[str, float] = field(default_factory=dict)
     per_second: dict[int, dict[str, int]] = field(default_factory=dict)
     duration_s: float = 0.0
+    started_at: float = 0.0  # unix time of second 0, so callers can cut the run into windows
 
     def record(self, outcome: Outcome, *, second: int, now: float) -> None:
         """Count one finished request, sent during `second` of the run, answered at `now`."""
@@ -148,6 +149,7 @@ class LoadReport:
             "first_seen": dict(self.first_seen),
             "per_second": [{"second": s, **c} for s, c in sorted(self.per_second.items())],
             "duration_s": round(self.duration_s, 3),
+            "started_at": self.started_at,
             "achieved_rate": round(self.sent / self.duration_s, 1) if self.duration_s else 0.0,
         }
 
@@ -216,6 +218,7 @@ class _Run:
         # Request i is due at i / rate; a late wake-up sends every overdue request at once, so
         # the achieved rate does not sag with timer granularity or a busy machine.
         self._started = time.monotonic()
+        self.report.started_at = time.time()
         total = max(1, int(duration * self.rate))
         while not stop.is_set() and (elapsed := self._elapsed()) < duration:
             due = min(int(elapsed * self.rate) + 1, total)

@@ -81,6 +81,23 @@ class RolloutOutcome:
     duration_s: float
     reason: str
     canary_traffic_to_zero_s: float | None
+    started_at: float
+    finished_at: float
+    requests_sent: int = 0  # by the load generator while this rollout ran
+    failures_bad_version: int = 0  # 5xx answered by a replica
+    failures_mechanics: int = 0  # refused, reset, timed out, or 502/503/504 from the router
+
+    def count(self, load: dict[str, Any]) -> None:
+        """Fill the request figures from the load generator's per-second counts."""
+        origin = float(load.get("started_at", 0.0))
+        for bucket in load.get("per_second", []):
+            if self.started_at <= origin + bucket["second"] + 0.5 < self.finished_at:
+                self.requests_sent += sum(bucket.get(k, 0) for k in _KINDS)
+                self.failures_bad_version += bucket.get("version_error", 0)
+                self.failures_mechanics += bucket.get("mechanics_error", 0)
+
+
+_KINDS = ("ok", "version_error", "mechanics_error", "other")
 
 
 @dataclass
@@ -132,6 +149,8 @@ async def run_demo(
                 )
                 report.rollouts.append(_outcome(status))
         report.load = load_result
+        for outcome in report.rollouts:
+            outcome.count(load_result)
         if on_report:
             on_report(report, stack)
         if hold:
@@ -150,6 +169,8 @@ def _outcome(status: RolloutStatus) -> RolloutOutcome:
         duration_s=round((status.finished_at or status.started_at) - status.started_at, 2),
         reason=status.message,
         canary_traffic_to_zero_s=to_zero,
+        started_at=status.started_at,
+        finished_at=status.finished_at or status.started_at,
     )
 
 
