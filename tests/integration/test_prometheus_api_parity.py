@@ -200,7 +200,7 @@ INSTANT_QUERIES = [
     "rate(http_requests_total[5m])",
     "increase(http_requests_total[2m])",
     "sum by (job) (rate(http_requests_total[5m]))",
-    "histogram_quantile(0.9, sum by (le) (rate(request_duration_seconds_bucket[5m])))",
+    "histogram_quantile(0.75, sum by (le) (rate(request_duration_seconds_bucket[5m])))",
     "histogram_quantile(0.5, rate(request_duration_seconds_bucket[5m]))",
     "http_requests_total > bool 500",
     "temperature_celsius > 20",
@@ -211,6 +211,21 @@ INSTANT_QUERIES = [
     "absent(http_requests_total)",
     "avg_over_time(temperature_celsius[10m])",
     "temperature_celsius offset 10m",
+    "temperature_celsius[1m]",
+    "max_over_time(rate(http_requests_total[2m])[10m:1m])",
+    "rate(http_requests_total[5m])[10m:1m]",
+    "-temperature_celsius",
+    "topk(2, http_requests_total)",
+    'count_values("v", round(temperature_celsius))',
+    "quantile(0.3, temperature_celsius)",
+    'label_replace(temperature_celsius, "where", "$1-x", "room", "(.*)")',
+    "http_requests_total / on(job, instance) group_left sum by (job, instance) "
+    "(http_requests_total)",
+    "time()",
+    "vector(1)",
+    "deriv(temperature_celsius[5m])",
+    "changes(temperature_celsius[10m])",
+    "resets(http_requests_total[30m])",
 ]
 ERROR_QUERIES = [
     "sum(",
@@ -253,6 +268,11 @@ def test_range_query_matches_prometheus(apis: tuple[Get, Get], expr: str) -> Non
         ("/query_range", {"query": "up", "start": "10", "end": "0", "step": "1"}),
         ("/query", {"query": "up", "time": "yesterday"}),
         ("/series", {}),
+        ("/series", {"match[]": "temperature_celsius", "start": str(START), "end": str(END)}),
+        ("/series", {"match[]": "temperature_celsius", "start": str(END + 3600)}),
+        ("/query", {}),
+        ("/query_range", {"query": "up", "start": "0", "end": "100000", "step": "1"}),
+        ("/query_range", {"query": "up", "start": "0", "end": "10", "step": "0"}),
     ],
 )
 def test_metadata_and_bad_requests_match_prometheus(

@@ -20,9 +20,10 @@ from safeship.core.errors import SafeshipError
 from safeship.fleet.local import Handover, LocalProvider
 from safeship.fleet.provider import Replica
 from safeship.rollout.journal import StoreJournal, from_record
+from safeship.rollout.metrics import RolloutCollector, RolloutView
 from safeship.rollout.reconciler import MetricsSource, Reconciler
 from safeship.rollout.state import Plan, RolloutStatus, new_status, steps_hash
-from safeship.rollout.strategies import local_targets
+from safeship.rollout.strategies import compile_steps, local_targets
 from safeship.rollout.targets import handover_split
 from safeship.server.control_plane import local_signals, router_metrics_url
 from safeship.store.repository import Store
@@ -45,6 +46,7 @@ class LocalStack:
     metrics: MetricsSource
     clock: Clock
     listening: bool = False
+    rollout: RolloutView | None = None  # the latest plan's status, for the rollout metrics
 
     async def serve(self, version: str) -> None:
         """Run `version` on the whole fleet and route to it, then listen: no client ever
@@ -108,7 +110,13 @@ async def local_stack(
             source = measured.source
             if spec.strategy.fresh_baseline:  # compare against the router's pool="baseline"
                 source = source.with_baseline("baseline")
-            yield LocalStack(spec, provider, router, source, clock)
+            stack = LocalStack(spec, provider, router, source, clock)
+            RolloutCollector(
+                lambda: [stack.rollout] if stack.rollout else [],
+                registry=router.registry,
+                clock=clock.now,
+            )
+            yield stack
         finally:
             await router.stop()
 
@@ -171,10 +179,24 @@ async def run_rollout(
         metrics=stack.metrics,
         sink=journal,
         clock=stack.clock,
-        on_plan=on_plan,
+        on_plan=_tracked(stack, on_plan),
         requests=journal,
     )
     return await reconciler.run(status)
+
+
+def _tracked(stack: LocalStack, on_plan: Callable[[Plan], None] | None) -> Callable[[Plan], None]:
+    """Keep the stack's rollout view current (the router's /metrics exports it), then report."""
+    targets = local_targets(stack.spec) if stack.spec.strategy.targets_based else []
+    steps = compile_steps(stack.spec, targets)
+    names = tuple(t.name for t in targets)
+
+    def track(plan: Plan) -> None:
+        stack.rollout = RolloutView(plan.status, steps, names)
+        if on_plan:
+            on_plan(plan)
+
+    return track
 
 
 def start_or_resume(

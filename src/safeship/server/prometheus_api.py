@@ -19,10 +19,15 @@ from safeship.core.clock import Clock, SystemClock
 from safeship.core.durations import parse_duration
 from safeship.metrics.labels import Labels
 from safeship.metrics.promql import Engine, Matrix, PromQLError, Scalar, String, Value, Vector
-from safeship.metrics.promql.engine import matchers_of
+from safeship.metrics.promql.engine import matchers_of, parse
 from safeship.metrics.store import MAX_T, MIN_T, SeriesStore
 
 _MAX_POINTS = 11_000  # Prometheus refuses range queries with more points per series
+_NOT_RANGEABLE = {
+    "StringLiteral": "string",
+    "MatrixSelector": "range vector",
+    "SubqueryExpr": "range vector",
+}
 
 
 class BadData(ValueError):
@@ -146,7 +151,22 @@ def _range(engine: Engine, p: dict[str, list[str]]) -> dict[str, Any]:
             "exceeded maximum resolution of 11,000 points per timeseries. "
             "Try decreasing the query resolution (?step=XX)"
         )
-    return serialise(engine.range(_one(p, "query"), start, end, step), end)
+    expr = _one(p, "query")
+    _check_range_type(expr)
+    return serialise(engine.range(expr, start, end, step), end)
+
+
+def _check_range_type(expr: str) -> None:
+    """Prometheus refuses a range query over a string or range vector before evaluating
+    it, as bad_data (400), not as an execution error."""
+    node = parse(expr)
+    while type(node).__name__ == "ParenExpr":
+        node = node.expr
+    kind = _NOT_RANGEABLE.get(type(node).__name__)
+    if kind is not None:
+        raise BadData(
+            f'invalid expression type "{kind}" for range query, must be Scalar or instant Vector'
+        )
 
 
 def _series(store: SeriesStore, p: dict[str, list[str]], now: float) -> list[dict[str, str]]:
