@@ -21,13 +21,14 @@ import os
 import random
 import secrets
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+
+from safeship.testing import free_port
 
 BIN = Path(sys.executable).parent
 RESULTS = Path(__file__).parent / "results" / "chaos_kill.json"
@@ -84,12 +85,6 @@ strategy:
       - setWeight: 50
       - analysis: {{count: 2, inconclusiveLimit: 20}}
 """
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def marked_processes(marker: str, *, exclude: set[int]) -> list[str]:

@@ -13,13 +13,14 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+from safeship.testing import free_port
 
 LIMIT_S = 5.0
 SPEC = """\
@@ -36,12 +37,6 @@ strategy:
       - setWeight: 50
       - pause: {}
 """
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def cli(workdir: Path, *args: str) -> subprocess.CompletedProcess[str]:

@@ -26,6 +26,8 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from safeship.testing import free_port
+
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results" / "router_overhead.json"
 HAPROXY, NGINX, WRK = "/usr/sbin/haproxy", "/usr/sbin/nginx", shutil.which("wrk") or "wrk"
@@ -38,13 +40,6 @@ class WrkResult:
     p99_ms: float
     socket_errors: int
     non_2xx: int
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def wait_listening(
