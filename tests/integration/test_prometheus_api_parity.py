@@ -9,8 +9,10 @@ Prometheus' `stats`, `warnings` and `infos` are not part of the comparison.
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -18,9 +20,12 @@ from typing import Any
 
 import httpx
 import pytest
+import uvicorn
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from typer.testing import CliRunner
 
+from safeship.cli.main import app as cli
 from safeship.metrics.promql import Engine
 from safeship.metrics.store import SeriesStore
 from safeship.server.prometheus_api import prometheus_api
@@ -121,13 +126,32 @@ def wait_ready(url: str, process: subprocess.Popen[bytes], *, within: float = 20
     raise AssertionError(f"{url} never became ready")
 
 
-def safeship_client() -> TestClient:
+def safeship_app() -> FastAPI:
     store = SeriesStore()
     for labels, t, value in all_samples():
         store.append(labels, round(t * 1000), value)
     app = FastAPI()
     app.include_router(prometheus_api(Engine(store), store, clock=FakeClock(float(END))))
-    return TestClient(app)
+    return app
+
+
+@pytest.fixture(scope="module")
+def safeship_url() -> Iterator[str]:
+    """safeship's API on a real socket, for `safeship query --url`."""
+    port = free_port()
+    config = uvicorn.Config(safeship_app(), host="127.0.0.1", port=port, log_level="warning")
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 10
+        while not server.started:
+            assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
+            time.sleep(0.05)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
 
 
 @pytest.fixture(scope="module")
@@ -137,7 +161,7 @@ def apis(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Get, Get]]:
     try:
         wait_ready(url, process)
         with httpx.Client(base_url=f"{url}/api/v1", timeout=10) as remote:
-            local = safeship_client()
+            local = TestClient(safeship_app())
 
             def ask_prometheus(path: str, params: dict[str, str]) -> tuple[int, dict[str, Any]]:
                 response = remote.get(path, params=params)
@@ -286,3 +310,35 @@ def assert_same(apis: tuple[Get, Get], path: str, params: dict[str, str]) -> Non
     expected = comparable(*ask_prometheus(path, params))
     got = comparable(*ask_safeship(path, params))
     assert got == expected
+
+
+@pytest.mark.parametrize(
+    "expr",
+    [
+        "sum by (job) (rate(http_requests_total[5m]))",
+        "histogram_quantile(0.75, sum by (le) (rate(request_duration_seconds_bucket[5m])))",
+        "temperature_celsius[1m]",
+        "scalar(sum(temperature_celsius))",
+        '"hello"',
+    ],
+)
+def test_safeship_query_json_matches_prometheus(
+    apis: tuple[Get, Get], safeship_url: str, expr: str
+) -> None:
+    args = ["query", expr, "--time", str(END), "--format", "json", "--url", safeship_url]
+    run = CliRunner().invoke(cli, args)
+    assert run.exit_code == 0, run.output
+    expected = comparable(*apis[0]("/query", {"query": expr, "time": str(END)}))
+    assert comparable(200, json.loads(run.stdout)) == expected
+
+
+def test_safeship_query_range_json_matches_prometheus(
+    apis: tuple[Get, Get], safeship_url: str
+) -> None:
+    expr = "rate(http_requests_total[5m]) > bool 0.1"
+    args = ["query", expr, "--time", str(END), "--range", "10m", "--step", "45s"]
+    run = CliRunner().invoke(cli, [*args, "--format", "json", "--url", safeship_url])
+    assert run.exit_code == 0, run.output
+    params = {"query": expr, "start": str(END - 600), "end": str(END), "step": "45"}
+    expected = comparable(*apis[0]("/query_range", params))
+    assert comparable(200, json.loads(run.stdout)) == expected
