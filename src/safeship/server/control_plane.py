@@ -16,6 +16,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
+import httpx
 import uvicorn
 from prometheus_client import CollectorRegistry, GCCollector, PlatformCollector, ProcessCollector
 
@@ -59,7 +60,9 @@ async def local_signals(
 ) -> AsyncIterator[Signals]:
     """Scrape the router and the replicas into an embedded store (or use Prometheus)."""
     if spec.source.prometheus is not None:
-        yield Signals(PrometheusMetricsSource(spec.source.prometheus, service=service, clock=clock))
+        async with httpx.AsyncClient(trust_env=False, timeout=10.0) as client:  # closed with us
+            url = spec.source.prometheus
+            yield Signals(PrometheusMetricsSource(url, service=service, clock=clock, client=client))
         return
     embedded = spec.source.embedded_or_default
     store = SeriesStore(retention=embedded.retention)
