@@ -8,6 +8,7 @@ snake_case keys (metrics/scrape_config.py) so a job can be pasted from prometheu
 
 from __future__ import annotations
 
+import glob
 from pathlib import Path
 from typing import Annotated, Literal, Protocol
 
@@ -16,6 +17,7 @@ from pydantic import AfterValidator, Field, model_validator
 from safeship.analysis.condition import ConditionError, parse_condition
 from safeship.config.base import Duration, Model
 from safeship.core.durations import parse_duration
+from safeship.core.errors import ConfigError, ConfigIssue
 from safeship.metrics.scrape_config import ScrapeConfig
 
 CompareTest = Literal["relative", "mannWhitney", "proportions", "sequential"]
@@ -100,6 +102,10 @@ class ControlPlaneConfig(Model):
     scrape_configs: list[ScrapeConfig] = Field(default=[], alias="scrape_configs")
     self_scrape_interval: Duration = 15.0
     history: HistorySpec = HistorySpec()
+    # Prometheus's own keys: globs of rule files, relative to safeship.yaml, and the
+    # interval of every group that sets none.
+    rule_files: list[str] = Field(default=[], alias="rule_files")
+    evaluation_interval: Annotated[Duration, Field(gt=0)] = Field(60.0, alias="evaluation_interval")
 
     @model_validator(mode="after")
     def _unique_jobs(self) -> ControlPlaneConfig:
@@ -128,7 +134,22 @@ def load_control_plane(path: str | Path | None) -> ControlPlaneConfig:
         return ControlPlaneConfig()
     from safeship.config.loader import load_model  # the loader imports the rollout models
 
-    return load_model(Path(path), ControlPlaneConfig)
+    config = load_model(Path(path), ControlPlaneConfig)
+    folder = Path(path).parent
+    rule_files = [str(folder / pattern) for pattern in config.rule_files]  # absolute stays
+    _check_rule_files(Path(path), rule_files)
+    return config.model_copy(update={"rule_files": rule_files})
+
+
+def _check_rule_files(config: Path, patterns: list[str]) -> None:
+    """Every rule file parses (ConfigError names its file:line:key); a plain path exists."""
+    from safeship.alerting.manager import load_groups  # alerting reads through config.loader
+
+    for index, pattern in enumerate(patterns):
+        if not glob.has_magic(pattern) and not Path(pattern).is_file():
+            issue = ConfigIssue(str(config), None, f"rule_files[{index}]", pattern, "a rule file")
+            raise ConfigError([issue])
+    load_groups(patterns)
 
 
 class _JudgedMetric(Protocol):

@@ -5,7 +5,8 @@ needs and decides nothing. `local_signals` serves a local stack (`safeship run`,
 it keeps the scraper's targets in step with the router's metrics endpoint and the fleet's
 replicas and hands out the MetricsSource the reconciler measures with (embedded PromQL,
 or a real Prometheus when the spec says `metrics.source.prometheus`). `serve` runs the
-control-plane app under uvicorn over a store fed by `scrape_configs`.
+control-plane app under uvicorn over a store fed by `scrape_configs`, with the rule
+manager evaluating `rule_files` over that store.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import httpx
 import uvicorn
 from prometheus_client import CollectorRegistry, GCCollector, PlatformCollector, ProcessCollector
 
+from safeship.alerting.manager import AlertMemory, RuleManager, load_groups
 from safeship.config.metrics import ControlPlaneConfig, MetricsSpec
 from safeship.core.clock import Clock
 from safeship.core.errors import DeployError
@@ -138,12 +140,14 @@ async def serve(config: ControlPlaneConfig, *, clock: Clock, listen: str | None 
 
     plane = build(config, clock=clock)
     host, _, port = (listen or config.listen).rpartition(":")
+    rules = rule_manager(plane, clock=clock)
     app = create_app(
         engine=plane.engine,
         store=plane.store,
         clock=clock,
         registry=plane.registry,
         ready=lambda: True,
+        rules=rules,
     )
     server = uvicorn.Server(
         uvicorn.Config(app, host=host, port=int(port), log_level="warning", lifespan="off")
@@ -153,11 +157,33 @@ async def serve(config: ControlPlaneConfig, *, clock: Clock, listen: str | None 
         tasks = [loop.create_task(_scrape_self(plane, server, host, port))]
         if config.history.enabled:
             tasks.append(loop.create_task(keep_history(plane, clock=clock)))
+        if rules is not None:
+            tasks.append(loop.create_task(rules.run()))
         try:
             await server.serve()
         finally:
             for task in tasks:
                 task.cancel()
+            if rules is not None:
+                rules.close()
+
+
+def rule_manager(plane: ControlPlane, *, clock: Clock) -> RuleManager | None:
+    """The manager of `rule_files` with the alert state of the state database, or None.
+
+    Like the rollups it runs on the event loop thread: rules read and write the same
+    in-memory store the scraper appends to.
+    """
+    if not plane.config.rule_files:
+        return None
+    return RuleManager(
+        load_groups(plane.config.rule_files),
+        engine=plane.engine,
+        store=plane.store,
+        clock=clock,
+        default_interval_s=plane.config.evaluation_interval,
+        memory=AlertMemory.open(default_url()),
+    )
 
 
 async def keep_history(plane: ControlPlane, *, clock: Clock) -> None:
