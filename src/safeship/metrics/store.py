@@ -8,6 +8,7 @@ wait in a small head and are merged in on the next read, so appends stay O(1).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
@@ -58,6 +59,11 @@ class StoreView:
     keys: Ints
     values: Floats
     stale_positions: Ints
+
+    @functools.cached_property
+    def oldest_ms(self) -> int | None:
+        """The oldest sample's time, None when empty; one scan per snapshot, then cached."""
+        return int(unpack_time(self.keys).min()) if self.keys.size else None
 
     def window_bounds(self, sids: Ids, start_ms: int, end_ms: int) -> tuple[Ints, Ints]:
         """Per series, the [lo, hi) positions of samples with start_ms <= t <= end_ms."""

@@ -1,7 +1,8 @@
 """The control-plane HTTP app (FastAPI): Prometheus-compatible API, health and own metrics.
 
 Where it sits: on top of everything (DESIGN §4, default 127.0.0.1:8470). It mounts
-`/prometheus/api/v1/...` over the engine and store (`rules` and `alerts` over the rule
+`/prometheus/api/v1/...` over the engine and store (and the rollup history when given,
+for queries older than the store; `rules` and `alerts` over the rule
 manager when there is one), `/health/liveness` (the process answers), `/health/readiness`
 (the wiring says it can serve) and `/metrics` (its own registry, passed in rather than
 global). It decides nothing itself.
@@ -19,6 +20,7 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from safeship.alerting.manager import RuleManager
 from safeship.core.clock import Clock
 from safeship.metrics.promql import Engine
+from safeship.metrics.retention import HistoryReader
 from safeship.metrics.store import SeriesStore
 from safeship.server.prometheus_api import prometheus_api
 from safeship.server.rules_api import rules_api
@@ -32,9 +34,10 @@ def create_app(
     registry: CollectorRegistry,
     ready: Callable[[], bool],
     rules: RuleManager | None = None,
+    history: HistoryReader | None = None,
 ) -> FastAPI:
     app = FastAPI(title="safeship control plane")
-    app.include_router(prometheus_api(engine, store, clock=clock))
+    app.include_router(prometheus_api(engine, store, clock=clock, history=history))
     if rules is not None:
         app.include_router(rules_api(rules))
 

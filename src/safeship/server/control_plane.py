@@ -24,10 +24,16 @@ from prometheus_client import CollectorRegistry, GCCollector, PlatformCollector,
 from safeship.alerting.manager import AlertMemory, RuleManager, load_groups
 from safeship.config.metrics import ControlPlaneConfig, MetricsSpec
 from safeship.core.clock import Clock
+from safeship.core.durations import parse_duration
 from safeship.core.errors import DeployError
 from safeship.fleet.provider import Replica
 from safeship.metrics.promql import Engine
-from safeship.metrics.retention import RetentionPolicy, RollupWriter, open_history
+from safeship.metrics.retention import (
+    HistoryReader,
+    RetentionPolicy,
+    RollupWriter,
+    open_history,
+)
 from safeship.metrics.rollups import Rollup
 from safeship.metrics.scrape import Scraper
 from safeship.metrics.sources import (
@@ -148,6 +154,7 @@ async def serve(config: ControlPlaneConfig, *, clock: Clock, listen: str | None 
         registry=plane.registry,
         ready=lambda: True,
         rules=rules,
+        history=history_reader(config),
     )
     server = uvicorn.Server(
         uvicorn.Config(app, host=host, port=int(port), log_level="warning", lifespan="off")
@@ -184,6 +191,15 @@ def rule_manager(plane: ControlPlane, *, clock: Clock) -> RuleManager | None:
         default_interval_s=plane.config.evaluation_interval,
         memory=AlertMemory.open(default_url()),
     )
+
+
+def history_reader(config: ControlPlaneConfig) -> HistoryReader | None:
+    """The rollup reader the API falls back to for data older than the store, or None."""
+    history = config.history
+    if not history.enabled:
+        return None
+    tiers = sorted(int(parse_duration(k)) for k in history.tiers)
+    return HistoryReader(open_history(history.database or default_url()), resolutions_s=tiers)
 
 
 async def keep_history(plane: ControlPlane, *, clock: Clock) -> None:

@@ -17,9 +17,11 @@ from fastapi.responses import JSONResponse
 
 from safeship.core.clock import Clock, SystemClock
 from safeship.core.durations import parse_duration
+from safeship.metrics.history_query import HistoryQuery, Querier
 from safeship.metrics.labels import Labels
 from safeship.metrics.promql import Engine, Matrix, PromQLError, Scalar, String, Value, Vector
 from safeship.metrics.promql.engine import matchers_of, parse
+from safeship.metrics.retention import HistoryReader
 from safeship.metrics.store import MAX_T, MIN_T, SeriesStore
 
 _MAX_POINTS = 11_000  # Prometheus refuses range queries with more points per series
@@ -34,9 +36,17 @@ class BadData(ValueError):
     """A request parameter Prometheus would reject with errorType bad_data."""
 
 
-def prometheus_api(engine: Engine, store: SeriesStore, *, clock: Clock | None = None) -> APIRouter:
-    """Routes under /prometheus/api/v1 (GET and POST form) over `engine` and `store`."""
+def prometheus_api(
+    engine: Engine,
+    store: SeriesStore,
+    *,
+    clock: Clock | None = None,
+    history: HistoryReader | None = None,
+) -> APIRouter:
+    """Routes under /prometheus/api/v1 (GET and POST form) over `engine` and `store`;
+    with `history`, query and query_range fall back to rollups older than the store."""
     now = (clock or SystemClock()).now
+    querier: Querier = engine if history is None else HistoryQuery(engine, store, history)
     router = APIRouter(prefix="/prometheus/api/v1")
 
     async def params(request: Request) -> dict[str, list[str]]:
@@ -52,11 +62,11 @@ def prometheus_api(engine: Engine, store: SeriesStore, *, clock: Clock | None = 
 
     async def query(request: Request) -> JSONResponse:
         p = await params(request)
-        return _answer(lambda: _instant(engine, p, now()))
+        return _answer(lambda: _instant(querier, p, now()))
 
     async def query_range(request: Request) -> JSONResponse:
         p = await params(request)
-        return _answer(lambda: _range(engine, p))
+        return _answer(lambda: _range(querier, p))
 
     async def series(request: Request) -> JSONResponse:
         p = await params(request)
@@ -130,12 +140,12 @@ def parse_step(text: str) -> float:
         ) from None
 
 
-def _instant(engine: Engine, p: dict[str, list[str]], now: float) -> dict[str, Any]:
+def _instant(engine: Querier, p: dict[str, list[str]], now: float) -> dict[str, Any]:
     t = parse_time(_one(p, "time", repr(now)))
     return serialise(engine.instant(_one(p, "query"), t), t)
 
 
-def _range(engine: Engine, p: dict[str, list[str]]) -> dict[str, Any]:
+def _range(engine: Querier, p: dict[str, list[str]]) -> dict[str, Any]:
     start = parse_time(_one(p, "start"), "start")
     end = parse_time(_one(p, "end"), "end")
     step = parse_step(_one(p, "step"))
