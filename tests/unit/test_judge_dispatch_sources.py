@@ -110,6 +110,9 @@ def test_a_version_without_traffic_is_no_data() -> None:
 
 def test_templates_read_like_flagger() -> None:
     assert fill("{{version}}-{{service}}", version="v2", service="s", window="1m") == "v2-s"
+    assert fill('pool="{{ pool }}"', version="v1", service="s", window="1m", pool="baseline") == (
+        'pool="baseline"'
+    )
     expr = builtin_query("request-success-rate", selector='version="v2"', window="30s")
     assert expr == (
         'sum(rate(safeship_router_requests_total{version="v2",code!~"5.."}[30s]))'

@@ -105,12 +105,14 @@ class QueryMetricsSource:
 
     async def measure(self, metric: MetricSpec, *, version: str, window: float) -> Measurement:
         try:
-            canary = await self._observe(metric, f'version="{_esc(version)}"', version, window)
+            canary = await self._observe(
+                metric, f'version="{_esc(version)}"', version, window, pool="canary"
+            )
             if metric.compare is None:
                 return canary
             stable = await self._stable_version()
             pool = f'pool="{_esc(self.baseline_pool)}"'
-            base = await self._observe(metric, pool, stable or "", window)
+            base = await self._observe(metric, pool, stable or "", window, pool=self.baseline_pool)
         except QueryError as exc:
             return Measurement(None, 0, window, error=str(exc))
         return Observed(
@@ -124,12 +126,12 @@ class QueryMetricsSource:
         )
 
     async def _observe(
-        self, metric: MetricSpec, pick: str, version: str, window: float
+        self, metric: MetricSpec, pick: str, version: str, window: float, *, pool: str
     ) -> Observed:
         w = format_duration(window)
         sel = f'service="{_esc(self.service)}",{pick}'
         if metric.query is not None:
-            expr = fill(metric.query, version=version, service=self.service, window=w)
+            expr = fill(metric.query, version=version, service=self.service, window=w, pool=pool)
             values = tuple(v for _, v in await self._query(expr))
             return Observed(
                 values[0] if len(values) == 1 else None, len(values), window, values=values
@@ -191,10 +193,12 @@ def builtin_query(builtin: str, *, selector: str, window: str) -> str:
     return total
 
 
-def fill(template: str, *, version: str, service: str, window: str) -> str:
-    """Substitute {{version}}, {{service}} and {{window}} (spaces inside braces allowed)."""
+def fill(template: str, *, version: str, service: str, window: str, pool: str = "canary") -> str:
+    """Substitute {{version}}, {{service}}, {{window}} and {{pool}} (the router's pool label:
+    canary, or the baseline's pool; spaces inside braces allowed)."""
     out = template
-    for name, value in (("version", version), ("service", service), ("window", window)):
+    names = (("version", version), ("service", service), ("window", window), ("pool", pool))
+    for name, value in names:
         for form in ("{{" + name + "}}", "{{ " + name + " }}"):
             out = out.replace(form, value)
     return out
