@@ -13,7 +13,7 @@ import httpx
 from safeship.fleet.local import free_port
 from safeship.fleet.provider import Replica
 
-__all__ = ["FakeClock", "free_port", "start_demo_replica"]
+__all__ = ["FakeClock", "free_port", "read_response", "start_demo_replica"]
 
 
 class FakeClock:
@@ -52,3 +52,14 @@ def start_demo_replica(
             time.sleep(0.05)
     process.kill()
     raise AssertionError(f"demo replica {version} did not come up (exit {process.poll()})")
+
+
+async def read_response(reader: asyncio.StreamReader) -> tuple[bytes, bytes]:
+    """One HTTP/1.1 response with a Content-Length from a raw connection: (head, body)."""
+    head = await reader.readuntil(b"\r\n\r\n")
+    length = next(
+        int(line.split(b":", 1)[1])
+        for line in head.split(b"\r\n")
+        if line.lower().startswith(b"content-length:")
+    )
+    return head, await reader.readexactly(length)

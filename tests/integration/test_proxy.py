@@ -14,7 +14,7 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from safeship.fleet.provider import Replica
-from safeship.testing import free_port
+from safeship.testing import free_port, read_response
 from safeship.traffic.embedded import EmbeddedRouter
 from safeship.traffic.router import TrafficSplit
 
@@ -77,16 +77,6 @@ def run_with_router(
     asyncio.run(main())
 
 
-async def _read_response(reader: asyncio.StreamReader) -> tuple[bytes, bytes]:
-    head = await reader.readuntil(b"\r\n\r\n")
-    length = next(
-        int(line.split(b":", 1)[1])
-        for line in head.split(b"\r\n")
-        if line.lower().startswith(b"content-length:")
-    )
-    return head, await reader.readexactly(length)
-
-
 def test_proxies_requests_with_bodies_over_one_keep_alive_connection(start_backend: Start) -> None:
     v1 = start_backend("v1")
 
@@ -97,11 +87,11 @@ def test_proxies_requests_with_bodies_over_one_keep_alive_connection(start_backe
             b"POST /?x=1 HTTP/1.1\r\nHost: demo\r\nTransfer-Encoding: chunked\r\n\r\n"
             b"5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n"
         )
-        first = await _read_response(reader)
+        first = await read_response(reader)
         writer.write(b"GET /version HTTP/1.1\r\nHost: demo\r\nContent-Length: 0\r\n\r\n")
-        second = await _read_response(reader)
+        second = await read_response(reader)
         writer.write(b"GET / HTTP/1.1\r\nHost: demo\r\nConnection: close\r\n\r\n")
-        third = await _read_response(reader)
+        third = await read_response(reader)
         assert await reader.read() == b""  # closed as asked
         writer.close()
         assert first[0].startswith(b"HTTP/1.1 200") and b"X-Version: v1" in first[0]

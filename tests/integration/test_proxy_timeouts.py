@@ -16,7 +16,7 @@ import pytest
 from prometheus_client import generate_latest
 
 from safeship.fleet.provider import Replica
-from safeship.testing import free_port
+from safeship.testing import free_port, read_response
 from safeship.traffic.embedded import EmbeddedRouter
 from safeship.traffic.http import ROUTER_HEADER
 from safeship.traffic.router import TrafficSplit
@@ -68,16 +68,6 @@ def run(replica: Replica, timeouts: Timeouts, scenario: Scenario) -> None:
     asyncio.run(main())
 
 
-async def _response(reader: asyncio.StreamReader) -> tuple[bytes, bytes]:
-    head = await reader.readuntil(b"\r\n\r\n")
-    length = next(
-        int(line.split(b":", 1)[1])
-        for line in head.split(b"\r\n")
-        if line.lower().startswith(b"content-length:")
-    )
-    return head, await reader.readexactly(length)
-
-
 async def _seconds_until_closed(reader: asyncio.StreamReader, *, within: float) -> float:
     started = time.monotonic()
     async with asyncio.timeout(within):
@@ -90,10 +80,10 @@ def test_an_idle_keep_alive_client_is_closed_after_the_idle_timeout(start_backen
     async def scenario(router: EmbeddedRouter) -> None:
         reader, writer = await asyncio.open_connection("127.0.0.1", router.port)
         writer.write(GET)
-        head, _ = await _response(reader)
+        head, _ = await read_response(reader)
         assert head.startswith(b"HTTP/1.1 200")
         writer.write(GET)  # activity re-arms the idle timeout: still open after a request
-        await _response(reader)
+        await read_response(reader)
         assert 0.3 <= await _seconds_until_closed(reader, within=3) <= 1.5
         writer.close()
 

@@ -28,6 +28,7 @@ from safeship.config.checks import (
     HttpCheck,
 )
 from safeship.core.clock import Clock, SystemClock
+from safeship.health.aggregate import CheckResult, HealthState, aggregate
 from safeship.health.probes import CommandProbe, HttpProbe, Probe
 from safeship.health.result import ProbeResult
 
@@ -74,14 +75,17 @@ class ValidationReport:
         return [o for o in self.outcomes if o.state is state]
 
 
+_DECISIONS = {
+    HealthState.HEALTHY: Decision.PROCEED,
+    HealthState.DEGRADED: Decision.PROCEED_WITH_WARNINGS,
+    HealthState.UNHEALTHY: Decision.BLOCKED,
+}
+
+
 def decide(outcomes: Sequence[CheckOutcome]) -> Decision:
-    """Any failed critical check blocks the rollout; failed non-critical ones only warn."""
-    states = {o.state for o in outcomes}
-    if CheckState.FAILED in states:
-        return Decision.BLOCKED
-    if CheckState.WARNING in states:
-        return Decision.PROCEED_WITH_WARNINGS
-    return Decision.PROCEED
+    """The health rule (health/aggregate.py): a failed critical check blocks, others warn."""
+    report = aggregate([CheckResult(o.name, o.result, o.critical) for o in outcomes])
+    return _DECISIONS[report.state]
 
 
 async def run_validation(
