@@ -35,7 +35,7 @@ from safeship.analysis.sequential import judge_sequential_errors, judge_sequenti
 from safeship.analysis.threshold import judge_threshold
 from safeship.analysis.verdict import Outcome, Verdict
 from safeship.config.models import MetricSpec
-from safeship.traffic.router import DURATION_BUCKETS
+from safeship.core.types import DURATION_BUCKETS
 
 RESULTS = Path(__file__).parent / "results" / "judges.json"
 WINDOW = 30  # seconds of data the window judges look at

@@ -10,27 +10,11 @@ import time
 
 import httpx
 
+from safeship.core.clock import VirtualClock as FakeClock
+from safeship.core.types import Replica
 from safeship.fleet.local import free_port
-from safeship.fleet.provider import Replica
 
 __all__ = ["FakeClock", "free_port", "read_response", "start_demo_replica"]
-
-
-class FakeClock:
-    """A virtual clock: `sleep` advances time at once, so hours of rollout run in milliseconds."""
-
-    def __init__(self, start: float = 1_700_000_000.0) -> None:
-        self._now = start
-
-    def now(self) -> float:
-        return self._now
-
-    def advance(self, seconds: float) -> None:
-        self._now += max(0.0, seconds)
-
-    async def sleep(self, seconds: float) -> None:
-        self.advance(seconds)
-        await asyncio.sleep(0)
 
 
 def start_demo_replica(

@@ -27,7 +27,7 @@ from typing import Any
 import yaml
 
 from safeship.core.durations import parse_duration
-from safeship.metrics.labels import format_labels
+from safeship.core.labels import format_labels
 from safeship.metrics.series_notation import format_duration, parse_series
 
 PROMTOOL = "promtool"

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
+from safeship.alerting.rule_tests import count_alert_tests, count_expr_tests, report, run_file
 from safeship.alerting.rules import load_rule_file
-from safeship.metrics.rules_test import count_alert_tests, count_expr_tests, report, run_file
 
 HERE = Path(__file__).parent
 FILES = sorted(HERE.glob("*.yml"))

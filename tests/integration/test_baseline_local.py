@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from safeship.config.models import RolloutSpec
-from safeship.fleet.provider import BASELINE, Replica
+from safeship.core.types import BASELINE, Replica
 from safeship.rollout.state import Phase, Plan, Route, Scale
 from safeship.server.local import LocalStack, local_stack, run_rollout
 from safeship.store.repository import Store

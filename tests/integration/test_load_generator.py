@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
+from safeship.core.types import Replica
 from safeship.demo.load import run_load
 from safeship.fleet.local import LocalProvider
-from safeship.fleet.provider import Replica
 
 pytestmark = pytest.mark.integration
 

@@ -17,14 +17,13 @@ from safeship.analysis.judge import judge_metric
 from safeship.analysis.verdict import Outcome, Verdict
 from safeship.config.models import MetricSpec
 from safeship.core.clock import SystemClock
-from safeship.fleet.provider import Replica
+from safeship.core.types import Replica, TrafficSplit
 from safeship.metrics.promql import Engine
 from safeship.metrics.scrape import Scraper
 from safeship.metrics.sources import PrometheusMetricsSource, PromQLMetricsSource
 from safeship.metrics.store import SeriesStore
 from safeship.testing import free_port, start_demo_replica
-from safeship.traffic.embedded import EmbeddedRouter
-from safeship.traffic.router import TrafficSplit
+from safeship.traffic.proxy.embedded import EmbeddedRouter
 
 pytestmark = pytest.mark.integration
 PROMETHEUS = "/usr/bin/prometheus"

@@ -13,10 +13,9 @@ import httpx
 import pytest
 from prometheus_client import CollectorRegistry
 
-from safeship.fleet.provider import Replica
+from safeship.core.types import Replica, TrafficSplit
 from safeship.testing import free_port, read_response
-from safeship.traffic.embedded import EmbeddedRouter
-from safeship.traffic.router import TrafficSplit
+from safeship.traffic.proxy.embedded import EmbeddedRouter
 
 Start = Callable[..., Replica]
 

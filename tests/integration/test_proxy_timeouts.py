@@ -15,12 +15,11 @@ import httpx
 import pytest
 from prometheus_client import generate_latest
 
-from safeship.fleet.provider import Replica
+from safeship.core.types import Replica, TrafficSplit
 from safeship.testing import free_port, read_response
-from safeship.traffic.embedded import EmbeddedRouter
-from safeship.traffic.http import ROUTER_HEADER
-from safeship.traffic.router import TrafficSplit
-from safeship.traffic.timeouts import Timeouts
+from safeship.traffic.proxy.embedded import EmbeddedRouter
+from safeship.traffic.proxy.http import ROUTER_HEADER
+from safeship.traffic.proxy.timeouts import Timeouts
 
 Start = Callable[..., Replica]
 Scenario = Callable[[EmbeddedRouter], Awaitable[None]]

@@ -10,7 +10,7 @@ from safeship.alerting.evaluator import Alert, RuleState, State
 from safeship.alerting.group import GroupState
 from safeship.alerting.manager import AlertMemory, LoadedGroup, restore
 from safeship.alerting.rules import RuleGroup
-from safeship.metrics.labels import make_labels
+from safeship.core.labels import make_labels
 
 pytestmark = pytest.mark.integration
 GROUP = RuleGroup.model_validate(

@@ -12,7 +12,7 @@ from safeship.alerting.evaluator import (
     firing,
 )
 from safeship.alerting.rules import Rule
-from safeship.metrics.labels import make_labels
+from safeship.core.labels import make_labels
 
 MIN = 60_000
 UP = make_labels({"__name__": "up", "job": "api"})

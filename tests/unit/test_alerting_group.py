@@ -8,11 +8,11 @@ import pytest
 from typer.testing import CliRunner
 
 from safeship.alerting.group import GroupState, evaluate_group
+from safeship.alerting.rule_tests import run_file
 from safeship.alerting.rules import RuleGroup
 from safeship.cli.main import app
 from safeship.core.errors import ConfigError
 from safeship.metrics.promql import Engine, Vector
-from safeship.metrics.rules_test import run_file
 from safeship.metrics.store import SeriesStore
 
 MIN = 60_000

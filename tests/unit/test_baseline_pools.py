@@ -7,9 +7,14 @@ from dataclasses import dataclass
 
 import pytest
 
-from safeship.fleet.provider import Replica
-from safeship.traffic.pools import Balancer, CanaryShare, PoolShare, split_keys, validate_split
-from safeship.traffic.router import TrafficSplit
+from safeship.core.types import Replica, TrafficSplit
+from safeship.traffic.proxy.pools import (
+    Balancer,
+    CanaryShare,
+    PoolShare,
+    split_keys,
+    validate_split,
+)
 
 
 @dataclass(eq=False)

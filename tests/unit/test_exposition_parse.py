@@ -6,8 +6,8 @@ import math
 
 import pytest
 
+from safeship.core.labels import NAME
 from safeship.metrics.exposition import ExpositionError, is_openmetrics, parse, parse_series
-from safeship.metrics.labels import NAME
 
 TEXT = """\
 # HELP http_requests_total The total number of HTTP requests.

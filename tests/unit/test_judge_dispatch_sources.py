@@ -10,7 +10,7 @@ import pytest
 from safeship.analysis.judge import Observed, judge_metric
 from safeship.analysis.verdict import Outcome
 from safeship.config.models import MetricSpec
-from safeship.metrics.labels import NAME
+from safeship.core.labels import NAME
 from safeship.metrics.promql import Engine
 from safeship.metrics.sources import PromQLMetricsSource, builtin_query, fill
 from safeship.metrics.store import SeriesStore

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from safeship.analysis.condition import ConditionError, parse_condition
+from safeship.config.condition import ConditionError, parse_condition
 
 
 @pytest.mark.parametrize(

@@ -6,10 +6,10 @@ import math
 
 import pytest
 
-from safeship.analysis.condition import ConditionError
 from safeship.analysis.runs import assess_run
 from safeship.analysis.threshold import judge_threshold
 from safeship.analysis.verdict import Outcome
+from safeship.config.condition import ConditionError
 
 F, P, INC = Outcome.FAIL, Outcome.PASS, Outcome.INCONCLUSIVE
 

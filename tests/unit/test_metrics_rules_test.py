@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from safeship.alerting.rule_tests import report, run_file
 from safeship.core.errors import ConfigError
-from safeship.metrics.labels import is_stale
-from safeship.metrics.rules_test import report, run_file
+from safeship.core.labels import is_stale
 from safeship.metrics.series_notation import expand_values, format_go_e, parse_series
 
 

@@ -7,8 +7,8 @@ import math
 import numpy as np
 import pytest
 
+from safeship.core.labels import STALE_NAN, is_stale
 from safeship.metrics.index import Matcher
-from safeship.metrics.labels import STALE_NAN, is_stale
 from safeship.metrics.store import SeriesStore
 
 

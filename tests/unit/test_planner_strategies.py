@@ -8,7 +8,7 @@ import pytest
 
 from safeship.analysis.measurement import Measurement
 from safeship.config.models import RolloutSpec
-from safeship.fleet.provider import Replica, Target
+from safeship.core.types import Replica, Target
 from safeship.rollout.planner import plan
 from safeship.rollout.state import (
     DeployTarget,

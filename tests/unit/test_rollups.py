@@ -15,8 +15,8 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from safeship.core.labels import STALE_NAN, make_labels
 from safeship.metrics.index import Matcher, equal
-from safeship.metrics.labels import STALE_NAN, make_labels
 from safeship.metrics.promql import Engine as PromQLEngine
 from safeship.metrics.promql.values import Vector
 from safeship.metrics.retention import (

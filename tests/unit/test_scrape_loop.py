@@ -7,8 +7,8 @@ import math
 
 import httpx
 
+from safeship.core.labels import NAME, is_stale
 from safeship.metrics.index import Matcher
-from safeship.metrics.labels import NAME, is_stale
 from safeship.metrics.promql import Engine, Vector
 from safeship.metrics.scrape import Scraper
 from safeship.metrics.store import SeriesStore

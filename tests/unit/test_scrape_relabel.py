@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from safeship.metrics.labels import NAME
-from safeship.metrics.scrape import static_targets
-from safeship.metrics.scrape_config import (
+from safeship.config.scrape import (
     RelabelConfig,
     ScrapeConfig,
     relabel,
     series_labels,
 )
+from safeship.core.labels import NAME
+from safeship.metrics.scrape import static_targets
 
 BASE = {"__address__": "10.0.0.1:9100", "job": "node", "__meta_zone": "eu-1", "env": "prod"}
 

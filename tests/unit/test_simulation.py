@@ -12,14 +12,8 @@ import pytest
 from safeship.config.loader import load_rollout_spec
 from safeship.config.models import RolloutSpec
 from safeship.core.errors import DeployError
-from safeship.fleet.provider import Replica
-from safeship.fleet.simulated import (
-    FleetModel,
-    SimulatedProvider,
-    SimulatedRouter,
-    VersionBehaviour,
-    version_shares,
-)
+from safeship.core.types import Replica, TrafficSplit
+from safeship.fleet.simulated import FleetModel, SimulatedProvider, VersionBehaviour
 from safeship.rollout.simulation import (
     FaultError,
     Flight,
@@ -28,7 +22,7 @@ from safeship.rollout.simulation import (
     simulate,
 )
 from safeship.testing import FakeClock
-from safeship.traffic.router import TrafficSplit
+from safeship.traffic.simulated import SimulatedRouter, version_shares
 
 EXAMPLE = Path(__file__).parents[2] / "examples" / "canary.yaml"
 

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from safeship.config.models import RolloutSpec
-from safeship.fleet.provider import Target
+from safeship.core.types import Target
 from safeship.rollout.steps import (
     Analysis,
     Deploy,

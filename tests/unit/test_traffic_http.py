@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from safeship.traffic.http import (
+from safeship.traffic.proxy.http import (
     forwarded_for,
     head_end,
     head_status,

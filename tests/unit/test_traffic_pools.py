@@ -6,8 +6,8 @@ from dataclasses import dataclass
 
 import pytest
 
-from safeship.fleet.provider import Replica
-from safeship.traffic.pools import (
+from safeship.core.types import Replica, TrafficSplit
+from safeship.traffic.proxy.pools import (
     Balancer,
     CanaryShare,
     RoundRobin,
@@ -15,7 +15,6 @@ from safeship.traffic.pools import (
     split_keys,
     validate_split,
 )
-from safeship.traffic.router import TrafficSplit
 
 
 @dataclass(eq=False)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry
 
-from safeship.traffic.router import DURATION_BUCKETS
-from safeship.traffic.stats import PoolStats, RouterCollector, RouterStats
+from safeship.core.types import DURATION_BUCKETS
+from safeship.traffic.proxy.stats import PoolStats, RouterCollector, RouterStats
 
 
 def test_a_duration_equal_to_a_bound_counts_in_that_bound() -> None:

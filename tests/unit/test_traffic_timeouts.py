@@ -7,10 +7,9 @@ import pytest
 
 from safeship.cli.proxy import UsageError, build_timeouts
 from safeship.config.models import RouterSpec
-from safeship.fleet.provider import Replica
+from safeship.core.types import Replica, TrafficSplit
 from safeship.rollout.targets import handover_split
-from safeship.traffic.router import TrafficSplit
-from safeship.traffic.timeouts import Timeouts
+from safeship.traffic.proxy.timeouts import Timeouts
 
 
 def test_defaults_are_what_operators_expect() -> None:

@@ -15,7 +15,7 @@ from enum import StrEnum
 
 from safeship.alerting.rules import Rule
 from safeship.alerting.templates import TemplateError, expand
-from safeship.metrics.labels import Labels, make_labels
+from safeship.core.labels import Labels, make_labels
 
 Sample = tuple[Labels, float]
 RESOLVED_RETENTION_MS = 15 * 60 * 1000

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 from safeship.alerting.evaluator import AlertEvalError, RuleState, Sample, Transition, evaluate
 from safeship.alerting.rules import Rule, RuleGroup
-from safeship.metrics.labels import Labels, make_labels
+from safeship.core.labels import Labels, make_labels
 from safeship.metrics.promql import Engine, PromQLError, Scalar, Vector
 from safeship.metrics.store import SeriesStore
 

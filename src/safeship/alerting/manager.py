@@ -26,7 +26,7 @@ from safeship.alerting.evaluator import Alert, RuleState, State
 from safeship.alerting.group import GroupState, evaluate_group
 from safeship.alerting.rules import RuleGroup, load_rule_file
 from safeship.core.clock import Clock
-from safeship.metrics.labels import Labels, make_labels
+from safeship.core.labels import Labels, make_labels
 from safeship.metrics.promql import Engine
 from safeship.metrics.retention import labels_hash
 from safeship.metrics.store import SeriesStore

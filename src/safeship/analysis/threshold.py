@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from safeship.analysis.condition import Condition, parse_condition
 from safeship.analysis.samples import clean
 from safeship.analysis.verdict import Outcome, Verdict
+from safeship.config.condition import Condition, parse_condition
 
 
 def judge_threshold(

@@ -16,10 +16,10 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from safeship.alerting.rule_tests import report, run_file
 from safeship.alerting.rules import load_rule_file
 from safeship.core.durations import parse_duration
 from safeship.core.errors import ConfigError
-from safeship.metrics.rules_test import report, run_file
 
 DEFAULT_URL = "http://127.0.0.1:8470"
 

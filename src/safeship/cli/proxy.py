@@ -16,10 +16,9 @@ import typer
 
 from safeship.core.durations import parse_duration
 from safeship.core.errors import SafeshipError
-from safeship.fleet.provider import Replica
-from safeship.traffic.embedded import EmbeddedRouter
-from safeship.traffic.router import TrafficSplit
-from safeship.traffic.timeouts import Timeouts
+from safeship.core.types import Replica, TrafficSplit
+from safeship.traffic.proxy.embedded import EmbeddedRouter
+from safeship.traffic.proxy.timeouts import Timeouts
 
 
 class UsageError(SafeshipError):

@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from safeship.alerting.manager import load_groups
 from safeship.cli.output import EXIT_INVALID, EXIT_UNAVAILABLE, fail
 from safeship.config.metrics import load_control_plane
 from safeship.core.clock import SystemClock
@@ -35,6 +36,7 @@ def serve(
         loaded = load_control_plane(config)
         if listen is not None:
             loaded = loaded.model_validate({**loaded.model_dump(by_alias=True), "listen": listen})
+        load_groups(loaded.rule_files)  # every rule file parses before anything starts
     except ConfigError as exc:
         fail(console, str(exc), EXIT_INVALID)
     try:

@@ -3,7 +3,7 @@
 Where it sits: `config/models.py` hooks `CompareSpec` into each analysis metric and
 `MetricsSpec` into the rollout spec's optional `metrics:` section; `safeship serve` reads a
 whole `ControlPlaneConfig` from safeship.yaml. `scrape_configs` keep Prometheus' own
-snake_case keys (metrics/scrape_config.py) so a job can be pasted from prometheus.yml.
+snake_case keys (config/scrape.py) so a job can be pasted from prometheus.yml.
 """
 
 from __future__ import annotations
@@ -14,11 +14,11 @@ from typing import Annotated, Literal, Protocol
 
 from pydantic import AfterValidator, Field, model_validator
 
-from safeship.analysis.condition import ConditionError, parse_condition
 from safeship.config.base import Duration, Model
+from safeship.config.condition import ConditionError, parse_condition
+from safeship.config.scrape import ScrapeConfig
 from safeship.core.durations import parse_duration
 from safeship.core.errors import ConfigError, ConfigIssue
-from safeship.metrics.scrape_config import ScrapeConfig
 
 CompareTest = Literal["relative", "mannWhitney", "proportions", "sequential"]
 
@@ -129,7 +129,11 @@ class ControlPlaneConfig(Model):
 
 
 def load_control_plane(path: str | Path | None) -> ControlPlaneConfig:
-    """Read safeship.yaml; no file means every default. Errors name the file, line and key."""
+    """Read safeship.yaml; no file means every default. Errors name the file, line and key.
+
+    Rule file paths are made relative to the config's folder and plain paths must exist;
+    their content is checked by `alerting.manager.load_groups` when they are loaded.
+    """
     if path is None:
         return ControlPlaneConfig()
     from safeship.config.loader import load_model  # the loader imports the rollout models
@@ -137,19 +141,11 @@ def load_control_plane(path: str | Path | None) -> ControlPlaneConfig:
     config = load_model(Path(path), ControlPlaneConfig)
     folder = Path(path).parent
     rule_files = [str(folder / pattern) for pattern in config.rule_files]  # absolute stays
-    _check_rule_files(Path(path), rule_files)
-    return config.model_copy(update={"rule_files": rule_files})
-
-
-def _check_rule_files(config: Path, patterns: list[str]) -> None:
-    """Every rule file parses (ConfigError names its file:line:key); a plain path exists."""
-    from safeship.alerting.manager import load_groups  # alerting reads through config.loader
-
-    for index, pattern in enumerate(patterns):
+    for index, pattern in enumerate(rule_files):
         if not glob.has_magic(pattern) and not Path(pattern).is_file():
-            issue = ConfigIssue(str(config), None, f"rule_files[{index}]", pattern, "a rule file")
+            issue = ConfigIssue(str(path), None, f"rule_files[{index}]", pattern, "a rule file")
             raise ConfigError([issue])
-    load_groups(patterns)
+    return config.model_copy(update={"rule_files": rule_files})
 
 
 class _JudgedMetric(Protocol):

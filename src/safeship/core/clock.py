@@ -23,3 +23,23 @@ class SystemClock:
 
     async def sleep(self, seconds: float) -> None:
         await asyncio.sleep(max(0.0, seconds))
+
+
+class VirtualClock:
+    """A virtual clock: `sleep` advances time at once, so hours of rollout run in milliseconds.
+
+    `safeship simulate` flies rollouts on it; tests know it as `safeship.testing.FakeClock`.
+    """
+
+    def __init__(self, start: float = 1_700_000_000.0) -> None:
+        self._now = start
+
+    def now(self) -> float:
+        return self._now
+
+    def advance(self, seconds: float) -> None:
+        self._now += max(0.0, seconds)
+
+    async def sleep(self, seconds: float) -> None:
+        self.advance(seconds)
+        await asyncio.sleep(0)

@@ -30,8 +30,8 @@ import httpx
 
 from safeship.core.clock import Clock, SystemClock
 from safeship.core.errors import DeployError
+from safeship.core.types import MAIN, Replica, Role, Target
 from safeship.fleet.process import ChildProcess, spawn
-from safeship.fleet.provider import MAIN, Replica, Role, Target
 
 _PORT_ATTEMPTS = 3
 _ADDRESS_IN_USE = ("address already in use", "eaddrinuse", "errno 98")

@@ -19,44 +19,9 @@ replicas are counted by `scale(version, n)` and routed as the stable pool.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass, field
-from typing import Literal, Protocol
+from typing import Protocol
 
-Role = Literal["main", "baseline"]
-MAIN: Role = "main"
-BASELINE: Role = "baseline"
-
-
-@dataclass(frozen=True)
-class Replica:
-    """One running instance of one version, reachable at host:port."""
-
-    id: str
-    version: str
-    host: str
-    port: int
-    healthy: bool = True
-    role: Role = MAIN
-
-    @property
-    def url(self) -> str:
-        return f"http://{self.host}:{self.port}"
-
-
-@dataclass(frozen=True)
-class Target:
-    """A named place a version runs (a node, a host, a slot), with the labels users select by.
-
-    `version` is None when nothing runs there; `healthy` is False when the version that should
-    run there has died or fails its health check; `replica` is how to reach it while it runs.
-    """
-
-    name: str
-    labels: Mapping[str, str] = field(default_factory=dict)
-    version: str | None = None
-    healthy: bool = False
-    replica: Replica | None = None
+from safeship.core.types import MAIN, Replica, Role, Target
 
 
 class Provider(Protocol):

@@ -1,31 +1,24 @@
-"""The `simulated` fleet: targets, a router and a metrics source that live in virtual time.
+"""The `simulated` fleet: targets and pools that live in virtual time, and the world model.
 
-It sits where the local provider and the embedded router sit in the data flow, so the same
-reconciler and planner run against it (rollout/simulation.py wires them). Deploys take a
-sampled time on the injected clock (a `FakeClock` in the simulator), fail with a per-target
-probability, and the router turns virtual seconds of traffic into per-version counters
-(requests, errors, latency histogram) from each version's behaviour, so the built-in judges
-work unchanged. Everything random comes from one seeded generator: same seed, same flight.
+It sits where the local provider sits in the data flow, so the same reconciler and planner
+run against it (`traffic.simulated` is its router, `metrics.simulated` its flaky metrics
+source). Deploys take a sampled time on the injected clock (a `FakeClock` in the simulator)
+and fail with a per-target probability. Everything random comes from one seeded generator:
+same seed, same flight.
 """
 
 from __future__ import annotations
 
 import asyncio
-import itertools
-import math
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Protocol
 
 import numpy as np
 
-from safeship.analysis.measurement import Measurement
-from safeship.config.models import MetricSpec
 from safeship.core.clock import Clock
 from safeship.core.errors import DeployError
-from safeship.fleet.provider import MAIN, Replica, Role, Target
-from safeship.traffic.router import DURATION_BUCKETS, TrafficSplit, VersionCounters
+from safeship.core.types import MAIN, Replica, Role, Target
 
 
 @dataclass(frozen=True)
@@ -145,102 +138,6 @@ class SimulatedProvider:
         self._replicas = None
 
 
-class SimulatedRouter:
-    """An in-process router: turns virtual seconds of traffic into per-version counters."""
-
-    def __init__(self, *, model: FleetModel, clock: Clock, rng: np.random.Generator) -> None:
-        self.model, self.clock, self.rng = model, clock, rng
-        self._split = TrafficSplit(stable=())
-        self._shares: dict[str, float] = {}
-        self._counters: dict[str, VersionCounters] = {}
-        self._since = clock.now()
-
-    async def apply(self, split: TrafficSplit) -> None:
-        self._accrue()
-        self._split = split
-        self._shares = version_shares(split)
-
-    def current(self) -> TrafficSplit:
-        return self._split
-
-    def counters(self) -> dict[str, VersionCounters]:
-        self._accrue()
-        return {v: _copy(c) for v, c in self._counters.items()}
-
-    def _accrue(self) -> None:
-        now = self.clock.now()
-        elapsed, self._since = now - self._since, now
-        if elapsed <= 0:
-            return
-        for version, share in self._shares.items():
-            requests = int(self.rng.poisson(self.model.request_rate * share * elapsed))
-            if requests:
-                self._serve(version, requests)
-
-    def _serve(self, version: str, requests: int) -> None:
-        behaviour = self.model.behaviour(version)
-        counters = self._counters.setdefault(
-            version, VersionCounters(duration_buckets=[0] * (len(DURATION_BUCKETS) + 1))
-        )
-        counters.requests += requests
-        counters.errors += int(self.rng.binomial(requests, min(1.0, behaviour.error_ratio)))
-        spread = self.rng.multinomial(requests, _bucket_probabilities(behaviour))
-        cumulative = np.cumsum(spread).tolist()
-        counters.duration_buckets = [
-            a + b for a, b in zip(counters.duration_buckets, cumulative, strict=True)
-        ]
-        counters.duration_sum += requests * behaviour.latency_ms / 1000
-
-
 def _pool_id(service: str, version: str, role: Role, index: int) -> str:
     kind = "pool" if role == MAIN else role
     return f"{service}-{version}-{kind}-{index}"
-
-
-def version_shares(split: TrafficSplit) -> dict[str, float]:
-    """Fraction of all requests each version gets: pools by weight, evenly inside a pool."""
-    weight = split.canary_weight / 100 if split.canary else 0.0
-    baseline = split.baseline_weight / 100 if split.baseline else 0.0
-    shares: dict[str, float] = {}
-    pools = (
-        (split.stable, 1 - weight - baseline),
-        (split.canary, weight),
-        (split.baseline, baseline),
-    )
-    for pool, share in pools:
-        for version, count in Counter(r.version for r in pool).items():
-            shares[version] = shares.get(version, 0.0) + share * count / len(pool)
-    return {v: s for v, s in shares.items() if s > 0}
-
-
-def _bucket_probabilities(behaviour: VersionBehaviour) -> list[float]:
-    """P(latency in each histogram bucket) for a log-normal latency; the last is +Inf."""
-    mu, sigma = math.log(max(behaviour.latency_ms, 1e-3) / 1000), behaviour.latency_spread
-    scale = sigma * math.sqrt(2)
-    cdf = [0.5 * (1 + math.erf((math.log(b) - mu) / scale)) for b in DURATION_BUCKETS]
-    edges = [0.0, *cdf, 1.0]
-    return [max(0.0, hi - lo) for lo, hi in itertools.pairwise(edges)]
-
-
-def _copy(counters: VersionCounters) -> VersionCounters:
-    return VersionCounters(
-        counters.requests, counters.errors, list(counters.duration_buckets), counters.duration_sum
-    )
-
-
-class _Source(Protocol):  # the shape of MetricsSource, without importing the reconciler here
-    async def measure(self, metric: MetricSpec, *, version: str, window: float) -> Measurement: ...
-
-
-class SimulatedMetrics:
-    """A metrics source over another one that can be 'down' for a window of virtual time."""
-
-    def __init__(self, inner: _Source, *, model: FleetModel, clock: Clock, start: float) -> None:
-        self.inner, self.model, self.clock, self.start = inner, model, clock, start
-
-    async def measure(self, metric: MetricSpec, *, version: str, window: float) -> Measurement:
-        down = self.model.metrics_down
-        elapsed = self.clock.now() - self.start
-        if down is not None and down[0] <= elapsed < down[1]:
-            return Measurement(None, 0, window, error="metrics source down (simulated)")
-        return await self.inner.measure(metric, version=version, window=window)

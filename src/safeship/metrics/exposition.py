@@ -14,7 +14,7 @@ import re
 from dataclasses import dataclass, field
 
 from safeship.core.errors import SafeshipError
-from safeship.metrics.labels import NAME, Labels, make_labels
+from safeship.core.labels import NAME, Labels, make_labels
 
 OPENMETRICS = "application/openmetrics-text"
 

@@ -13,7 +13,7 @@ from functools import cached_property
 import numpy as np
 import numpy.typing as npt
 
-from safeship.metrics.labels import NAME, Labels
+from safeship.core.labels import NAME, Labels
 
 Ids = npt.NDArray[np.int64]
 _OPS = ("=", "!=", "=~", "!~")

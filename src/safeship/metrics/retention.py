@@ -22,8 +22,8 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 
 from safeship.core.durations import parse_duration
+from safeship.core.labels import Labels
 from safeship.metrics.index import LabelIndex, Matcher
-from safeship.metrics.labels import Labels
 from safeship.metrics.rollups import RESOLUTIONS_S, Buckets
 from safeship.metrics.store import Floats, Ints, Series, SeriesStore
 from safeship.store.engine import READ_ONLY, create_engine

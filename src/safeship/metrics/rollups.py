@@ -16,7 +16,7 @@ from typing import Protocol
 import numpy as np
 
 from safeship.core.clock import Clock
-from safeship.metrics.labels import Labels
+from safeship.core.labels import Labels
 from safeship.metrics.store import Floats, Ints, SeriesStore, StoreView, unpack_sid, unpack_time
 
 RESOLUTIONS_S: tuple[int, ...] = (60, 300, 3600)

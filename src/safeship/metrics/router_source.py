@@ -13,7 +13,8 @@ from dataclasses import dataclass
 from safeship.analysis.measurement import Measurement
 from safeship.config.models import MetricSpec
 from safeship.core.clock import Clock
-from safeship.traffic.router import DURATION_BUCKETS, Router, VersionCounters
+from safeship.core.types import DURATION_BUCKETS, VersionCounters
+from safeship.traffic.router import Router
 
 
 @dataclass(frozen=True)

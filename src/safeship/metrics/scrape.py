@@ -1,6 +1,6 @@
 """The scraper: fetch every target's /metrics on its interval and write samples to the store.
 
-Where it sits: targets come from static `scrape_configs` (metrics/scrape_config.py) and from
+Where it sits: targets come from static `scrape_configs` (config/scrape.py) and from
 the caller at run time (`set_targets`: fleet replicas, the router, safeship itself); bodies
 are parsed by metrics/exposition.py and land in the SeriesStore that the PromQL engine
 reads. As Prometheus does, every scrape also writes `up`, `scrape_duration_seconds` and
@@ -19,20 +19,20 @@ from urllib.parse import urlsplit
 import httpx
 import numpy as np
 
+from safeship.config.scrape import (
+    ScrapeConfig,
+    discovered_labels,
+    series_labels,
+    target_labels,
+)
 from safeship.core.clock import Clock
+from safeship.core.labels import NAME, STALE_NAN, Labels, make_labels
 from safeship.metrics.exposition import (
     ExpositionError,
     Scraped,
     is_openmetrics,
     parse,
     parse_series,
-)
-from safeship.metrics.labels import NAME, STALE_NAN, Labels, make_labels
-from safeship.metrics.scrape_config import (
-    ScrapeConfig,
-    discovered_labels,
-    series_labels,
-    target_labels,
 )
 from safeship.metrics.store import Ints, SeriesStore
 

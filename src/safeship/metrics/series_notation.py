@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import promql_parser as pp
 
-from safeship.metrics.labels import NAME, STALE_NAN, Labels, make_labels
+from safeship.core.labels import NAME, STALE_NAN, Labels, make_labels
 
 # No hex here: in series values `0x30` means "0, thirty more times", as in promtool.
 _NUM = r"[-+]?(?:(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?|[iI]nf|NaN|nan)"

@@ -15,8 +15,8 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
+from safeship.core.labels import STALE_BITS, STALE_NAN, Labels, make_labels
 from safeship.metrics.index import Ids, LabelIndex, Matcher
-from safeship.metrics.labels import STALE_BITS, STALE_NAN, Labels, make_labels
 
 Floats = npt.NDArray[np.float64]
 Ints = npt.NDArray[np.int64]

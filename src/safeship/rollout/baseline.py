@@ -11,7 +11,7 @@ series pool="baseline"). It is removed when the rollout ends either way. With th
 from __future__ import annotations
 
 from safeship.config.models import RolloutSpec
-from safeship.fleet.provider import BASELINE
+from safeship.core.types import BASELINE
 from safeship.rollout.state import RolloutStatus, Route, Scale
 
 

@@ -16,7 +16,8 @@ from safeship.analysis.measurement import Measurement
 from safeship.config.models import MetricSpec, RolloutSpec, VerifySpec
 from safeship.core.clock import Clock
 from safeship.core.errors import DeployError
-from safeship.fleet.provider import BASELINE, MAIN, Provider, Replica, Target
+from safeship.core.types import BASELINE, MAIN, Replica, Target, TrafficSplit
+from safeship.fleet.provider import Provider
 from safeship.rollout.finish import CLEARABLE
 from safeship.rollout.planner import plan
 from safeship.rollout.state import (
@@ -36,7 +37,7 @@ from safeship.rollout.state import (
 from safeship.rollout.steps import Analysis, Step, Verify
 from safeship.rollout.strategies import compile_steps
 from safeship.rollout.verification import verify
-from safeship.traffic.router import Router, TrafficSplit
+from safeship.traffic.router import Router
 
 
 class MetricsSource(Protocol):

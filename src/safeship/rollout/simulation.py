@@ -2,7 +2,7 @@
 
 The same `Reconciler` and pure planner that `safeship run` uses drive a `SimulatedProvider`,
 a `SimulatedRouter` (whose counters feed the real `RouterMetricsSource` and built-in judges)
-and a `StoreJournal` over an in-memory SQLite store, all on one `FakeClock`. Nothing of the
+and a `StoreJournal` over an in-memory SQLite store, all on one `VirtualClock`. Nothing of the
 engine is re-implemented here: this module only wires, parses faults and records the flight.
 """
 
@@ -17,22 +17,17 @@ from typing import Any
 import numpy as np
 
 from safeship.config.models import RolloutSpec, VerifySpec
+from safeship.core.clock import VirtualClock
 from safeship.core.durations import parse_duration
-from safeship.fleet.provider import Replica
-from safeship.fleet.simulated import (
-    FleetModel,
-    SimulatedMetrics,
-    SimulatedProvider,
-    SimulatedRouter,
-    VersionBehaviour,
-)
+from safeship.core.types import Replica, TrafficSplit
+from safeship.fleet.simulated import FleetModel, SimulatedProvider, VersionBehaviour
 from safeship.metrics.router_source import RouterMetricsSource
+from safeship.metrics.simulated import SimulatedMetrics
 from safeship.rollout.journal import StoreJournal
 from safeship.rollout.reconciler import Reconciler
 from safeship.rollout.state import Phase, Plan, RolloutStatus, VerifyResult, new_status
 from safeship.store.repository import Store
-from safeship.testing import FakeClock
-from safeship.traffic.router import TrafficSplit
+from safeship.traffic.simulated import SimulatedRouter
 
 START = 1_700_000_000.0  # virtual epoch of every flight, so timelines are reproducible
 DAY = 86_400.0
@@ -187,7 +182,7 @@ async def simulate(
     """Fly one rollout of `spec` to `version` over `targets` simulated targets."""
     spec = sized(spec, targets)
     stable = spec.service.stable or "stable"
-    clock, rng = FakeClock(START), np.random.default_rng(seed)
+    clock, rng = VirtualClock(START), np.random.default_rng(seed)
     provider = _provider(spec, stable=stable, model=model, clock=clock, rng=rng)
     router = SimulatedRouter(model=model, clock=clock, rng=rng)
     await router.apply(TrafficSplit(stable=tuple(await provider.replicas())))
@@ -239,7 +234,12 @@ def sized(spec: RolloutSpec, targets: int) -> RolloutSpec:
 
 
 def _provider(
-    spec: RolloutSpec, *, stable: str, model: FleetModel, clock: FakeClock, rng: np.random.Generator
+    spec: RolloutSpec,
+    *,
+    stable: str,
+    model: FleetModel,
+    clock: VirtualClock,
+    rng: np.random.Generator,
 ) -> SimulatedProvider:
     service = spec.service.name
     if not spec.strategy.targets_based:  # traffic strategies: a stable pool is already up
@@ -255,7 +255,7 @@ def _provider(
 class _Recorder:
     """Turns each plan into timeline entries and check records; halts a flight that waits."""
 
-    def __init__(self, flight: Flight, *, clock: FakeClock, limit: float) -> None:
+    def __init__(self, flight: Flight, *, clock: VirtualClock, limit: float) -> None:
         self.flight, self.clock, self.limit = flight, clock, limit
         self._last_check: float | None = None
         self._last_actions: tuple[str, ...] = ()

@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict
 from safeship.analysis.measurement import Measurement
 from safeship.analysis.verdict import Outcome
 from safeship.config.models import RolloutSpec
-from safeship.fleet.provider import MAIN, Role, Target
+from safeship.core.types import MAIN, Role, Target
 from safeship.rollout.strategies import initial_canary_scale
 
 RollbackMode = Literal["fast", "gradual"]

@@ -16,11 +16,10 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 
-from safeship.fleet.provider import Replica, Target
+from safeship.core.types import Replica, Target, TrafficSplit
 from safeship.rollout.converge import satisfied
 from safeship.rollout.state import Action, DeployTarget, Observations, RolloutStatus, Route
 from safeship.rollout.steps import Deploy, Step, deployed_before
-from safeship.traffic.router import TrafficSplit
 
 
 def wanted_new(steps: Sequence[Step], status: RolloutStatus) -> set[str]:

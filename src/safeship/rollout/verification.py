@@ -11,7 +11,7 @@ from collections.abc import Sequence
 import httpx
 
 from safeship.config.models import VerifySpec
-from safeship.fleet.provider import Replica
+from safeship.core.types import Replica
 from safeship.rollout.state import VerifyResult
 
 

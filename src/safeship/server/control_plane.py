@@ -26,7 +26,7 @@ from safeship.config.metrics import ControlPlaneConfig, MetricsSpec
 from safeship.core.clock import Clock
 from safeship.core.durations import parse_duration
 from safeship.core.errors import DeployError
-from safeship.fleet.provider import Replica
+from safeship.core.types import Replica
 from safeship.metrics.promql import Engine
 from safeship.metrics.retention import (
     HistoryReader,
@@ -43,7 +43,7 @@ from safeship.metrics.sources import (
 )
 from safeship.metrics.store import SeriesStore
 from safeship.store.engine import default_url
-from safeship.traffic.embedded import EmbeddedRouter
+from safeship.traffic.proxy.embedded import EmbeddedRouter
 
 ROUTER_JOB = "safeship-router"
 

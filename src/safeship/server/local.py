@@ -17,8 +17,8 @@ from typing import Any
 from safeship.config.models import RolloutSpec
 from safeship.core.clock import Clock, SystemClock
 from safeship.core.errors import SafeshipError
+from safeship.core.types import Replica, TrafficSplit
 from safeship.fleet.local import Handover, LocalProvider
-from safeship.fleet.provider import Replica
 from safeship.rollout.journal import StoreJournal, from_record
 from safeship.rollout.metrics import RolloutCollector, RolloutView
 from safeship.rollout.reconciler import MetricsSource, Reconciler
@@ -27,9 +27,8 @@ from safeship.rollout.strategies import compile_steps, local_targets
 from safeship.rollout.targets import handover_split
 from safeship.server.control_plane import local_signals, router_metrics_url
 from safeship.store.repository import Store
-from safeship.traffic.embedded import EmbeddedRouter
-from safeship.traffic.router import TrafficSplit
-from safeship.traffic.timeouts import Timeouts
+from safeship.traffic.proxy.embedded import EmbeddedRouter
+from safeship.traffic.proxy.timeouts import Timeouts
 
 
 class NothingToDo(SafeshipError):

@@ -17,8 +17,8 @@ from fastapi.responses import JSONResponse
 
 from safeship.core.clock import Clock, SystemClock
 from safeship.core.durations import parse_duration
+from safeship.core.labels import Labels
 from safeship.metrics.history_query import HistoryQuery, Querier
-from safeship.metrics.labels import Labels
 from safeship.metrics.promql import Engine, Matrix, PromQLError, Scalar, String, Value, Vector
 from safeship.metrics.promql.engine import matchers_of, parse
 from safeship.metrics.retention import HistoryReader

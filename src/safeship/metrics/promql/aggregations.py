@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from safeship.metrics.labels import NAME, Labels, with_label
+from safeship.core.labels import NAME, Labels, with_label
 from safeship.metrics.promql.errors import PromQLError
 from safeship.metrics.promql.range_functions import quantile
 from safeship.metrics.promql.values import Floats, Ints, Vector

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from safeship.metrics.labels import (
+from safeship.core.labels import (
     NAME,
     Labels,
     drop,
@@ -18,7 +18,7 @@ from safeship.metrics.labels import (
     keep_only,
     with_label,
 )
-from safeship.metrics.labels import format_labels as fmt
+from safeship.core.labels import format_labels as fmt
 from safeship.metrics.promql.errors import PromQLError
 from safeship.metrics.promql.values import Floats, Vector
 

@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from safeship.metrics.labels import drop_name
+from safeship.core.labels import drop_name
 from safeship.metrics.promql import functions as fn
 from safeship.metrics.promql import range_functions as rf
 from safeship.metrics.promql.errors import PromQLError

@@ -16,8 +16,8 @@ from typing import Any
 import numpy as np
 import promql_parser as pp
 
+from safeship.core.labels import NAME, Labels, drop_name
 from safeship.metrics.index import Matcher, name_matchers
-from safeship.metrics.labels import NAME, Labels, drop_name
 from safeship.metrics.promql import aggregations, binary, selectors
 from safeship.metrics.promql.calls import call
 from safeship.metrics.promql.errors import PromQLError

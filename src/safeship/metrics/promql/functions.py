@@ -8,7 +8,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from safeship.metrics.labels import NAME, Labels, drop_names, get, with_label
+from safeship.core.labels import NAME, Labels, drop_names, get, with_label
 from safeship.metrics.promql.errors import PromQLError
 from safeship.metrics.promql.values import Floats, Vector
 

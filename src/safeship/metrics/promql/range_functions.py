@@ -12,7 +12,7 @@ from typing import TypeVar
 
 import numpy as np
 
-from safeship.metrics.labels import drop_names
+from safeship.core.labels import drop_names
 from safeship.metrics.promql.values import Floats, Vector, Windows
 
 T = TypeVar("T")

@@ -11,8 +11,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from safeship.core.labels import STALE_BITS, Labels
 from safeship.metrics.index import Ids
-from safeship.metrics.labels import STALE_BITS, Labels
 from safeship.metrics.promql.values import Floats, Ints, Vector, Windows
 from safeship.metrics.store import SeriesStore, StoreView, pack, unpack_time
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import numpy.typing as npt
 
-from safeship.metrics.labels import Labels
+from safeship.core.labels import Labels
 
 Floats = npt.NDArray[np.float64]
 Ints = npt.NDArray[np.int64]

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from safeship.config.models import RolloutSpec
-from safeship.fleet.provider import Target
+from safeship.core.types import Target
 from safeship.rollout.steps import Step, TargetRef
 from safeship.rollout.strategies import blue_green, canary, rolling, traffic_split, waves
 

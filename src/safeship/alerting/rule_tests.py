@@ -20,7 +20,7 @@ from safeship.alerting.group import GroupState, evaluate_group
 from safeship.alerting.rules import RuleGroup, load_rule_file
 from safeship.core.durations import parse_duration
 from safeship.core.errors import ConfigError, ConfigIssue
-from safeship.metrics.labels import Labels, make_labels
+from safeship.core.labels import Labels, make_labels
 from safeship.metrics.promql import Engine, PromQLError, Scalar, Vector
 from safeship.metrics.series_notation import (
     NotationError,

@@ -18,14 +18,13 @@ import logging
 from prometheus_client import CollectorRegistry
 
 from safeship.core.errors import DeployError
-from safeship.fleet.provider import Replica
-from safeship.traffic.exposition import start_exposition
-from safeship.traffic.frontend import ClientConnection, Frontend
-from safeship.traffic.pools import Balancer, diff, split_keys, validate_split
-from safeship.traffic.router import TrafficSplit, VersionCounters
-from safeship.traffic.stats import RouterCollector, RouterStats
-from safeship.traffic.timeouts import Timeouts
-from safeship.traffic.upstream import Backend
+from safeship.core.types import Replica, TrafficSplit, VersionCounters
+from safeship.traffic.proxy.exposition import start_exposition
+from safeship.traffic.proxy.frontend import ClientConnection, Frontend
+from safeship.traffic.proxy.pools import Balancer, diff, split_keys, validate_split
+from safeship.traffic.proxy.stats import RouterCollector, RouterStats
+from safeship.traffic.proxy.timeouts import Timeouts
+from safeship.traffic.proxy.upstream import Backend
 
 log = logging.getLogger(__name__)
 

@@ -15,9 +15,9 @@ from typing import Protocol, cast
 
 import httptools
 
-from safeship.fleet.provider import Replica
-from safeship.traffic.http import head_end, head_status
-from safeship.traffic.stats import PoolStats
+from safeship.core.types import Replica
+from safeship.traffic.proxy.http import head_end, head_status
+from safeship.traffic.proxy.stats import PoolStats
 
 MAX_IDLE_PER_BACKEND = 256
 EJECT_SECONDS = 2.0  # after a connect failure, other backends are preferred for this long

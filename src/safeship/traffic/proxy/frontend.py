@@ -29,18 +29,18 @@ from typing import Any, cast
 
 import httptools
 
-from safeship.traffic.exchange import Exchange
-from safeship.traffic.http import (
+from safeship.traffic.proxy.exchange import Exchange
+from safeship.traffic.proxy.http import (
     CONTINUE,
     HOP_BY_HOP,
     forwarded_for,
     router_error,
     upstream_request,
 )
-from safeship.traffic.pools import Balancer
-from safeship.traffic.stats import PoolStats, RouterStats
-from safeship.traffic.timeouts import Timeouts
-from safeship.traffic.upstream import Backend
+from safeship.traffic.proxy.pools import Balancer
+from safeship.traffic.proxy.stats import PoolStats, RouterStats
+from safeship.traffic.proxy.timeouts import Timeouts
+from safeship.traffic.proxy.upstream import Backend
 
 MAX_BODY_BYTES = 8 * 1024 * 1024
 _now = time.perf_counter

@@ -16,7 +16,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
 from safeship.core.durations import format_duration, parse_duration
-from safeship.metrics.labels import Labels, make_labels
+from safeship.core.labels import Labels, make_labels
 
 Duration = Annotated[float, BeforeValidator(parse_duration)]
 Action = Literal["replace", "keep", "drop", "labelmap", "labeldrop", "labelkeep"]

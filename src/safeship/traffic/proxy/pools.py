@@ -12,8 +12,7 @@ from collections.abc import Container, Hashable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Generic, Literal, Protocol, TypeVar
 
-from safeship.fleet.provider import Replica
-from safeship.traffic.router import TrafficSplit
+from safeship.core.types import Replica, TrafficSplit
 
 
 class CanaryShare:

@@ -10,13 +10,13 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING
 
-from safeship.traffic.http import (
+from safeship.traffic.proxy.http import (
     IDEMPOTENT,
 )
-from safeship.traffic.upstream import EJECT_SECONDS, Backend, UpstreamConnection
+from safeship.traffic.proxy.upstream import EJECT_SECONDS, Backend, UpstreamConnection
 
 if TYPE_CHECKING:
-    from safeship.traffic.frontend import ClientConnection
+    from safeship.traffic.proxy.frontend import ClientConnection
 
 _now = time.perf_counter
 

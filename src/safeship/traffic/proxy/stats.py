@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from safeship.traffic.router import DURATION_BUCKETS, VersionCounters
+from safeship.core.types import DURATION_BUCKETS, VersionCounters
 
 _BOUNDS = DURATION_BUCKETS
 

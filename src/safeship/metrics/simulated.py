@@ -1,0 +1,28 @@
+"""A metrics source that the simulator can take down for a window of virtual time."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from safeship.analysis.measurement import Measurement
+from safeship.config.models import MetricSpec
+from safeship.core.clock import Clock
+from safeship.fleet.simulated import FleetModel
+
+
+class _Source(Protocol):  # the shape of MetricsSource, without importing the reconciler here
+    async def measure(self, metric: MetricSpec, *, version: str, window: float) -> Measurement: ...
+
+
+class SimulatedMetrics:
+    """A metrics source over another one that can be 'down' for a window of virtual time."""
+
+    def __init__(self, inner: _Source, *, model: FleetModel, clock: Clock, start: float) -> None:
+        self.inner, self.model, self.clock, self.start = inner, model, clock, start
+
+    async def measure(self, metric: MetricSpec, *, version: str, window: float) -> Measurement:
+        down = self.model.metrics_down
+        elapsed = self.clock.now() - self.start
+        if down is not None and down[0] <= elapsed < down[1]:
+            return Measurement(None, 0, window, error="metrics source down (simulated)")
+        return await self.inner.measure(metric, version=version, window=window)
