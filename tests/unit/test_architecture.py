@@ -7,6 +7,9 @@ from collections import defaultdict
 
 import grimp
 
+from safeship.rollout import rollback
+from safeship.rollout.state import Trigger
+
 
 def _package_graph() -> dict[str, set[str]]:
     """Top-level package → the top-level packages it imports (itself excluded)."""
@@ -58,3 +61,11 @@ def test_the_cycle_finder_finds_a_cycle() -> None:
 def test_product_code_never_imports_the_test_kit() -> None:
     graph = grimp.build_graph("safeship")
     assert graph.find_modules_that_directly_import("safeship.testing") == set()
+
+
+def test_the_rollback_module_names_every_trigger_and_its_function() -> None:
+    doc = rollback.__doc__ or ""
+    for trigger in Trigger:
+        assert f"`{trigger.name}`" in doc, trigger
+    for function in ("on_failed_action", "on_late_batch", "on_unhealthy_targets", "start"):
+        assert f"`{function}`" in doc and callable(getattr(rollback, function))

@@ -19,6 +19,7 @@ from safeship.rollout.state import (
     Route,
     Scale,
     Traffic,
+    Trigger,
     VerifyResult,
     new_status,
 )
@@ -158,7 +159,7 @@ def test_verify_step_advances_waits_or_rolls_back(
     result = plan(CANARY, at_verify, obs, T0)
     assert (result.status.phase, result.status.step_index) == (phase, step)
     if phase is Phase.ROLLING_BACK:
-        assert result.status.rollback_trigger == "verification"
+        assert result.status.rollback_trigger is Trigger.VERIFICATION
 
 
 GOOD = Measurement(0.99, 500, 30.0)
@@ -221,7 +222,7 @@ def test_a_batch_not_healthy_in_time_rolls_back() -> None:
     )
     result = plan(ROLLING, status(ROLLING), sick, T0 + 11)
     assert result.status.phase is Phase.ROLLING_BACK
-    assert result.status.rollback_trigger == "health"
+    assert result.status.rollback_trigger is Trigger.HEALTH
 
 
 def test_a_failed_batch_rolls_back_every_done_batch_newest_first() -> None:
@@ -239,7 +240,7 @@ def test_gradual_target_rollback_undoes_one_batch_per_wave() -> None:
         phase=Phase.ROLLING_BACK,
         rollback_mode="gradual",
         rollback_wave=1,
-        rollback_trigger="manual",
+        rollback_trigger=Trigger.MANUAL,
     )
     result = plan(ROLLING, gradual, fleet("v2", "v2", "v2", "v1"), T0)
     assert [a.target for a in result.actions if isinstance(a, DeployTarget)] == ["web-2"]
@@ -324,7 +325,7 @@ def gradual(**changes: Any) -> RolloutStatus:
         rollback_mode="gradual",
         rollback_wave=1,
         canary_weight=40.0,
-        rollback_trigger="analysis",
+        rollback_trigger=Trigger.ANALYSIS,
     )
     return status(CANARY, **{**base, **changes})
 
@@ -359,5 +360,5 @@ def test_gradual_rollback_shifts_back_in_waves_and_stops_when_cleared(
 
 
 def test_manual_rollback_never_counts_as_cleared() -> None:
-    st = gradual(rollback_wave_at=T0, rollback_trigger="manual")
+    st = gradual(rollback_wave_at=T0, rollback_trigger=Trigger.MANUAL)
     assert plan(CANARY, st, pool(20, ok=GOOD), T0 + 5).status.rollback_wave == 2

@@ -1,5 +1,5 @@
 """Small pure helpers every part of the planner shares: "is the world as wanted yet?" and
-the two status moves that many decisions end in (advance a step, pause)."""
+the status moves that many decisions end in (advance a step, pause, finish)."""
 
 from __future__ import annotations
 
@@ -61,3 +61,14 @@ def advance(status: RolloutStatus, now: float, event: str) -> Plan:
 def pause(status: RolloutStatus, reason: str) -> Plan:
     paused = status.model_copy(update={"phase": Phase.PAUSED, "message": reason})
     return Plan(paused, (), PAUSED_REQUEUE, (f"paused: {reason}",))
+
+
+def finish_when(
+    status: RolloutStatus, actions: tuple[Action, ...], done: Phase, now: float
+) -> Plan:
+    """End the rollout in `done` once `actions` are all satisfied; until then, do them."""
+    if actions:
+        return Plan(status, actions, CONVERGE_REQUEUE)
+    finished = status.model_copy(update={"phase": done, "finished_at": now, "canary_weight": 0.0})
+    summary = "promoted" if done is Phase.PROMOTED else "rolled back"
+    return Plan(finished, (), None, (f"{summary}: {status.message}",))

@@ -8,9 +8,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from safeship.rollout import finish
+from safeship.rollout import rollback
 from safeship.rollout.converge import advance
-from safeship.rollout.state import Phase, Request, RolloutStatus
+from safeship.rollout.state import Phase, Request, RolloutStatus, Trigger
 from safeship.rollout.steps import Pause, Step
 
 
@@ -57,8 +57,8 @@ def _roll_back(
         switched = status.model_copy(update={"rollback_mode": mode})
         return switched, f"rollback continues, now {mode}{why}"
     reason = f"{'aborted' if request.kind == 'abort' else 'rolled back'} by {request.actor}{why}"
-    plan = finish.start_rollback(
-        status, now, reason, "manual", mode=mode, aborted=request.kind == "abort"
+    plan = rollback.start(
+        status, now, reason, Trigger.MANUAL, mode=mode, aborted=request.kind == "abort"
     )
     return plan.status, f"rolling back ({mode}){why}"
 

@@ -3,8 +3,8 @@
 It opens no socket and reads no clock. Each tick first applies people's requests (gates.py),
 then converges the world to what the status says (replicas, targets, traffic), and only then
 moves the rollout forward through the compiled steps (steps.py), so a replayed tick after a
-crash does the same thing again. Target strategies converge in targets.py; rollbacks and
-promotion are planned in finish.py.
+crash does the same thing again. Target strategies converge in targets.py; the decision to
+roll back and every trigger of it live in rollback.py, promotion in promotion.py.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from dataclasses import replace
 
 from safeship.analysis.verdict import Outcome
 from safeship.config.models import RolloutSpec
-from safeship.rollout import baseline, finish, gates, targets
+from safeship.rollout import baseline, gates, promotion, rollback, targets
 from safeship.rollout.converge import CONVERGE_REQUEUE, PAUSED_REQUEUE, advance, converge, pause
 from safeship.rollout.judging import assess_latest, judge
 from safeship.rollout.state import (
@@ -24,6 +24,7 @@ from safeship.rollout.state import (
     Plan,
     RolloutStatus,
     Scale,
+    Trigger,
 )
 from safeship.rollout.steps import (
     Analysis,
@@ -54,39 +55,22 @@ def _tick(
 ) -> Plan:
     if status.phase.terminal:
         return Plan(status)
-    if obs.action_error and status.phase is not Phase.ROLLING_BACK:
-        return finish.start_rollback(status, now, f"action failed: {obs.action_error}", "action")
+    if failed := rollback.on_failed_action(status, obs, now):
+        return failed
     if status.phase is Phase.PROMOTING:
-        return finish.promote(spec, status, obs, now)
+        return promotion.promote(spec, status, obs, now)
     if status.phase is Phase.ROLLING_BACK:
-        return finish.roll_back(spec, steps, status, obs, now)
-    late = _late_batch(steps, status, obs, now)
-    if late is not None:
-        return finish.start_rollback(status, now, late, "health")
+        return rollback.roll_back(spec, steps, status, obs, now)
+    if late := rollback.on_late_batch(steps, status, obs, now):
+        return late
     actions = _steady(spec, steps, status, obs)
     if actions:
         return Plan(status, actions, CONVERGE_REQUEUE)
-    broken = targets.unhealthy_new(steps, status, obs) if spec.strategy.targets_based else []
-    if broken:
-        reason = f"health check failed on {', '.join(broken[:5])}"
-        return finish.start_rollback(status, now, reason, "health")
+    if broken := rollback.on_unhealthy_targets(spec, steps, status, obs, now):
+        return broken
     if status.phase is Phase.PAUSED:
         return Plan(status, (), PAUSED_REQUEUE)
     return _next_step(spec, steps, status, obs, now)
-
-
-def _late_batch(
-    steps: tuple[Step, ...], status: RolloutStatus, obs: Observations, now: float
-) -> str | None:
-    """Why the deploy step under way has failed its health gate, if it has."""
-    step = steps[status.step_index] if status.step_index < len(steps) else None
-    if not isinstance(step, Deploy) or status.phase is not Phase.PROGRESSING:
-        return None
-    if now - status.step_started_at <= step.health_timeout:
-        return None
-    if targets.batch_ready(step, status, obs):
-        return None
-    return f"{step.label} not healthy within {step.health_timeout:g}s"
 
 
 def _steady(
@@ -156,7 +140,7 @@ def _verify_step(status: RolloutStatus, obs: Observations, now: float) -> Plan:
         return Plan(status, (), CONVERGE_REQUEUE)
     if not obs.verification.ok:
         reason = f"verification failed: {obs.verification.reason}"
-        return finish.start_rollback(status, now, reason, "verification")
+        return rollback.start(status, now, reason, Trigger.VERIFICATION)
     return advance(status, now, f"verified: {obs.verification.reason}")
 
 
@@ -176,7 +160,8 @@ def _analyse(
     )
     outcome = assess_latest(step, [j.outcome for j in judged.judgements], verdict)
     if outcome is Outcome.FAIL:
-        return finish.start_rollback(judged, now, f"analysis failed: {verdict.reason}", "analysis")
+        reason = f"analysis failed: {verdict.reason}"
+        return rollback.start(judged, now, reason, Trigger.ANALYSIS)
     if outcome is Outcome.INCONCLUSIVE:
         return pause(judged, f"analysis inconclusive: {verdict.reason}")
     if outcome is Outcome.PASS:

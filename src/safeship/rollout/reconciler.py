@@ -18,7 +18,6 @@ from safeship.core.clock import Clock
 from safeship.core.errors import DeployError
 from safeship.core.types import BASELINE, MAIN, Replica, Target, TrafficSplit
 from safeship.fleet.provider import Provider
-from safeship.rollout.finish import CLEARABLE
 from safeship.rollout.planner import plan
 from safeship.rollout.state import (
     Action,
@@ -213,7 +212,8 @@ def _rolling_back_gradually(status: RolloutStatus) -> bool:
     return (
         status.phase is Phase.ROLLING_BACK
         and status.rollback_mode == "gradual"
-        and status.rollback_trigger in CLEARABLE
+        and status.rollback_trigger is not None
+        and status.rollback_trigger.clearable
     )
 
 

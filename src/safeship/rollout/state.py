@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, field_validator
 
 from safeship.analysis.measurement import Measurement
 from safeship.analysis.verdict import Outcome
@@ -36,6 +36,21 @@ class Phase(StrEnum):
     @property
     def terminal(self) -> bool:
         return self in (Phase.PROMOTED, Phase.ROLLED_BACK)
+
+
+class Trigger(StrEnum):
+    """Why a rollout is rolled back; `rollout/rollback.py` names the function behind each."""
+
+    ANALYSIS = "analysis"  # an analysis step judged the canary bad
+    HEALTH = "health"  # new targets unhealthy, or a batch not healthy in time
+    VERIFICATION = "verification"  # a post-deployment check failed
+    ACTION = "action"  # an action on the fleet or the router failed
+    MANUAL = "manual"  # a person asked (rollback or abort)
+
+    @property
+    def clearable(self) -> bool:
+        """A gradual rollback re-checks these between waves and stops once they clear."""
+        return self in (Trigger.ANALYSIS, Trigger.HEALTH)
 
 
 class Judgement(BaseModel):
@@ -73,10 +88,15 @@ class RolloutStatus(BaseModel):
     strategy: str = "canary"
     canary_scale: int = 0  # replicas of the canary pool (traffic strategies)
     rollback_mode: RollbackMode = "fast"
-    rollback_trigger: str = ""  # analysis, health, verification, action, manual
+    rollback_trigger: Trigger | None = None
     rollback_wave: int = 0  # gradual rollback: waves started so far
     rollback_wave_at: float | None = None  # gradual rollback: when the current wave settled
     aborted: bool = False  # rolled back because a person said so
+
+    @field_validator("rollback_trigger", mode="before")
+    @classmethod
+    def _no_trigger(cls, value: object) -> object:
+        return value or None  # statuses persisted before triggers were named stored ""
 
 
 def steps_hash(spec: RolloutSpec) -> str:

@@ -1,5 +1,5 @@
 """Target strategies (rolling, waves): which target must run which version, in what order,
-and how traffic follows. Pure; the planner and finish.py call it each tick.
+and how traffic follows. Pure; the planner, promotion.py and rollback.py call it each tick.
 
 A target's wanted version is derived from the step index alone (targets of finished deploy
 steps and of the current one run the new version, the rest the stable one), so the status

@@ -1,8 +1,15 @@
-"""How a rollout ends: promotion, and rollback — fast (everything at once) or gradual (in
-waves, newest batch or biggest weight first, stopping early once the trigger has cleared).
+"""The decision to roll back, and how a rollback runs: fast (everything at once) or gradual
+(in waves, newest batch or biggest weight first, stopping early once the trigger has cleared).
 
-Pure, like the rest of the planner; each function converges the world first and only then
-moves the phase on.
+Every trigger (`state.Trigger`) and the function that raises it:
+- `ACTION`: `on_failed_action`: an action of the last tick failed;
+- `HEALTH`: `on_late_batch` (a deploy batch not healthy within its health timeout) and
+  `on_unhealthy_targets` (targets on the new version died or fail their checks);
+- `VERIFICATION`: `planner._verify_step`: a post-deployment check failed;
+- `ANALYSIS`: `planner._analyse`: the analysis step's verdict is fail (judging.py);
+- `MANUAL`: `gates._roll_back`: a person asked for `rollback` or `abort`.
+All of them end in `start`; `roll_back` then carries the rollback on, tick by tick.
+Pure, like the rest of the planner.
 """
 
 from __future__ import annotations
@@ -12,7 +19,7 @@ from collections.abc import Sequence
 from safeship.analysis.verdict import Outcome
 from safeship.config.models import RolloutSpec
 from safeship.rollout import baseline, targets
-from safeship.rollout.converge import CONVERGE_REQUEUE, converge, pause
+from safeship.rollout.converge import CONVERGE_REQUEUE, converge, finish_when, pause
 from safeship.rollout.judging import judge
 from safeship.rollout.state import (
     Action,
@@ -23,18 +30,51 @@ from safeship.rollout.state import (
     RolloutStatus,
     Route,
     Scale,
+    Trigger,
 )
 from safeship.rollout.steps import Analysis, Deploy, Step
 
 GRADUAL_FLOOR = 5.0  # below this weight a gradual rollback goes straight to zero
-CLEARABLE = ("analysis", "health")  # triggers a gradual rollback re-checks between waves
 
 
-def start_rollback(
+def on_failed_action(status: RolloutStatus, obs: Observations, now: float) -> Plan | None:
+    """An action of the last tick failed (a replica did not start, the router refused)."""
+    if not obs.action_error or status.phase is Phase.ROLLING_BACK:
+        return None
+    return start(status, now, f"action failed: {obs.action_error}", Trigger.ACTION)
+
+
+def on_late_batch(
+    steps: Sequence[Step], status: RolloutStatus, obs: Observations, now: float
+) -> Plan | None:
+    """The deploy step under way is not healthy within its health timeout."""
+    step = steps[status.step_index] if status.step_index < len(steps) else None
+    if not isinstance(step, Deploy) or status.phase is not Phase.PROGRESSING:
+        return None
+    if now - status.step_started_at <= step.health_timeout:
+        return None
+    if targets.batch_ready(step, status, obs):
+        return None
+    return start(
+        status, now, f"{step.label} not healthy within {step.health_timeout:g}s", Trigger.HEALTH
+    )
+
+
+def on_unhealthy_targets(
+    spec: RolloutSpec, steps: Sequence[Step], status: RolloutStatus, obs: Observations, now: float
+) -> Plan | None:
+    """Targets already moved to the new version have died or fail their health check."""
+    broken = targets.unhealthy_new(steps, status, obs) if spec.strategy.targets_based else []
+    if not broken:
+        return None
+    return start(status, now, f"health check failed on {', '.join(broken[:5])}", Trigger.HEALTH)
+
+
+def start(
     status: RolloutStatus,
     now: float,
     reason: str,
-    trigger: str,
+    trigger: Trigger,
     *,
     mode: RollbackMode = "fast",
     aborted: bool = False,
@@ -54,28 +94,13 @@ def start_rollback(
     return Plan(rolling_back, (), 0.0, (f"rolling back ({mode}, {trigger}): {reason}",))
 
 
-def promote(spec: RolloutSpec, status: RolloutStatus, obs: Observations, now: float) -> Plan:
-    new, old = status.canary_version, status.stable_version
-    if spec.strategy.targets_based:
-        want = {t.name: new for t in obs.targets}
-        actions = targets.converge_targets(status, obs, want, parallel=len(want), drain=False)
-        actions += converge([Route(new, None, 0.0)], obs)
-        return _finish_when(status, actions, Phase.PROMOTED, now)
-    desired: list[Action] = [
-        Scale(new, spec.fleet.replicas),
-        Route(new, None, 0.0),  # also takes the fresh baseline out of routing (drained)
-        Scale(old, 0),
-        baseline.removed(status),
-    ]
-    return _finish_when(status, converge(desired, obs), Phase.PROMOTED, now)
-
-
 def roll_back(
     spec: RolloutSpec, steps: Sequence[Step], status: RolloutStatus, obs: Observations, now: float
 ) -> Plan:
+    """Carry a started rollback on: everything at once (fast), or one wave per tick (gradual)."""
     if status.rollback_mode == "gradual" and not _waves_over(spec, steps, status):
         return _gradual(spec, steps, status, obs, now)
-    return _finish_when(status, _everything_back(spec, steps, status, obs), Phase.ROLLED_BACK, now)
+    return finish_when(status, _everything_back(spec, steps, status, obs), Phase.ROLLED_BACK, now)
 
 
 def _everything_back(
@@ -150,7 +175,7 @@ def wave_weight(weight: float, wave: int) -> float:
 
 
 def _cleared(spec: RolloutSpec, status: RolloutStatus, obs: Observations) -> bool:
-    if status.rollback_trigger not in CLEARABLE:
+    if status.rollback_trigger is None or not status.rollback_trigger.clearable:
         return False
     return judge(spec, Analysis(), status, obs).outcome is Outcome.PASS
 
@@ -159,13 +184,3 @@ def _reverse_batches(steps: Sequence[Step], status: RolloutStatus) -> list[tuple
     """The deploy steps reached so far, newest first: the order a rollback undoes them in."""
     reached = steps[: status.step_index + 1]
     return [step.targets for step in reversed(reached) if isinstance(step, Deploy)]
-
-
-def _finish_when(
-    status: RolloutStatus, actions: tuple[Action, ...], done: Phase, now: float
-) -> Plan:
-    if actions:
-        return Plan(status, actions, CONVERGE_REQUEUE)
-    finished = status.model_copy(update={"phase": done, "finished_at": now, "canary_weight": 0.0})
-    summary = "promoted" if done is Phase.PROMOTED else "rolled back"
-    return Plan(finished, (), None, (f"{summary}: {status.message}",))
