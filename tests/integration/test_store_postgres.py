@@ -25,6 +25,7 @@ sys.path.insert(0, str(Path(__file__).parents[1] / "unit"))
 _contract = importlib.import_module("test_store_repository")
 globals().update({k: v for k, v in vars(_contract).items() if k.startswith("test_")})
 store = _contract.store
+audit_key_file = _contract.audit_key_file
 
 
 @pytest.fixture

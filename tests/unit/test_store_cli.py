@@ -6,8 +6,8 @@ import json
 from pathlib import Path
 
 import pytest
-import sqlalchemy as sa
 import typer
+from tampering import tamper
 from typer.testing import CliRunner
 
 from safeship.cli import audit as audit_cli
@@ -105,13 +105,10 @@ def test_verify_reports_ok_with_the_count(db: str) -> None:
 
 
 def test_verify_names_the_altered_entry_and_exits_1(db: str) -> None:
-    engine = sa.create_engine(db)
-    with engine.begin() as conn:
-        conn.execute(sa.text("UPDATE audit SET actor = 'mallory' WHERE id = 2"))
-    engine.dispose()
+    tamper(db, "UPDATE audit SET actor = 'mallory' WHERE id = 2")
     code, out = run("verify", "--db", db)
     assert code == 1
-    assert out.startswith("BROKEN: audit entry 2:")
+    assert out.startswith("BROKEN (edited): audit entry 2:")
 
 
 def test_unusable_database_exits_3_with_a_reason(tmp_path: Path) -> None:

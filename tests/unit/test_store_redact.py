@@ -119,13 +119,14 @@ def test_verify_chain_names_the_first_entry_that_does_not_fit(
 ) -> None:
     entries = _chain(6)
     entries[tamper_index] = replace(entries[tamper_index], **change)
-    result = verify_chain(entries)
+    result = verify_chain(entries).result
     assert (result.ok, result.broken_id, result.checked) == (False, broken_id, broken_id)
 
 
 def test_verify_chain_accepts_an_intact_chain_and_an_empty_one() -> None:
-    assert verify_chain(_chain(6)).ok and verify_chain(_chain(6)).checked == 6
-    assert verify_chain([]).ok
+    walk = verify_chain(_chain(6))
+    assert (walk.result.ok, walk.result.checked, walk.last_id) == (True, 6, 6)
+    assert verify_chain([]).result.ok
 
 
 def test_rollout_result_outside_the_known_outcomes_is_refused() -> None:

@@ -9,14 +9,17 @@ import itertools
 import json
 import threading
 from collections.abc import Iterator
-from dataclasses import replace
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from tampering import tamper
 
-from safeship.store import RolloutRecord, Store
+from safeship.store import AuditEntry, RolloutRecord, Store, StoreError
+from safeship.store.chain import GENESIS_HASH, entry_hash, sign
 from safeship.store.migrate import current_revision, head_revision
+from safeship.store.records import Tampering
 from safeship.testing import FakeClock
 
 
@@ -165,7 +168,7 @@ def test_updating_an_audit_reason_by_sql_is_detected_at_that_entry(
 ) -> None:
     for i in range(5):
         store.audit(actor="alice", action="step", reason=f"step {i}")
-    raw_execute(store_url, "UPDATE audit SET reason = 'nothing to see' WHERE id = 3")
+    tamper(store_url, "UPDATE audit SET reason = 'nothing to see' WHERE id = 3")
     result = store.verify_audit()
     assert (result.ok, result.broken_id, result.checked) == (False, 3, 3)
     assert result.problem is not None and "modified" in result.problem
@@ -176,7 +179,7 @@ def test_deleting_an_audit_entry_by_sql_is_detected_at_the_next_one(
 ) -> None:
     for i in range(4):
         store.audit(actor="alice", action="step", details={"i": i})
-    raw_execute(store_url, "DELETE FROM audit WHERE id = 2")
+    tamper(store_url, "DELETE FROM audit WHERE id = 2")
     result = store.verify_audit()
     assert (result.ok, result.broken_id) == (False, 3)
     assert result.problem is not None and "prev_hash" in result.problem
@@ -186,9 +189,9 @@ def test_rehashing_a_tampered_entry_still_breaks_the_chain_after_it(
     store_url: str, store: Store
 ) -> None:
     entries = [store.audit(actor="a", action="step", details={"i": i}) for i in range(3)]
-    raw_execute(store_url, "UPDATE audit SET hash = :h WHERE id = 1", h="f" * 64)
+    tamper(store_url, "UPDATE audit SET hash = :h WHERE id = 1", h="f" * 64)
     assert store.verify_audit().broken_id == 1
-    raw_execute(store_url, "UPDATE audit SET hash = :h WHERE id = 1", h=entries[0].hash)
+    tamper(store_url, "UPDATE audit SET hash = :h WHERE id = 1", h=entries[0].hash)
     assert store.verify_audit().ok
 
 
@@ -222,3 +225,133 @@ def test_concurrent_appends_from_threads_keep_one_valid_chain(store: Store) -> N
     result = store.verify_audit()
     assert (result.ok, result.checked) == (True, 60)
     assert [e.id for e in store.audit_entries()] == list(range(1, 61))
+
+
+# Tamper evidence: the database refuses changes to history, and what an owner with DDL
+# rights does anyway (see tampering.py) is named by `verify_audit`.
+
+
+@pytest.fixture(autouse=True)
+def audit_key_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    key_file = tmp_path / "keys" / "audit.key"
+    monkeypatch.setenv("SAFESHIP_AUDIT_KEY_FILE", str(key_file))
+    return key_file
+
+
+def _log(store: Store, count: int) -> list[AuditEntry]:
+    return [store.audit(actor="alice", action="step", reason=f"step {i}") for i in range(count)]
+
+
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "UPDATE audit SET reason = 'x' WHERE id = 1",
+        "DELETE FROM audit WHERE id = 2",
+        "UPDATE audit_checkpoints SET signature = 'x'",
+        "DELETE FROM audit_checkpoints",
+    ],
+)
+def test_the_database_refuses_to_change_history(store_url: str, store: Store, sql: str) -> None:
+    _log(store, 3)
+    store.checkpoint_audit()
+    with pytest.raises(sa.exc.DBAPIError, match="append-only"):
+        raw_execute(store_url, sql)
+    assert store.verify_audit().ok
+
+
+def test_a_checkpoint_is_signed_every_64_entries_and_on_request(store: Store) -> None:
+    _log(store, 65)
+    assert store.verify_audit().checkpoints == 2  # entry 64, in the database and the head file
+    store.checkpoint_audit()
+    store.checkpoint_audit()  # the head is signed already: nothing new
+    result = store.verify_audit()
+    assert (result.ok, result.checked, result.checkpoints) == (True, 65, 3)
+
+
+def test_a_deleted_tail_is_caught_by_the_checkpoint_that_signed_it(
+    store_url: str, store: Store
+) -> None:
+    _log(store, 70)
+    tamper(store_url, "DELETE FROM audit WHERE id > 60")
+    result = store.verify_audit()
+    assert (result.ok, result.tampering, result.broken_id) == (False, Tampering.TRUNCATED, 64)
+    assert result.problem is not None and "ends at entry 60" in result.problem
+
+
+def test_a_deleted_tail_with_its_checkpoints_is_caught_by_the_head_outside(
+    store_url: str, store: Store
+) -> None:
+    _log(store, 70)
+    tamper(store_url, "DELETE FROM audit WHERE id > 60", "DELETE FROM audit_checkpoints")
+    assert store.verify_audit().tampering is Tampering.TRUNCATED
+
+
+def test_deleted_checkpoints_alone_are_reported(store_url: str, store: Store) -> None:
+    _log(store, 70)
+    tamper(store_url, "DELETE FROM audit_checkpoints")
+    assert store.verify_audit().tampering is Tampering.CHECKPOINTS_DELETED
+
+
+def test_a_chain_rewritten_from_scratch_is_caught(store_url: str, store: Store) -> None:
+    entries = _log(store, 5)
+    store.checkpoint_audit()
+    prev = GENESIS_HASH
+    for entry in entries:  # a consistent chain with one reason changed, every hash redone
+        reason = "nothing happened" if entry.id == 2 else entry.reason
+        fields = {**asdict(entry), "reason": reason, "prev_hash": prev}
+        fields.pop("hash")
+        prev = entry_hash(**fields)
+        tamper(
+            store_url,
+            "UPDATE audit SET reason = :reason, prev_hash = :prev, hash = :hash WHERE id = :id",
+            reason=reason,
+            prev=fields["prev_hash"],
+            hash=prev,
+            id=entry.id,
+        )
+    result = store.verify_audit()
+    assert (result.ok, result.tampering, result.broken_id) == (False, Tampering.REWRITTEN, 5)
+
+
+def test_reordered_and_edited_entries_are_named(store_url: str, store: Store) -> None:
+    _log(store, 4)
+    tamper(store_url, "UPDATE audit SET id = 99 WHERE id = 2")
+    tamper(
+        store_url, "UPDATE audit SET id = 2 WHERE id = 3", "UPDATE audit SET id = 3 WHERE id = 99"
+    )
+    result = store.verify_audit()
+    assert (result.tampering, result.broken_id) == (Tampering.REMOVED_OR_REORDERED, 2)
+
+
+def test_a_forged_checkpoint_is_caught(store_url: str, store: Store) -> None:
+    entries = _log(store, 3)
+    store.checkpoint_audit()
+    tamper(
+        store_url,
+        "INSERT INTO audit_checkpoints (id, ts, entry_id, head_hash, signature) "
+        "VALUES (2, 0, 3, :hash, :signature)",
+        hash=entries[-1].hash,
+        signature=sign(b"not the key", entry_id=3, head_hash=entries[-1].hash),
+    )
+    result = store.verify_audit()
+    assert (result.ok, result.tampering) == (False, Tampering.FORGED_CHECKPOINT)
+
+
+def test_checkpoints_without_the_key_cannot_pass(
+    store: Store, store_url: str, audit_key_file: Path
+) -> None:
+    _log(store, 2)
+    store.checkpoint_audit()
+    audit_key_file.unlink()
+    with Store.open(store_url) as reopened:
+        assert reopened.verify_audit().tampering is Tampering.NO_KEY
+
+
+def test_a_key_file_others_can_read_is_refused(
+    store: Store, store_url: str, audit_key_file: Path
+) -> None:
+    _log(store, 2)
+    store.checkpoint_audit()
+    audit_key_file.chmod(0o644)
+    with Store.open(store_url) as reopened, pytest.raises(StoreError, match="chmod 600"):
+        reopened.verify_audit()

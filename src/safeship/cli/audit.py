@@ -84,16 +84,18 @@ def list_command(
 
 @audit_app.command("verify")
 def verify_command(db: DbOption = None) -> None:
-    """Recompute the audit hash chain; exit 1 naming the first entry that was altered."""
+    """Recompute the audit hash chain and check its signed checkpoints; exit 1 naming what
+    was done (edited, removed or reordered, truncated, rewritten, forged checkpoint)."""
     with _opened(db) as store:
         result = store.verify_audit()
-    console = Console(highlight=False)
+    console = Console(highlight=False, markup=False)
     if result.ok:
-        console.print(f"OK: {result.checked} audit entries verified, the chain is intact")
+        signed = f", {result.checkpoints} signed checkpoints" if result.checkpoints else ""
+        console.print(f"OK: {result.checked} audit entries verified{signed}, the chain is intact")
         return
+    where = f"audit entry {result.broken_id}" if result.broken_id else "audit log"
     console.print(
-        f"BROKEN: audit entry {result.broken_id}: {result.problem} "
-        f"({result.checked} entries checked)"
+        f"BROKEN ({result.tampering}): {where}: {result.problem} ({result.checked} entries checked)"
     )
     raise typer.Exit(EXIT_FAILED)
 

@@ -40,6 +40,8 @@ class StoreJournal:
             tx.mark_requests_handled(list(plan.consumed))
             if status.phase is Phase.PROMOTED:
                 tx.set_stable_version(status.service, status.canary_version)
+            if status.phase.terminal:
+                tx.checkpoint_audit()  # a finished rollout's record is signed at once
         self._last = status
 
     def pending(self, rollout_id: str) -> list[Request]:

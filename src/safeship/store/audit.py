@@ -1,6 +1,8 @@
-"""The audit log as rows: append under the chain lock, read back, verify batch by batch.
+"""The audit log as rows: append under the chain lock, sign checkpoints, read back, verify.
 
-Append-only by construction: this module offers no update or delete.
+Append-only by construction: this module offers no update or delete, and the database's
+triggers refuse them (migration 0005). Every `CHECKPOINT_EVERY` entries, and whenever a
+caller asks (a rollout ends), the chain head is signed with the audit key.
 """
 
 from __future__ import annotations
@@ -12,13 +14,21 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from safeship.store.chain import GENESIS_HASH, canonical_json, entry_hash, verify_chain
+from safeship.store.chain import (
+    GENESIS_HASH,
+    canonical_json,
+    checkpoint_problem,
+    entry_hash,
+    sign,
+    verify_chain,
+)
 from safeship.store.locks import AUDIT_LOCK_KEY
-from safeship.store.records import AuditEntry, AuditVerification
+from safeship.store.records import AuditEntry, AuditVerification, Checkpoint, Tampering
 from safeship.store.redact import redact, redact_text
-from safeship.store.schema import audit
+from safeship.store.schema import audit, audit_checkpoints
 
 VERIFY_BATCH = 1000
+CHECKPOINT_EVERY = 64  # entries between two signed checkpoints, at most
 
 
 def append(
@@ -113,5 +123,65 @@ def iter_all(conn: Connection, *, batch: int = VERIFY_BATCH) -> Iterator[AuditEn
         after = rows[-1].id
 
 
-def verify(conn: Connection) -> AuditVerification:
-    return verify_chain(iter_all(conn))
+def checkpoint(conn: Connection, *, key: bytes, ts: float) -> Checkpoint | None:
+    """Sign the chain head, unless the newest checkpoint already covers it."""
+    last_id, head_hash = _lock_and_read_tail(conn)
+    newest = checkpoints(conn)[-1:]
+    if last_id == 0 or (newest and newest[0].entry_id == last_id):
+        return None
+    signed = Checkpoint(
+        id=newest[0].id + 1 if newest else 1,
+        ts=float(ts),
+        entry_id=last_id,
+        head_hash=head_hash,
+        signature=sign(key, entry_id=last_id, head_hash=head_hash),
+    )
+    conn.execute(sa.insert(audit_checkpoints).values(signed.as_dict()))
+    return signed
+
+
+def checkpoints(conn: Connection) -> list[Checkpoint]:
+    rows = conn.execute(sa.select(audit_checkpoints).order_by(audit_checkpoints.c.id)).all()
+    return [Checkpoint(**row._asdict()) for row in rows]
+
+
+def genesis_hash(conn: Connection) -> str | None:
+    """The hash of the first entry: names this chain (for its head file outside the database)."""
+    return conn.execute(sa.select(audit.c.hash).where(audit.c.id == 1)).scalar()
+
+
+def verify(conn: Connection, *, key: bytes | None, head: Checkpoint | None) -> AuditVerification:
+    """The chain, then every signed checkpoint, then the head kept outside the database."""
+    stored = checkpoints(conn)
+    signed = [*stored, *([head] if head is not None else [])]
+    walk = verify_chain(iter_all(conn), keep={c.entry_id for c in signed})
+    if not walk.result.ok:
+        return walk.result
+    checked = walk.result.checked
+    if signed and key is None:
+        return _broken(checked, Tampering.NO_KEY, "signed checkpoints exist but no audit key")
+    for one in signed:
+        assert key is not None
+        if found := checkpoint_problem(one, key, walk):
+            return _broken(checked, *found, broken_id=one.entry_id)
+    if missing := _missing_checkpoints(stored, head, checked):
+        return _broken(checked, Tampering.CHECKPOINTS_DELETED, missing)
+    return AuditVerification(ok=True, checked=checked, checkpoints=len(signed))
+
+
+def _missing_checkpoints(stored: list[Checkpoint], head: Checkpoint | None, entries: int) -> str:
+    if [c.id for c in stored] != list(range(1, len(stored) + 1)):
+        return "signed checkpoints were deleted (their numbers have gaps)"
+    if head is not None and head.id > len(stored):
+        return f"signed checkpoints after {len(stored)} were deleted (the head file has {head.id})"
+    if not stored and entries >= CHECKPOINT_EVERY:
+        return f"no signed checkpoint, though {entries} entries exist: checkpoints were deleted"
+    return ""
+
+
+def _broken(
+    checked: int, tampering: Tampering, problem: str, *, broken_id: int | None = None
+) -> AuditVerification:
+    return AuditVerification(
+        ok=False, checked=checked, broken_id=broken_id, problem=problem, tampering=tampering
+    )

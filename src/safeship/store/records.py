@@ -6,8 +6,10 @@ hands out `AuditEntry`s; `verify_audit` answers with an `AuditVerification`.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any, Literal, get_args
 
 RolloutResult = Literal["promoted", "rolled_back", "aborted", "failed"]
@@ -67,13 +69,41 @@ class AuditEntry:
 
 
 @dataclass(frozen=True, kw_only=True)
+class Checkpoint:
+    """A signed chain head: entry `entry_id` carried `head_hash` when the key signed it."""
+
+    id: int
+    ts: float
+    entry_id: int
+    head_hash: str
+    signature: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+class Tampering(StrEnum):
+    """What `audit verify` found, so a reader knows what kind of change was made."""
+
+    EDITED = "edited"  # an entry's contents no longer match its hash
+    REMOVED_OR_REORDERED = "removed-or-reordered"  # a link of the chain is missing or moved
+    TRUNCATED = "truncated"  # entries after a signed checkpoint are gone
+    REWRITTEN = "rewritten"  # the chain is consistent but not the one that was signed
+    FORGED_CHECKPOINT = "forged-checkpoint"  # a checkpoint the key did not sign
+    CHECKPOINTS_DELETED = "checkpoints-deleted"  # signed checkpoints are missing
+    NO_KEY = "no-key"  # checkpoints exist but the key to check them is not here
+
+
+@dataclass(frozen=True, kw_only=True)
 class AuditVerification:
-    """The outcome of recomputing the chain: ok, or the first entry that does not fit."""
+    """The outcome of recomputing the chain: ok, or the first thing that does not fit."""
 
     ok: bool
     checked: int
+    checkpoints: int = 0  # signed checkpoints verified
     broken_id: int | None = None
     problem: str | None = None
+    tampering: Tampering | None = None
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -15,6 +15,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 from safeship.core.clock import Clock, SystemClock
+from safeship.store.audit_key import AuditKey, load_key, write_head
 from safeship.store.engine import READ_ONLY, create_engine, default_url
 from safeship.store.errors import StoreError
 from safeship.store.migrate import upgrade_to_head
@@ -28,6 +29,7 @@ class Store:
     def __init__(self, engine: Engine, *, clock: Clock | None = None) -> None:
         self._engine = engine
         self._clock: Clock = clock or SystemClock()
+        self._key: AuditKey | None = None
 
     @classmethod
     def open(cls, url: str | None = None, *, clock: Clock | None = None) -> Store:
@@ -69,13 +71,27 @@ class Store:
     def transaction(self) -> Iterator[Transaction]:
         """A write transaction: commits when the block ends, rolls back if it raises."""
         with self._engine.begin() as conn:
-            yield Transaction(conn, self._clock)
+            tx = Transaction(conn, self._clock, self._audit_key)
+            yield tx
+        if tx.signed is not None:  # committed: keep the newest checkpoint outside, too
+            write_head(self._audit_key(), *tx.signed)
 
     @contextmanager
     def _reading(self) -> Iterator[Transaction]:
         # Read-only work need not queue behind writers for SQLite's write lock.
         with self._engine.connect() as conn, conn.execution_options(**{READ_ONLY: True}).begin():
-            yield Transaction(conn, self._clock)
+            yield Transaction(conn, self._clock, self._audit_key)
+
+    def _audit_key(self) -> AuditKey:
+        """The key that signs checkpoints, made on first use (store/audit_key.py)."""
+        if self._key is None:
+            self._key = load_key(self._url, create=True)
+            assert self._key is not None
+        return self._key
+
+    @property
+    def _url(self) -> str:
+        return self._engine.url.render_as_string(hide_password=False)
 
     def save_rollout(self, record: RolloutRecord) -> None:
         with self.transaction() as tx:
@@ -131,6 +147,11 @@ class Store:
         with self._reading() as tx:
             return tx.audit_entries(rollout_id=rollout_id, limit=limit)
 
+    def checkpoint_audit(self) -> None:
+        with self.transaction() as tx:
+            tx.checkpoint_audit()
+
     def verify_audit(self) -> AuditVerification:
+        key = self._key or load_key(self._url, create=False)
         with self._reading() as tx:
-            return tx.verify_audit()
+            return tx.verify_audit(key)

@@ -60,6 +60,18 @@ audit = sa.Table(
     sa.Index("ix_audit_rollout_id", "rollout_id"),
 )
 
+# Signed chain heads (migration 0005): an HMAC, with a key kept outside the database, of
+# (entry id, entry hash), so a deleted tail or a rewritten chain shows at `audit verify`.
+audit_checkpoints = sa.Table(
+    "audit_checkpoints",
+    metadata,
+    sa.Column("id", sa.Integer(), primary_key=True, autoincrement=False),
+    sa.Column("ts", sa.Double(), nullable=False),
+    sa.Column("entry_id", sa.Integer(), nullable=False),
+    sa.Column("head_hash", sa.String(64), nullable=False),
+    sa.Column("signature", sa.String(64), nullable=False),
+)
+
 # Commands from people to a running rollout; the controller marks each handled in the same
 # transaction as the status it led to.
 rollout_requests = sa.Table(

@@ -6,7 +6,7 @@ transaction, before acting, so a crash never leaves an action without its record
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from sqlalchemy.engine import Connection
@@ -15,15 +15,26 @@ from safeship.core.clock import Clock
 from safeship.store import audit as audit_rows
 from safeship.store import requests as request_rows
 from safeship.store import rollouts as rollout_rows
-from safeship.store.records import AuditEntry, AuditVerification, RequestRecord, RolloutRecord
+from safeship.store.audit_key import AuditKey, read_head
+from safeship.store.records import (
+    AuditEntry,
+    AuditVerification,
+    Checkpoint,
+    RequestRecord,
+    RolloutRecord,
+)
 
 
 class Transaction:
     """Repository operations bound to one open database transaction."""
 
-    def __init__(self, connection: Connection, clock: Clock) -> None:
+    def __init__(
+        self, connection: Connection, clock: Clock, audit_key: Callable[[], AuditKey]
+    ) -> None:
         self._conn = connection
         self._clock = clock
+        self._audit_key = audit_key
+        self.signed: tuple[str, Checkpoint] | None = None  # (chain genesis, newest checkpoint)
 
     def save_rollout(self, record: RolloutRecord) -> None:
         """Insert or overwrite the rollout with `record.id`."""
@@ -58,7 +69,7 @@ class Transaction:
         details: Mapping[str, Any] | None = None,
     ) -> AuditEntry:
         """Append a hash-chained entry stamped with the store's clock; secrets are redacted."""
-        return audit_rows.append(
+        entry = audit_rows.append(
             self._conn,
             ts=self._clock.now(),
             actor=actor,
@@ -68,6 +79,18 @@ class Transaction:
             service=service,
             details=details,
         )
+        if entry.id % audit_rows.CHECKPOINT_EVERY == 0:
+            self.checkpoint_audit()
+        return entry
+
+    def checkpoint_audit(self) -> None:
+        """Sign the chain head with the audit key (a no-op if it is signed already)."""
+        signed = audit_rows.checkpoint(
+            self._conn, key=self._audit_key().secret, ts=self._clock.now()
+        )
+        genesis = audit_rows.genesis_hash(self._conn)
+        if signed is not None and genesis is not None:
+            self.signed = (genesis, signed)
 
     def audit_entries(
         self, *, rollout_id: str | None = None, limit: int | None = None
@@ -75,9 +98,11 @@ class Transaction:
         """Oldest first; with `limit`, the newest `limit` entries."""
         return audit_rows.entries(self._conn, rollout_id=rollout_id, limit=limit)
 
-    def verify_audit(self) -> AuditVerification:
-        """Recompute the whole chain; report the first entry that does not fit."""
-        return audit_rows.verify(self._conn)
+    def verify_audit(self, key: AuditKey | None) -> AuditVerification:
+        """Recompute the whole chain and check every signed checkpoint against it."""
+        genesis = audit_rows.genesis_hash(self._conn)
+        head = read_head(key, genesis) if key is not None and genesis is not None else None
+        return audit_rows.verify(self._conn, key=key.secret if key else None, head=head)
 
     def add_request(
         self,
