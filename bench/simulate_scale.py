@@ -52,7 +52,7 @@ def fly_one(strategy: str, targets: int, seed: int) -> dict[str, Any]:
     """One flight in this process; returns its figures."""
     from safeship.config.models import RolloutSpec
     from safeship.fleet.simulated import FleetModel
-    from safeship.rollout.simulation import simulate
+    from safeship.wiring.simulate import simulate
 
     spec = RolloutSpec.model_validate(spec_document(strategy, targets))
     model = FleetModel(request_rate=float(max(1000, targets)))  # about 1 req/s per target

@@ -16,8 +16,9 @@ import pytest
 from safeship.config.models import RolloutSpec
 from safeship.core.types import BASELINE, Replica
 from safeship.rollout.state import Phase, Plan, Route, Scale
-from safeship.server.local import LocalStack, local_stack, run_rollout
 from safeship.store.repository import Store
+from safeship.wiring.local_stack import LocalStack, local_stack
+from safeship.wiring.run import run_rollout
 
 pytestmark = pytest.mark.integration
 

@@ -9,8 +9,8 @@ import httpx
 import pytest
 
 from safeship.config.models import MetricSpec, RolloutSpec
-from safeship.metrics.sources import PromQLMetricsSource
-from safeship.server.local import local_stack
+from safeship.metrics.sources.promql import PromQLMetricsSource
+from safeship.wiring.local_stack import local_stack
 
 pytestmark = pytest.mark.integration
 

@@ -18,7 +18,7 @@ from safeship.core.clock import SystemClock
 from safeship.core.types import Replica, TrafficSplit
 from safeship.metrics.promql import Engine, Vector
 from safeship.metrics.scrape import Scraper
-from safeship.metrics.sources import PromQLMetricsSource
+from safeship.metrics.sources.promql import PromQLMetricsSource
 from safeship.metrics.store import SeriesStore
 from safeship.testing import start_demo_replica
 from safeship.traffic.proxy.embedded import EmbeddedRouter

@@ -20,7 +20,8 @@ from safeship.core.clock import SystemClock
 from safeship.core.types import Replica, TrafficSplit
 from safeship.metrics.promql import Engine
 from safeship.metrics.scrape import Scraper
-from safeship.metrics.sources import PrometheusMetricsSource, PromQLMetricsSource
+from safeship.metrics.sources.prometheus import PrometheusMetricsSource
+from safeship.metrics.sources.promql import PromQLMetricsSource
 from safeship.metrics.store import SeriesStore
 from safeship.testing import free_port, start_demo_replica
 from safeship.traffic.proxy.embedded import EmbeddedRouter

@@ -12,9 +12,10 @@ from collections.abc import Awaitable, Callable, Iterator
 import httpx
 import pytest
 from prometheus_client import CollectorRegistry
+from tests.helpers import read_response
 
 from safeship.core.types import Replica, TrafficSplit
-from safeship.testing import free_port, read_response
+from safeship.testing import free_port
 from safeship.traffic.proxy.embedded import EmbeddedRouter
 
 Start = Callable[..., Replica]

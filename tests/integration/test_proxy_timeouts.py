@@ -14,9 +14,10 @@ from pathlib import Path
 import httpx
 import pytest
 from prometheus_client import generate_latest
+from tests.helpers import read_response
 
 from safeship.core.types import Replica, TrafficSplit
-from safeship.testing import free_port, read_response
+from safeship.testing import free_port
 from safeship.traffic.proxy.embedded import EmbeddedRouter
 from safeship.traffic.proxy.http import ROUTER_HEADER
 from safeship.traffic.proxy.timeouts import Timeouts

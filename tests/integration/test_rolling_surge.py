@@ -11,8 +11,9 @@ import httpx
 from safeship.config.models import RolloutSpec
 from safeship.demo.load import LoadReport, run_load
 from safeship.rollout.state import Phase
-from safeship.server.local import local_stack, run_rollout
 from safeship.store.repository import Store
+from safeship.wiring.local_stack import local_stack
+from safeship.wiring.run import run_rollout
 
 DEMO = ["python", "-m", "safeship.demo.service", "--port", "{port}", "--version", "{version}"]
 

@@ -8,9 +8,10 @@ from pathlib import Path
 import httpx
 
 from safeship.config.models import RolloutSpec
-from safeship.server.local import local_stack, run_rollout
 from safeship.store import Store
 from safeship.testing import free_port
+from safeship.wiring.local_stack import local_stack
+from safeship.wiring.run import run_rollout
 
 
 def spec(metrics_port: int) -> RolloutSpec:

@@ -143,3 +143,46 @@ def test_every_documented_example_is_valid(name: str) -> None:
     assert spec.strategy.name == {"traffic-split": "trafficSplit", "blue-green": "blueGreen"}.get(
         name, name
     )
+
+
+ROUTER_NONE = """\
+service:
+  name: web
+  command: [serve]
+  stable: v1
+router:
+  kind: none
+analysis:
+  metrics:
+    - {name: errors, query: 'sum(rate(errors_total[1m]))', failIf: result > 1}
+strategy:
+  rolling: {batchSize: 1}
+"""
+
+
+def test_router_none_serves_target_strategies_with_query_metrics(tmp_path: Path) -> None:
+    spec = load_rollout_spec(write(tmp_path, ROUTER_NONE))
+    assert spec.router.kind == "none"
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "expected"),
+    [
+        (
+            "  rolling: {batchSize: 1}",
+            "  canary: {steps: [{setWeight: 20}]}",
+            ":6: key 'router.kind' found canary, expected strategy rolling or waves",
+        ),
+        (
+            "query: 'sum(rate(errors_total[1m]))', failIf: result > 1",
+            "builtin: request-success-rate, min: 0.99",
+            ":9: key 'analysis.metrics[0].builtin' found builtin request-success-rate,"
+            " expected a query metric with router kind none",
+        ),
+    ],
+)
+def test_router_none_refuses_what_needs_a_router(
+    tmp_path: Path, old: str, new: str, expected: str
+) -> None:
+    messages = errors_of(tmp_path, ROUTER_NONE.replace(old, new))
+    assert any(expected in m for m in messages), messages

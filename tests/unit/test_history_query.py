@@ -27,8 +27,8 @@ from safeship.metrics.retention import HistoryReader, RollupWriter, open_history
 from safeship.metrics.rollups import Rollup
 from safeship.metrics.store import SeriesStore
 from safeship.server.app import create_app
-from safeship.server.control_plane import history_reader
 from safeship.testing import FakeClock
+from safeship.wiring.serve import history_reader
 
 T0_S = 1_699_999_200  # on an hour boundary
 END_S = T0_S + 3 * 3600

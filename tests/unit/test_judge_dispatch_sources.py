@@ -12,7 +12,8 @@ from safeship.analysis.verdict import Outcome
 from safeship.config.models import MetricSpec
 from safeship.core.labels import NAME
 from safeship.metrics.promql import Engine
-from safeship.metrics.sources import PromQLMetricsSource, builtin_query, fill
+from safeship.metrics.sources.promql import PromQLMetricsSource
+from safeship.metrics.sources.query import builtin_query, fill
 from safeship.metrics.store import SeriesStore
 from safeship.testing import FakeClock
 

@@ -11,8 +11,8 @@ from pydantic import ValidationError
 from safeship.config.metrics import ControlPlaneConfig
 from safeship.metrics.index import Matcher
 from safeship.metrics.retention import HistoryReader, open_history
-from safeship.server.control_plane import build, keep_history
 from safeship.testing import FakeClock
+from safeship.wiring.serve import build, keep_history
 
 
 def test_scraped_samples_are_rolled_up_into_the_state_database(tmp_path: Path) -> None:

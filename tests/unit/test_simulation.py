@@ -14,15 +14,10 @@ from safeship.config.models import RolloutSpec
 from safeship.core.errors import DeployError
 from safeship.core.types import Replica, TrafficSplit
 from safeship.fleet.simulated import FleetModel, SimulatedProvider, VersionBehaviour
-from safeship.rollout.simulation import (
-    FaultError,
-    Flight,
-    behaviours_from_spec,
-    parse_faults,
-    simulate,
-)
 from safeship.testing import FakeClock
 from safeship.traffic.simulated import SimulatedRouter, version_shares
+from safeship.wiring.faults import FaultError, behaviours_from_spec, parse_faults
+from safeship.wiring.simulate import Flight, simulate
 
 EXAMPLE = Path(__file__).parents[2] / "examples" / "canary.yaml"
 

@@ -1,6 +1,6 @@
 """Dispatch: one analysis metric and what was measured for it → the judge that fits → a verdict.
 
-Where it sits: a MetricsSource (metrics/sources.py) queries at the edge and returns an
+Where it sits: a MetricsSource (metrics/sources/) queries at the edge and returns an
 `Observed` (a Measurement carrying query values, counts, a histogram and the baseline's own
 `Observed`); the planner calls `judge_metrics` once per measurement, purely: one verdict per
 metric, combined "any failure fails" or, with `analysis.score`, by the Kayenta-style score.

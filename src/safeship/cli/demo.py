@@ -19,7 +19,7 @@ from safeship.store.repository import Store
 
 if TYPE_CHECKING:
     from safeship.demo.scenario import DemoReport
-    from safeship.server.local import LocalStack
+    from safeship.wiring.local_stack import LocalStack
 
 console = Console()
 DEMO_DIR = Path(".safeship/demo")

@@ -82,13 +82,15 @@ def run(
 
 
 async def _run(spec: RolloutSpec, store: Store, version: str) -> Phase:
-    from safeship.server.local import NothingToDo, local_stack, run_rollout
+    from safeship.wiring.local_stack import local_stack
+    from safeship.wiring.run import NothingToDo, run_rollout
 
     actor = os.environ.get("USER", "cli")
     progress = RolloutProgress(console, spec)
     try:
         async with local_stack(spec) as stack:
-            console.print(f"router: http://{spec.router.listen}")
+            if spec.router.kind == "embedded":  # with `none`, clients go elsewhere
+                console.print(f"router: http://{spec.router.listen}")
             with progress:
                 final = await run_rollout(
                     stack, store, version=version, actor=actor, on_plan=progress.update

@@ -14,7 +14,7 @@ from safeship.cli.output import EXIT_INVALID, EXIT_UNAVAILABLE, fail
 from safeship.config.metrics import load_control_plane
 from safeship.core.clock import SystemClock
 from safeship.core.errors import ConfigError
-from safeship.server.control_plane import serve as run_control_plane
+from safeship.wiring.serve import serve as run_control_plane
 
 console = Console(stderr=True)
 

@@ -1,6 +1,6 @@
 """`safeship simulate`: fly a rollout spec on the simulated fleet in virtual time and print it.
 
-Thin over rollout/simulation.py: parse the options, run the flight, render the timeline,
+Thin over wiring/simulate.py: parse the options, run the flight, render the timeline,
 the checks and the verdict as a table or JSON. Exit 0 when the rollout would be promoted,
 1 when it would roll back or pause for a person, 2 for invalid input.
 """
@@ -20,13 +20,8 @@ from safeship.cli.output import EXIT_FAILED, EXIT_INVALID, EXIT_OK, Format, fail
 from safeship.config.models import RolloutSpec
 from safeship.core.durations import format_duration, parse_duration
 from safeship.fleet.simulated import FleetModel
-from safeship.rollout.simulation import (
-    FaultError,
-    Flight,
-    behaviours_from_spec,
-    parse_faults,
-    simulate,
-)
+from safeship.wiring.faults import FaultError, behaviours_from_spec, parse_faults
+from safeship.wiring.simulate import Flight, simulate
 
 console = Console()
 STYLE = {"pass": "green", "roll back": "red", "pause": "yellow"}

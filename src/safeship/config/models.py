@@ -91,7 +91,10 @@ class FleetSpec(Model):
 
 
 class RouterSpec(Model):
-    kind: Literal["embedded"] = "embedded"
+    """Who steers traffic: safeship's `embedded` proxy, or `none` (a load balancer safeship
+    does not steer; target strategies only, and no router series to measure)."""
+
+    kind: Literal["embedded", "none"] = "embedded"
     listen: ListenAddress = "127.0.0.1:8080"
     metrics_listen: ListenAddress | None = None
     drain_timeout: Duration = 30.0
@@ -198,6 +201,7 @@ class RolloutSpec(Model):
     def _problems(self) -> Iterator[tuple[tuple[str | int, ...], str, Any]]:
         yield from self._metric_problems()
         yield from self._target_problems()
+        yield from self._router_problems()
 
     def _metric_problems(self) -> Iterator[tuple[tuple[str | int, ...], str, Any]]:
         known = {m.name for m in self.analysis.metrics}
@@ -250,6 +254,20 @@ class RolloutSpec(Model):
         if waves and waves.canary.selector is not None and not self.selected(waves.canary.selector):
             at = ("strategy", "waves", "canary", "selector")
             yield at, "expected a selector matching fleet.labels, found none", waves.canary.selector
+
+    def _router_problems(self) -> Iterator[tuple[tuple[str | int, ...], str, Any]]:
+        """Router `none` steers nothing: only target strategies, and no built-in metrics
+        (they are measured from the router's series, which nothing produces then)."""
+        if self.router.kind != "none":
+            return
+        if not self.strategy.targets_based:
+            expected = "strategy rolling or waves with router kind none"
+            yield ("router", "kind"), f"expected {expected}, found {self.strategy.name}", "none"
+        for i, metric in enumerate(self.analysis.metrics):
+            if metric.builtin is not None:
+                at = ("analysis", "metrics", i, "builtin")
+                expected = "a query metric with router kind none (no router series to measure)"
+                yield at, f"expected {expected}, found builtin {metric.builtin}", metric.builtin
 
     def selected(self, selector: dict[str, str]) -> list[str]:
         """The fleet's targets whose labels contain every key=value of `selector`."""

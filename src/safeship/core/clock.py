@@ -28,7 +28,7 @@ class SystemClock:
 class VirtualClock:
     """A virtual clock: `sleep` advances time at once, so hours of rollout run in milliseconds.
 
-    `safeship simulate` flies rollouts on it; tests know it as `safeship.testing.FakeClock`.
+    `safeship simulate` flies rollouts on it; the test kit calls it `FakeClock`.
     """
 
     def __init__(self, start: float = 1_700_000_000.0) -> None:

@@ -19,8 +19,9 @@ from typing import Any
 
 from safeship.config.models import RolloutSpec
 from safeship.rollout.state import Phase, Plan, RolloutStatus
-from safeship.server.local import LocalStack, local_stack, run_rollout
 from safeship.store.repository import Store
+from safeship.wiring.local_stack import LocalStack, local_stack
+from safeship.wiring.run import run_rollout
 
 LOAD_RATE = 50  # requests per second, loopback only
 BAD_VERSION_ARGS = ["--error-ratio", "0.1", "--latency-ms", "150"]
@@ -142,7 +143,9 @@ async def run_demo(
     report = DemoReport()
     async with local_stack(spec) as stack:
         await stack.serve("v1")
-        async with _load(stack.url, duration=3600) as load_result:
+        url = stack.url
+        assert url is not None, "demo_spec routes through the embedded router"
+        async with _load(url, duration=3600) as load_result:
             for version in ("v2", "v3"):
                 status = await run_rollout(
                     stack, store, version=version, actor="demo", on_plan=on_plan

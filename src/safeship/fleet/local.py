@@ -19,7 +19,6 @@ import asyncio
 import os
 import shlex
 import shutil
-import socket
 import tempfile
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, replace
@@ -30,6 +29,7 @@ import httpx
 
 from safeship.core.clock import Clock, SystemClock
 from safeship.core.errors import DeployError
+from safeship.core.net import free_port
 from safeship.core.types import MAIN, Replica, Role, Target
 from safeship.fleet.process import ChildProcess, spawn
 
@@ -313,14 +313,6 @@ def _fill(part: str, values: Mapping[str, str]) -> str:
     for placeholder, value in values.items():
         part = part.replace(placeholder, value)
     return part
-
-
-def free_port(host: str = "127.0.0.1") -> int:
-    """A port the kernel considers free now; the caller handles losing it to someone else."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((host, 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 async def _health_get(client: httpx.AsyncClient, url: str) -> tuple[bool, str]:

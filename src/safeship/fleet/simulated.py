@@ -1,7 +1,7 @@
 """The `simulated` fleet: targets and pools that live in virtual time, and the world model.
 
 It sits where the local provider sits in the data flow, so the same reconciler and planner
-run against it (`traffic.simulated` is its router, `metrics.simulated` its flaky metrics
+run against it (`traffic.simulated` is its router, `metrics.sources.simulated` its flaky metrics
 source). Deploys take a sampled time on the injected clock (a `FakeClock` in the simulator)
 and fail with a per-target probability. Everything random comes from one seeded generator:
 same seed, same flight.

@@ -13,11 +13,12 @@ from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import Protocol
 
 from safeship.analysis.measurement import Measurement
-from safeship.config.models import MetricSpec, RolloutSpec, VerifySpec
+from safeship.config.models import RolloutSpec, VerifySpec
 from safeship.core.clock import Clock
 from safeship.core.errors import DeployError
 from safeship.core.types import BASELINE, MAIN, Replica, Target, TrafficSplit
 from safeship.fleet.provider import Provider
+from safeship.metrics.sources.base import MetricsSource
 from safeship.rollout.planner import plan
 from safeship.rollout.state import (
     Action,
@@ -37,12 +38,6 @@ from safeship.rollout.steps import Analysis, Step, Verify
 from safeship.rollout.strategies import compile_steps
 from safeship.rollout.verification import verify
 from safeship.traffic.router import Router
-
-
-class MetricsSource(Protocol):
-    """Where the analysis numbers come from (the router's counters, PromQL, Prometheus)."""
-
-    async def measure(self, metric: MetricSpec, *, version: str, window: float) -> Measurement: ...
 
 
 class StatusSink(Protocol):
@@ -230,4 +225,4 @@ def _pool_version(pool: Iterable[Replica]) -> str | None:
     return ",".join(versions) or None
 
 
-__all__ = ["MetricsSource", "Reconciler", "RequestSource", "Scale", "StatusSink", "Target"]
+__all__ = ["Reconciler", "RequestSource", "Scale", "StatusSink", "Target"]

@@ -5,13 +5,15 @@ Where it sits: on top of everything (DESIGN §4, default 127.0.0.1:8470). It mou
 for queries older than the store; `rules` and `alerts` over the rule
 manager when there is one), `/health/liveness` (the process answers), `/health/readiness`
 (the wiring says it can serve) and `/metrics` (its own registry, passed in rather than
-global). It decides nothing itself.
+global), and `http_server` runs it under uvicorn. It decides nothing itself; the wiring
+(`wiring/serve.py`) builds what it serves.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
+import uvicorn
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CollectorRegistry, generate_latest
@@ -55,3 +57,10 @@ def create_app(
         return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
     return app
+
+
+def http_server(app: FastAPI, *, host: str, port: int) -> uvicorn.Server:
+    """uvicorn for `app`, quiet; `await server.serve()` runs it until SIGINT/SIGTERM."""
+    return uvicorn.Server(
+        uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="off")
+    )

@@ -1,7 +1,8 @@
 """The `none` router: traffic is someone else's business (flagger's `router/nop.go`).
 
 For target strategies (rolling, waves) behind a load balancer safeship does not steer: moving
-a target *is* the rollout, so `apply` only remembers the split and there are no counters.
+a target *is* the rollout, so `apply` only remembers the split, there are no counters and
+nothing listens (`start` and `stop` do nothing).
 """
 
 from __future__ import annotations
@@ -14,6 +15,12 @@ class NopRouter:
 
     def __init__(self) -> None:
         self._split = TrafficSplit(stable=())
+
+    async def start(self) -> None:
+        """Nothing to listen on: clients reach the targets some other way."""
+
+    async def stop(self) -> None:
+        """Nothing to drain."""
 
     async def apply(self, split: TrafficSplit) -> None:
         self._split = split

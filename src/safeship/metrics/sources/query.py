@@ -1,12 +1,13 @@
-"""MetricsSources that answer analysis with PromQL: over the embedded store, or a real Prometheus.
+"""The PromQL both query sources share (`promql.py` in-process, `prometheus.py` over HTTP).
 
 Where it sits: the reconciler asks `measure(metric, version=, window=)` each analysis tick;
-this is the edge where queries run. Built-in metrics are PromQL templates over the router's
-series (`safeship_router_requests_total`, `..._request_duration_seconds_bucket`), Flagger
-style; a metric's own `query` has {{version}}, {{service}} and {{window}} filled in. For a
-`compare` metric the same is measured for the baseline: the series of the stable pool, or
-with a fresh baseline (`baseline: {pool: fresh}`) of the pool="baseline" replicas. Any
-query error or unreachable source becomes a Measurement with `error` set (inconclusive).
+`QueryMetricsSource` turns that into PromQL and asks a `Querier` to run it. Built-in metrics
+are PromQL templates over the router's series (`safeship_router_requests_total`,
+`..._request_duration_seconds_bucket`), Flagger style; a metric's own `query` has
+{{version}}, {{service}} and {{window}} filled in. For a `compare` metric the same is
+measured for the baseline: the series of the stable pool, or with a fresh baseline
+(`baseline: {pool: fresh}`) of the pool="baseline" replicas. Any query error or unreachable
+source becomes a Measurement with `error` set (inconclusive).
 """
 
 from __future__ import annotations
@@ -16,15 +17,12 @@ import math
 from collections.abc import Mapping
 from typing import Protocol
 
-import httpx
-
 from safeship.analysis.judge import Observed
 from safeship.analysis.measurement import Measurement
 from safeship.analysis.samples import Counts, Histogram
 from safeship.config.models import MetricSpec
 from safeship.core.clock import Clock
 from safeship.core.durations import format_duration
-from safeship.metrics.promql import Engine, PromQLError, Scalar, Vector
 
 REQUESTS = "safeship_router_requests_total"
 BUCKETS = "safeship_router_request_duration_seconds_bucket"
@@ -39,51 +37,6 @@ class Querier(Protocol):
     """Evaluates one PromQL instant query at t (seconds since the epoch)."""
 
     async def instant(self, expr: str, t: float) -> list[Sample]: ...
-
-
-class EngineQuerier:
-    """The embedded engine over the scraped SeriesStore."""
-
-    def __init__(self, engine: Engine) -> None:
-        self.engine = engine
-
-    async def instant(self, expr: str, t: float) -> list[Sample]:
-        try:
-            result = self.engine.instant(expr, t)
-        except PromQLError as exc:
-            raise QueryError(f"query {expr!r}: {exc}") from exc
-        if isinstance(result, Scalar):
-            return [({}, result.value)]
-        if isinstance(result, Vector):
-            return [(dict(labels), value) for labels, value in result.samples()]
-        raise QueryError(f"query {expr!r}: expected an instant vector or a scalar")
-
-
-class HttpQuerier:
-    """A real Prometheus (or safeship serve) through its /api/v1/query."""
-
-    def __init__(self, url: str, *, client: httpx.AsyncClient | None = None) -> None:
-        self.url = url.rstrip("/") + "/api/v1/query"
-        self.client = client or httpx.AsyncClient(trust_env=False, timeout=10.0)
-
-    async def instant(self, expr: str, t: float) -> list[Sample]:
-        try:
-            response = await self.client.post(self.url, data={"query": expr, "time": f"{t:.3f}"})
-            body = response.json()
-        except (httpx.HTTPError, ValueError) as exc:
-            raise QueryError(f"metrics source {self.url} unreachable: {exc}") from exc
-        if body.get("status") != "success":
-            raise QueryError(f"query {expr!r}: {body.get('error', response.status_code)}")
-        return _samples(body.get("data", {}), expr)
-
-
-def _samples(data: Mapping[str, object], expr: str) -> list[Sample]:
-    kind, result = data.get("resultType"), data.get("result")
-    if kind == "scalar" and isinstance(result, list):
-        return [({}, float(result[1]))]
-    if kind == "vector" and isinstance(result, list):
-        return [(dict(item["metric"]), float(item["value"][1])) for item in result]
-    raise QueryError(f"query {expr!r}: expected an instant vector or a scalar, got {kind}")
 
 
 class QueryMetricsSource:
@@ -164,22 +117,6 @@ class QueryMetricsSource:
 
     async def _query(self, expr: str) -> list[Sample]:
         return await self.querier.instant(expr, self.clock.now())
-
-
-class PromQLMetricsSource(QueryMetricsSource):
-    """Analysis through the embedded store (fed by the scraper)."""
-
-    def __init__(self, engine: Engine, *, service: str, clock: Clock) -> None:
-        super().__init__(EngineQuerier(engine), service=service, clock=clock)
-
-
-class PrometheusMetricsSource(QueryMetricsSource):
-    """Analysis through a real Prometheus at `url`."""
-
-    def __init__(
-        self, url: str, *, service: str, clock: Clock, client: httpx.AsyncClient | None = None
-    ) -> None:
-        super().__init__(HttpQuerier(url, client=client), service=service, clock=clock)
 
 
 def builtin_query(builtin: str, *, selector: str, window: str) -> str:

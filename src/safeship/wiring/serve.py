@@ -1,32 +1,23 @@
-"""Wiring of the signal path: store + scraper + engine (+ the app for `safeship serve`).
+"""Wiring of `safeship serve`: the control plane's store, scraper, engine, rules and history.
 
-Where it sits: it builds what the data flow's "scrape /metrics ─▶ metric store ─▶ analysis"
-needs and decides nothing. `local_signals` serves a local stack (`safeship run`, `demo`):
-it keeps the scraper's targets in step with the router's metrics endpoint and the fleet's
-replicas and hands out the MetricsSource the reconciler measures with (embedded PromQL,
-or a real Prometheus when the spec says `metrics.source.prometheus`). `serve` runs the
-control-plane app under uvicorn over a store fed by `scrape_configs`, with the rule
-manager evaluating `rule_files` over that store.
+Where it sits: it builds the signal path of the data flow ("scrape /metrics ─▶ metric store
+─▶ alert rules", and the rollups kept for history) from a `ControlPlaneConfig`, and hands the
+pieces to the HTTP app (`server/app.py`). It decides nothing: a store fed by
+`scrape_configs`, the rule manager evaluating `rule_files` over it, and the app under uvicorn.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import httpx
-import uvicorn
 from prometheus_client import CollectorRegistry, GCCollector, PlatformCollector, ProcessCollector
 
 from safeship.alerting.manager import AlertMemory, RuleManager, load_groups
-from safeship.config.metrics import ControlPlaneConfig, MetricsSpec
+from safeship.config.metrics import ControlPlaneConfig
 from safeship.core.clock import Clock
 from safeship.core.durations import parse_duration
-from safeship.core.errors import DeployError
-from safeship.core.types import Replica
 from safeship.metrics.promql import Engine
 from safeship.metrics.retention import (
     HistoryReader,
@@ -36,90 +27,13 @@ from safeship.metrics.retention import (
 )
 from safeship.metrics.rollups import Rollup
 from safeship.metrics.scrape import Scraper
-from safeship.metrics.sources import (
-    PrometheusMetricsSource,
-    PromQLMetricsSource,
-    QueryMetricsSource,
-)
 from safeship.metrics.store import SeriesStore
 from safeship.store.engine import default_url
-from safeship.traffic.proxy.embedded import EmbeddedRouter
 
-ROUTER_JOB = "safeship-router"
-
-
-@dataclass
-class Signals:
-    """The pieces a running stack measures with; `scraper`/`store` are None with Prometheus."""
-
-    source: QueryMetricsSource
-    store: SeriesStore | None = None
-    scraper: Scraper | None = None
+if TYPE_CHECKING:
+    import uvicorn
 
 
-@asynccontextmanager
-async def local_signals(
-    spec: MetricsSpec,
-    *,
-    service: str,
-    clock: Clock,
-    router_metrics_url: Callable[[], str | None],
-    replicas: Callable[[], Awaitable[list[Replica]]],
-) -> AsyncIterator[Signals]:
-    """Scrape the router and the replicas into an embedded store (or use Prometheus)."""
-    if spec.source.prometheus is not None:
-        async with httpx.AsyncClient(trust_env=False, timeout=10.0) as client:  # closed with us
-            url = spec.source.prometheus
-            yield Signals(PrometheusMetricsSource(url, service=service, clock=clock, client=client))
-        return
-    embedded = spec.source.embedded_or_default
-    store = SeriesStore(retention=embedded.retention)
-    scraper = Scraper(store, clock=clock)
-    source = PromQLMetricsSource(Engine(store), service=service, clock=clock)
-
-    async def follow() -> None:
-        """Targets change as the router starts listening and replicas come and go."""
-        while True:
-            url = router_metrics_url()
-            scraper.set_urls(
-                ROUTER_JOB, [(url, {})] if url else [], interval=embedded.scrape_interval
-            )
-            scraper.set_urls(
-                service, _replica_urls(await replicas()), interval=embedded.scrape_interval
-            )
-            await clock.sleep(embedded.scrape_interval)
-
-    async with scraper:
-        task = asyncio.get_running_loop().create_task(follow())
-        try:
-            yield Signals(source, store, scraper)
-        finally:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-
-
-def _replica_urls(replicas: list[Replica]) -> list[tuple[str, dict[str, str]]]:
-    return [
-        (f"{r.url}/metrics", {"replica": r.id, "version": r.version}) for r in replicas if r.healthy
-    ]
-
-
-def router_metrics_url(router: EmbeddedRouter, *, host: str) -> Callable[[], str | None]:
-    """The router's metrics endpoint once it listens (None before)."""
-    host = "127.0.0.1" if host in ("0.0.0.0", "") else host  # a wildcard bind answers locally
-
-    def url() -> str | None:
-        try:
-            port = router.metrics_port
-        except DeployError:
-            return None
-        return f"http://{host}:{port}/metrics"
-
-    return url
-
-
-# -- safeship serve ------------------------------------------------------------------------
 @dataclass
 class ControlPlane:
     config: ControlPlaneConfig
@@ -142,7 +56,7 @@ def build(config: ControlPlaneConfig, *, clock: Clock) -> ControlPlane:
 
 async def serve(config: ControlPlaneConfig, *, clock: Clock, listen: str | None = None) -> None:
     """Run the control plane until cancelled (SIGINT/SIGTERM stop uvicorn)."""
-    from safeship.server.app import create_app  # the app imports FastAPI; keep it at the edge
+    from safeship.server.app import create_app, http_server  # FastAPI: only to serve
 
     plane = build(config, clock=clock)
     host, _, port = (listen or config.listen).rpartition(":")
@@ -156,9 +70,7 @@ async def serve(config: ControlPlaneConfig, *, clock: Clock, listen: str | None 
         rules=rules,
         history=history_reader(config),
     )
-    server = uvicorn.Server(
-        uvicorn.Config(app, host=host, port=int(port), log_level="warning", lifespan="off")
-    )
+    server = http_server(app, host=host, port=int(port))
     loop = asyncio.get_running_loop()
     async with plane.scraper:
         tasks = [loop.create_task(_scrape_self(plane, server, host, port))]

@@ -1,23 +1,24 @@
-"""A metrics source that the simulator can take down for a window of virtual time."""
+"""The `simulated` metrics source: another source that the simulator can take down.
+
+Where it sits: in `safeship simulate` between the reconciler and the router source; a
+`metrics-down` fault makes every measurement inconclusive for a window of virtual time.
+"""
 
 from __future__ import annotations
-
-from typing import Protocol
 
 from safeship.analysis.measurement import Measurement
 from safeship.config.models import MetricSpec
 from safeship.core.clock import Clock
 from safeship.fleet.simulated import FleetModel
-
-
-class _Source(Protocol):  # the shape of MetricsSource, without importing the reconciler here
-    async def measure(self, metric: MetricSpec, *, version: str, window: float) -> Measurement: ...
+from safeship.metrics.sources.base import MetricsSource
 
 
 class SimulatedMetrics:
     """A metrics source over another one that can be 'down' for a window of virtual time."""
 
-    def __init__(self, inner: _Source, *, model: FleetModel, clock: Clock, start: float) -> None:
+    def __init__(
+        self, inner: MetricsSource, *, model: FleetModel, clock: Clock, start: float
+    ) -> None:
         self.inner, self.model, self.clock, self.start = inner, model, clock, start
 
     async def measure(self, metric: MetricSpec, *, version: str, window: float) -> Measurement:

@@ -1,4 +1,7 @@
-"""The built-in metrics, measured from the router's own cumulative counters.
+"""The `router` metrics source: the built-in metrics from a Router's own cumulative counters.
+
+Where it sits: no scrape and no store in between — `safeship simulate` measures the simulated
+router this way (the reconciler asks, the router's `counters()` answer).
 
 Every call snapshots the counters; a window's value is the difference between now and the
 newest snapshot at least `window` old (or the oldest one kept), like `increase()` would be.
@@ -24,6 +27,8 @@ class _Snapshot:
 
 
 class RouterMetricsSource:
+    """A `MetricsSource` over `router.counters()`, keeping `keep_s` of snapshots."""
+
     def __init__(self, router: Router, clock: Clock, *, keep_s: float = 3600.0) -> None:
         self.router, self.clock, self.keep_s = router, clock, keep_s
         self._snapshots: list[_Snapshot] = []

@@ -1,0 +1,103 @@
+"""Wiring of one rollout on a local stack: start or resume it, then reconcile to the end.
+
+Where it sits: `safeship run` and `safeship demo` call `run_rollout` with a `LocalStack`
+(`wiring/local_stack.py`); it joins the stack to the `Reconciler` (observe, plan, persist,
+act) with a `StoreJournal` that persists every plan and reads people's requests. The pure
+planner decides; this module only picks the status to start from.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from collections.abc import Callable
+
+from safeship.config.models import RolloutSpec
+from safeship.core.errors import SafeshipError
+from safeship.rollout.journal import StoreJournal, from_record
+from safeship.rollout.metrics import RolloutView
+from safeship.rollout.reconciler import Reconciler
+from safeship.rollout.state import Plan, RolloutStatus, new_status, steps_hash
+from safeship.rollout.strategies import compile_steps, local_targets
+from safeship.store.repository import Store
+from safeship.wiring.local_stack import LocalStack
+
+
+class NothingToDo(SafeshipError):
+    """The requested version already runs."""
+
+
+async def run_rollout(
+    stack: LocalStack,
+    store: Store,
+    *,
+    version: str,
+    actor: str,
+    on_plan: Callable[[Plan], None] | None = None,
+) -> RolloutStatus:
+    """Move the service to `version` (or resume the unfinished rollout to it) and return the end."""
+    status = start_or_resume(stack.spec, store, version=version, actor=actor, now=stack.clock.now())
+    await stack.serve(status.stable_version)
+    journal = StoreJournal(store, actor=actor, clock=stack.clock)
+    reconciler = Reconciler(
+        spec=stack.spec,
+        provider=stack.provider,
+        router=stack.router,
+        metrics=stack.metrics,
+        sink=journal,
+        clock=stack.clock,
+        on_plan=_tracked(stack, on_plan),
+        requests=journal,
+    )
+    return await reconciler.run(status)
+
+
+def _tracked(stack: LocalStack, on_plan: Callable[[Plan], None] | None) -> Callable[[Plan], None]:
+    """Keep the stack's rollout view current (the router's /metrics exports it), then report."""
+    targets = local_targets(stack.spec) if stack.spec.strategy.targets_based else []
+    steps = compile_steps(stack.spec, targets)
+    names = tuple(t.name for t in targets)
+
+    def track(plan: Plan) -> None:
+        stack.rollout = RolloutView(plan.status, steps, names)
+        if on_plan:
+            on_plan(plan)
+
+    return track
+
+
+def start_or_resume(
+    spec: RolloutSpec, store: Store, *, version: str, actor: str, now: float
+) -> RolloutStatus:
+    service = spec.service.name
+    active = store.active_rollout(service)
+    if active is not None:
+        status = from_record(active)
+        if status.canary_version == version and status.steps_hash == steps_hash(spec):
+            store.audit(
+                actor=actor,
+                action="resume rollout",
+                rollout_id=status.rollout_id,
+                service=service,
+            )
+            return status
+        raise SafeshipError(
+            f"rollout {active.id} of {service} to {active.to_version} is unfinished;"
+            " finish or abort it first"
+        )
+    stable = store.stable_version(service) or spec.service.stable
+    if stable is None:
+        raise SafeshipError(f"no stable version known for {service}: set service.stable")
+    if stable == version:
+        raise NothingToDo(f"{service} already runs {version}")
+    rollout_id = (
+        f"{service}-{time.strftime('%Y%m%d-%H%M%S', time.gmtime(now))}-{secrets.token_hex(2)}"
+    )
+    status = new_status(spec, rollout_id=rollout_id, stable=stable, canary=version, now=now)
+    store.audit(
+        actor=actor,
+        action=f"start rollout {stable} → {version}",
+        rollout_id=status.rollout_id,
+        service=service,
+    )
+    return status
