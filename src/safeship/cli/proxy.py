@@ -15,14 +15,10 @@ from urllib.parse import urlsplit
 import typer
 
 from safeship.core.durations import parse_duration
-from safeship.core.errors import SafeshipError
+from safeship.core.errors import SafeshipError, UsageError
 from safeship.core.types import Replica, TrafficSplit
 from safeship.traffic.proxy.embedded import EmbeddedRouter
 from safeship.traffic.proxy.timeouts import Timeouts
-
-
-class UsageError(SafeshipError):
-    """A command-line value that cannot be used; the message says which and why."""
 
 
 def parse_hostport(text: str, *, option: str) -> tuple[str, int]:
@@ -155,7 +151,7 @@ def register(app: typer.Typer) -> None:
             )
         except UsageError as exc:
             typer.echo(f"error: {exc}", err=True)
-            raise typer.Exit(2) from exc
+            raise typer.Exit(exc.exit_code) from exc
         router = EmbeddedRouter(
             service=service,
             listen_host=host,
@@ -169,4 +165,4 @@ def register(app: typer.Typer) -> None:
                 runner.run(serve(router, split))
         except SafeshipError as exc:
             typer.echo(f"error: {exc}", err=True)
-            raise typer.Exit(3) from exc
+            raise typer.Exit(exc.exit_code) from exc

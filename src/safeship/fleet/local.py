@@ -50,19 +50,19 @@ class _Running:
     target: str | None = None
 
 
-class _StartFailure(Exception):
+class _StartFailure(DeployError):
     """One replica did not become healthy; `reason` is already phrased for people."""
 
-    def __init__(self, run: _Running, reason: str, *, exit_code: int | None = None) -> None:
+    def __init__(self, run: _Running, reason: str, *, returncode: int | None = None) -> None:
         super().__init__(reason)
         self.run = run
         self.reason = reason
-        self.exit_code = exit_code
+        self.returncode = returncode
 
     @property
     def address_in_use(self) -> bool:
         tail = self.run.child.stderr_tail().lower()
-        return self.exit_code is not None and any(s in tail for s in _ADDRESS_IN_USE)
+        return self.returncode is not None and any(s in tail for s in _ADDRESS_IN_USE)
 
 
 class LocalProvider:
@@ -293,7 +293,7 @@ class LocalProvider:
             # Checked after the probe too: a process that lost its port race may exit while a
             # stranger that won the port answers our probe.
             if (code := run.child.poll()) is not None:
-                raise _StartFailure(run, f"exited with code {code}", exit_code=code)
+                raise _StartFailure(run, f"exited with code {code}", returncode=code)
             if ok:
                 return
             if self._clock.now() >= deadline:
