@@ -14,7 +14,7 @@ from typing import Annotated, Literal, Protocol
 
 from pydantic import AfterValidator, Field, model_validator
 
-from safeship.config.base import Duration, Model
+from safeship.config.base import Duration, ListenAddress, Model
 from safeship.config.condition import ConditionError, parse_condition
 from safeship.config.scrape import ScrapeConfig
 from safeship.core.durations import parse_duration
@@ -79,13 +79,6 @@ class MetricsSpec(Model):
     source: MetricsSourceSpec = MetricsSourceSpec()
 
 
-def _listen(text: str) -> str:
-    host, _, port = text.rpartition(":")
-    if not host or not port.isdigit() or not 0 <= int(port) <= 65535:
-        raise ValueError(f"expected HOST:PORT such as 127.0.0.1:8470, found {text!r}")
-    return text
-
-
 class HistorySpec(Model):
     """Rollups of the embedded store kept in the state database (hot = raw, in memory)."""
 
@@ -97,7 +90,7 @@ class HistorySpec(Model):
 class ControlPlaneConfig(Model):
     """safeship.yaml for `safeship serve`."""
 
-    listen: Annotated[str, AfterValidator(_listen)] = "127.0.0.1:8470"
+    listen: ListenAddress = "127.0.0.1:8470"
     metrics: MetricsSpec = MetricsSpec()
     scrape_configs: list[ScrapeConfig] = Field(default=[], alias="scrape_configs")
     self_scrape_interval: Duration = 15.0
