@@ -16,6 +16,7 @@ from pydantic import AfterValidator, Field, model_validator
 
 from safeship.config.base import Duration, ListenAddress, Model
 from safeship.config.condition import ConditionError, parse_condition
+from safeship.config.documents import load_model
 from safeship.config.scrape import ScrapeConfig
 from safeship.core.durations import parse_duration
 from safeship.core.errors import ConfigError, ConfigIssue
@@ -129,8 +130,6 @@ def load_control_plane(path: str | Path | None) -> ControlPlaneConfig:
     """
     if path is None:
         return ControlPlaneConfig()
-    from safeship.config.loader import load_model  # the loader imports the rollout models
-
     config = load_model(Path(path), ControlPlaneConfig)
     folder = Path(path).parent
     rule_files = [str(folder / pattern) for pattern in config.rule_files]  # absolute stays
