@@ -14,7 +14,8 @@ from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
 from safeship.alerting.rules import Rule
-from safeship.alerting.templates import TemplateError, expand
+from safeship.alerting.templates import expand
+from safeship.core.errors import QueryError, TemplateError
 from safeship.core.labels import Labels, make_labels
 
 Sample = tuple[Labels, float]
@@ -27,7 +28,7 @@ class State(StrEnum):
     INACTIVE = "inactive"
 
 
-class AlertEvalError(ValueError):
+class AlertEvalError(QueryError):
     """The result cannot become alerts (e.g. two samples with the same alert labels)."""
 
 

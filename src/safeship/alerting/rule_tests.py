@@ -18,6 +18,7 @@ import yaml
 from safeship.alerting.evaluator import RuleState, firing
 from safeship.alerting.group import GroupState, evaluate_group
 from safeship.alerting.rules import RuleGroup, load_rule_file
+from safeship.config.documents import compose_file, node_issue
 from safeship.core.durations import parse_duration
 from safeship.core.errors import ConfigError, ConfigIssue
 from safeship.core.labels import Labels, make_labels
@@ -78,29 +79,21 @@ class FileResult:
 # -- loading ---------------------------------------------------------------------------------
 def load_file(path: str | Path) -> TestFile:
     """The test file and the rule files it names; ConfigError (file:line:key) when malformed."""
-    text = Path(path).read_text()
-    try:
-        root = yaml.compose(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = mark.line + 1 if mark else None
-        raise ConfigError(
-            [ConfigIssue(str(path), line, "", "invalid YAML", "a YAML mapping")]
-        ) from None
+    root = compose_file(Path(path))  # refuses hostile files, duplicate keys, bad YAML
     if not isinstance(root, yaml.MappingNode):
         raise ConfigError([ConfigIssue(str(path), 1, "", "no mapping", "a promtool test file")])
     return _Loader(str(path)).file(root)
 
 
 class _Loader:
-    """Walks the YAML node tree so every error can name its line."""
+    """Walks promtool's schema over the node tree (config/documents.py composed it), so
+    every error names its line and scalars keep promtool's raw text (`value: 0x10`)."""
 
     def __init__(self, path: str) -> None:
         self.path = path
 
     def fail(self, node: yaml.Node, key: str, found: str, expected: str) -> ConfigError:
-        line = node.start_mark.line + 1
-        return ConfigError([ConfigIssue(self.path, line, key, found, expected)])
+        return node_issue(self.path, node, key=key, found=found, expected=expected)
 
     def mapping(self, node: yaml.Node, key: str) -> dict[str, yaml.Node]:
         if not isinstance(node, yaml.MappingNode):

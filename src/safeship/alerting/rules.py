@@ -13,9 +13,10 @@ from typing import Annotated
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
-from safeship.alerting.templates import TemplateError, check
-from safeship.config.loader import load_model
+from safeship.alerting.templates import check
+from safeship.config.documents import load_model
 from safeship.core.durations import parse_duration
+from safeship.core.errors import TemplateError
 from safeship.metrics.promql import PromQLError
 from safeship.metrics.promql.engine import parse
 

@@ -16,15 +16,13 @@ import shlex
 from collections.abc import Callable, Mapping
 from decimal import Decimal
 
+from safeship.core.errors import TemplateError
+
 TemplateValue = str | float | Mapping[str, str]
 
 _ACTION = re.compile(r"\{\{(-?)\s*(.*?)\s*(-?)\}\}", re.DOTALL)
 _VERB = re.compile(r"%([-+ 0#]*\d*(?:\.\d+)?)([a-zA-Z%])")
 _NO_VALUE = "<no value>"
-
-
-class TemplateError(ValueError):
-    """A template the subset cannot expand; the message says what was found."""
 
 
 def expand(text: str, *, labels: Mapping[str, str], value: float) -> str:

@@ -11,7 +11,6 @@ import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
-from enum import StrEnum
 from typing import Annotated, Any
 
 import typer
@@ -19,20 +18,14 @@ from rich.console import Console
 from rich.table import Table
 from sqlalchemy.exc import SQLAlchemyError
 
+from safeship.cli.output import ExitCode, Format
 from safeship.core.durations import format_duration
 from safeship.store import AuditEntry, RolloutRecord, Store, StoreError, default_url
-
-EXIT_FAILED, EXIT_INVALID, EXIT_CANNOT_RUN = 1, 2, 3
 
 audit_app = typer.Typer(
     help="The audit log: who did what, when and why, and proof it was not altered.",
     no_args_is_help=True,
 )
-
-
-class OutputFormat(StrEnum):
-    table = "table"
-    json = "json"
 
 
 DbOption = Annotated[
@@ -55,7 +48,8 @@ def _opened(db: str | None) -> Iterator[Store]:
             yield store
     except (StoreError, SQLAlchemyError) as exc:
         Console(stderr=True).print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
-        raise typer.Exit(EXIT_CANNOT_RUN) from exc
+        code = exc.exit_code if isinstance(exc, StoreError) else ExitCode.UNAVAILABLE
+        raise typer.Exit(code) from exc
 
 
 @audit_app.command("list")
@@ -64,9 +58,7 @@ def list_command(
         str | None, typer.Option("--rollout", help="Show every action of this rollout.")
     ] = None,
     limit: Annotated[int, typer.Option("--limit", min=1, help="At most this many rows.")] = 50,
-    output: Annotated[OutputFormat, typer.Option("--format", help="table or json.")] = (
-        OutputFormat.table
-    ),
+    output: Annotated[Format, typer.Option("--format", help="table or json.")] = (Format.table),
     db: DbOption = None,
 ) -> None:
     """Rollouts, newest first; with --rollout, that rollout and every audited action of it."""
@@ -78,7 +70,7 @@ def list_command(
         entries = store.audit_entries(rollout_id=rollout, limit=limit)
     if record is None and not entries:
         Console(stderr=True).print(f"no rollout {rollout!r}; `safeship audit list` shows them all")
-        raise typer.Exit(EXIT_INVALID)
+        raise typer.Exit(ExitCode.INVALID)
     _show_rollout(record, entries, output)
 
 
@@ -97,20 +89,20 @@ def verify_command(db: DbOption = None) -> None:
     console.print(
         f"BROKEN ({result.tampering}): {where}: {result.problem} ({result.checked} entries checked)"
     )
-    raise typer.Exit(EXIT_FAILED)
+    raise typer.Exit(ExitCode.FAILED)
 
 
-def _show_rollouts(records: Sequence[RolloutRecord], output: OutputFormat) -> None:
-    if output is OutputFormat.json:
+def _show_rollouts(records: Sequence[RolloutRecord], output: Format) -> None:
+    if output is Format.json:
         _print_json({"rollouts": [_as_json(r) for r in records]})
     else:
         Console().print(rollouts_table(records, now=time.time()))
 
 
 def _show_rollout(
-    record: RolloutRecord | None, entries: Sequence[AuditEntry], output: OutputFormat
+    record: RolloutRecord | None, entries: Sequence[AuditEntry], output: Format
 ) -> None:
-    if output is OutputFormat.json:
+    if output is Format.json:
         _print_json({"rollout": _as_json(record) if record else None, "audit": _jsons(entries)})
         return
     console = Console()

@@ -12,7 +12,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from safeship.cli.output import EXIT_INVALID
+from safeship.cli.output import ExitCode
 from safeship.config.models import RolloutSpec
 from safeship.rollout.validation import CheckState, Decision, ValidationReport, run_validation
 
@@ -28,7 +28,7 @@ def preflight(console: Console, spec: RolloutSpec, *, spec_path: Path) -> Valida
     if report.decision is Decision.BLOCKED:
         failed = ", ".join(o.name for o in report.with_state(CheckState.FAILED))
         console.print(f"[red]error[/] critical pre-deployment check failed: {failed}")
-        raise typer.Exit(EXIT_INVALID)
+        raise typer.Exit(ExitCode.INVALID)
     for warned in report.with_state(CheckState.WARNING):
         console.print(f"[yellow]warning[/] non-critical check {warned.name} failed; continuing")
     return report

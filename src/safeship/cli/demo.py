@@ -12,7 +12,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from safeship.cli.output import EXIT_FAILED, EXIT_OK, EXIT_UNAVAILABLE, fail
+from safeship.cli.output import ExitCode, refuse
 from safeship.cli.progress import RolloutProgress
 from safeship.core.errors import SafeshipError
 from safeship.store.repository import Store
@@ -66,10 +66,10 @@ def demo(
                 )
             )
     except KeyboardInterrupt:
-        raise typer.Exit(EXIT_OK) from None
+        raise typer.Exit(ExitCode.OK) from None
     except SafeshipError as exc:
-        fail(console, str(exc), EXIT_UNAVAILABLE)
-    raise typer.Exit(EXIT_OK if outcome.as_expected else EXIT_FAILED)
+        refuse(console, exc)
+    raise typer.Exit(ExitCode.OK if outcome.as_expected else ExitCode.FAILED)
 
 
 def _print_summary(result: DemoReport) -> None:

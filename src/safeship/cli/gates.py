@@ -17,7 +17,7 @@ import typer
 from pydantic import ValidationError
 from rich.console import Console
 
-from safeship.cli.output import EXIT_FAILED, EXIT_INVALID, EXIT_OK, fail
+from safeship.cli.output import ExitCode, fail
 from safeship.cli.rollouts import DbOption, _open_store, _run
 from safeship.config.models import RolloutSpec
 from safeship.rollout.state import Phase
@@ -100,9 +100,9 @@ def _request(
 def _unfinished(store: Store, rollout: str) -> RolloutRecord:
     record = store.get_rollout(rollout)
     if record is None:
-        fail(console, f"no rollout {rollout}; `safeship status` lists them", EXIT_INVALID)
+        fail(console, f"no rollout {rollout}; `safeship status` lists them", ExitCode.INVALID)
     if record.finished:
-        fail(console, f"rollout {rollout} is already {record.phase}", EXIT_INVALID)
+        fail(console, f"rollout {rollout} is already {record.phase}", ExitCode.INVALID)
     return record
 
 
@@ -112,7 +112,11 @@ def retry(rollout: RolloutArg, db: DbOption = None) -> None:
         record = store.get_rollout(rollout)
         if record is None or record.result not in ("rolled_back", "aborted", "failed"):
             found = "no such rollout" if record is None else f"it is {record.phase}"
-            fail(console, f"only a rolled-back or aborted rollout can be retried; {found}", 2)
+            fail(
+                console,
+                f"only a rolled-back or aborted rollout can be retried; {found}",
+                ExitCode.INVALID,
+            )
         spec = _stored_spec(record)
         store.audit(
             actor=os.environ.get("USER", "cli"),
@@ -121,11 +125,11 @@ def retry(rollout: RolloutArg, db: DbOption = None) -> None:
             service=record.service,
         )
         final = asyncio.run(_run(spec, store, record.to_version))
-    raise typer.Exit(EXIT_OK if final is Phase.PROMOTED else EXIT_FAILED)
+    raise typer.Exit(ExitCode.OK if final is Phase.PROMOTED else ExitCode.FAILED)
 
 
 def _stored_spec(record: RolloutRecord) -> RolloutSpec:
     try:
         return RolloutSpec.model_validate(dict(record.spec))
     except ValidationError as exc:
-        fail(console, f"the stored spec of {record.id} no longer loads: {exc}", EXIT_INVALID)
+        fail(console, f"the stored spec of {record.id} no longer loads: {exc}", ExitCode.INVALID)

@@ -18,6 +18,7 @@ from rich.table import Table
 
 from safeship.alerting.rule_tests import report, run_file
 from safeship.alerting.rules import load_rule_file
+from safeship.cli.output import ExitCode
 from safeship.core.durations import parse_duration
 from safeship.core.errors import ConfigError
 
@@ -46,7 +47,7 @@ def rules_check(files: list[str] = typer.Argument(..., help="Prometheus rule fil
             malformed = True
             continue
         typer.echo(f"  SUCCESS: {sum(len(g.rules) for g in loaded.groups)} rules found\n")
-    raise typer.Exit(2 if malformed else 0)
+    raise typer.Exit(ExitCode.INVALID if malformed else ExitCode.OK)
 
 
 def rules_test(files: list[str] = typer.Argument(..., help="promtool unit-test files")) -> None:
@@ -61,7 +62,7 @@ def rules_test(files: list[str] = typer.Argument(..., help="promtool unit-test f
             continue
         typer.echo(report(result) + "\n")
         failed = failed or not result.passed
-    raise typer.Exit(2 if malformed else 1 if failed else 0)
+    raise typer.Exit(ExitCode.INVALID if malformed else ExitCode.FAILED if failed else ExitCode.OK)
 
 
 def query(
@@ -80,12 +81,13 @@ def query(
         body = response.json()
     except (httpx.HTTPError, ValueError) as exc:
         typer.echo(f"cannot reach {url}: {exc}; is `safeship serve` running?", err=True)
-        raise typer.Exit(3) from None
+        raise typer.Exit(ExitCode.UNAVAILABLE) from None
     if body.get("status") != "success":
         typer.echo(
             f"{body.get('errorType', 'error')}: {body.get('error', response.text)}", err=True
         )
-        raise typer.Exit(2 if body.get("errorType") == "bad_data" else 3)
+        bad = body.get("errorType") == "bad_data"
+        raise typer.Exit(ExitCode.INVALID if bad else ExitCode.UNAVAILABLE)
     if fmt == "json":
         typer.echo(json.dumps(body, indent=2))
     else:
@@ -100,7 +102,7 @@ def _params(expr: str, *, at: str, range_: str, step: str) -> dict[str, str]:
         start = end - parse_duration(range_)
     except ValueError as exc:
         typer.echo(f"invalid --range or --time: {exc}", err=True)
-        raise typer.Exit(2) from None
+        raise typer.Exit(ExitCode.INVALID) from None
     return {"query": expr, "start": repr(start), "end": repr(end), "step": step}
 
 

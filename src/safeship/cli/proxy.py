@@ -10,26 +10,23 @@ import asyncio
 import signal
 import sys
 from collections.abc import Callable
-from urllib.parse import urlsplit
 
 import typer
 
+from safeship.core.addresses import join_host_port, split_host_port, split_http_url
 from safeship.core.durations import parse_duration
-from safeship.core.errors import SafeshipError
+from safeship.core.errors import SafeshipError, UsageError
 from safeship.core.types import Replica, TrafficSplit
 from safeship.traffic.proxy.embedded import EmbeddedRouter
 from safeship.traffic.proxy.timeouts import Timeouts
 
 
-class UsageError(SafeshipError):
-    """A command-line value that cannot be used; the message says which and why."""
-
-
 def parse_hostport(text: str, *, option: str) -> tuple[str, int]:
-    host, sep, port = text.rpartition(":")
-    if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
-        raise UsageError(f"{option} {text!r}: expected HOST:PORT, e.g. 127.0.0.1:8080")
-    return host, int(port)
+    """`HOST:PORT` or `[V6]:PORT` → (host, port); a UsageError naming `option` otherwise."""
+    try:
+        return split_host_port(text)
+    except ValueError as exc:
+        raise UsageError(f"{option}: {exc}") from None
 
 
 def parse_backends(text: str, *, option: str, version: str) -> tuple[Replica, ...]:
@@ -44,15 +41,10 @@ def parse_backends(text: str, *, option: str, version: str) -> tuple[Replica, ..
 
 
 def _host_port(url: str, *, option: str) -> tuple[str, int]:
-    parts = urlsplit(url)
     try:
-        port = parts.port
-    except ValueError:  # out of range or not a number
-        port = None
-    plain = parts.scheme == "http" and parts.path in ("", "/") and not parts.query
-    if not plain or not parts.hostname or port is None:
-        raise UsageError(f"{option} {url!r}: expected http://HOST:PORT (plain HTTP, no path)")
-    return parts.hostname, port
+        return split_http_url(url)
+    except ValueError as exc:
+        raise UsageError(f"{option}: {exc}") from None
 
 
 def build_split(
@@ -104,7 +96,7 @@ async def serve(router: EmbeddedRouter, split: TrafficSplit) -> None:
         loop.add_signal_handler(signum, stop.set)
     await router.start()
     await router.apply(split)
-    where = f"{router.listen_host}:{router.port}"
+    where = join_host_port(router.listen_host, router.port)
     print(f"safeship proxy for {router.service} listening on {where}", file=sys.stderr)
     await stop.wait()
     await router.stop()
@@ -155,7 +147,7 @@ def register(app: typer.Typer) -> None:
             )
         except UsageError as exc:
             typer.echo(f"error: {exc}", err=True)
-            raise typer.Exit(2) from exc
+            raise typer.Exit(exc.exit_code) from exc
         router = EmbeddedRouter(
             service=service,
             listen_host=host,
@@ -169,4 +161,4 @@ def register(app: typer.Typer) -> None:
                 runner.run(serve(router, split))
         except SafeshipError as exc:
             typer.echo(f"error: {exc}", err=True)
-            raise typer.Exit(3) from exc
+            raise typer.Exit(exc.exit_code) from exc

@@ -18,24 +18,21 @@ from rich.table import Table
 
 from safeship.cli.checks import preflight
 from safeship.cli.output import (
-    EXIT_FAILED,
-    EXIT_INVALID,
-    EXIT_OK,
-    EXIT_UNAVAILABLE,
+    ExitCode,
     Format,
     fail,
     load_spec,
+    refuse,
 )
 from safeship.cli.progress import RolloutProgress
 from safeship.config.models import RolloutSpec
 from safeship.core.durations import format_duration
-from safeship.core.errors import SafeshipError
+from safeship.core.errors import SafeshipError, StoreError
 from safeship.rollout.journal import from_record
 from safeship.rollout.state import Phase
 from safeship.rollout.steps import describe
 from safeship.rollout.strategies import compile_steps, local_targets
 from safeship.rollout.tracker import Migration, track
-from safeship.store.errors import StoreError
 from safeship.store.records import RolloutRecord
 from safeship.store.repository import Store
 
@@ -74,11 +71,11 @@ def run(
     loaded = load_spec(console, spec)
     if dry_run:
         _print_steps(loaded, version)
-        raise typer.Exit(EXIT_OK)
+        raise typer.Exit(ExitCode.OK)
     preflight(console, loaded, spec_path=spec)  # before the store or the fleet is touched
     with _open_store(db) as store:
         final = asyncio.run(_run(loaded, store, version))
-    raise typer.Exit(EXIT_OK if final is Phase.PROMOTED else EXIT_FAILED)
+    raise typer.Exit(ExitCode.OK if final is Phase.PROMOTED else ExitCode.FAILED)
 
 
 async def _run(spec: RolloutSpec, store: Store, version: str) -> Phase:
@@ -99,7 +96,7 @@ async def _run(spec: RolloutSpec, store: Store, version: str) -> Phase:
         console.print(str(exc))
         return Phase.PROMOTED
     except SafeshipError as exc:
-        fail(console, str(exc), EXIT_UNAVAILABLE)
+        refuse(console, exc)
     progress.summary(final)
     return final.phase
 
@@ -117,7 +114,7 @@ def status(
         records = [store.get_rollout(rollout)] if rollout else store.list_rollouts(limit=10)
     found = [r for r in records if r is not None]
     if not found:
-        fail(console, f"no rollout {rollout}" if rollout else "no rollouts yet", EXIT_INVALID)
+        fail(console, f"no rollout {rollout}" if rollout else "no rollouts yet", ExitCode.INVALID)
     if detailed:
         found = found[:1]
     if output is Format.json:
@@ -186,7 +183,7 @@ def _open_store(url: str | None) -> Iterator[Store]:
     try:
         store = Store.open(url)
     except StoreError as exc:
-        fail(console, str(exc), EXIT_UNAVAILABLE)
+        refuse(console, exc)
     with store:
         yield store
 

@@ -10,7 +10,7 @@ import typer
 from rich.console import Console
 
 from safeship.alerting.manager import load_groups
-from safeship.cli.output import EXIT_INVALID, EXIT_UNAVAILABLE, fail
+from safeship.cli.output import ExitCode, fail, refuse
 from safeship.config.metrics import load_control_plane
 from safeship.core.clock import SystemClock
 from safeship.core.errors import ConfigError
@@ -38,10 +38,10 @@ def serve(
             loaded = loaded.model_validate({**loaded.model_dump(by_alias=True), "listen": listen})
         load_groups(loaded.rule_files)  # every rule file parses before anything starts
     except ConfigError as exc:
-        fail(console, str(exc), EXIT_INVALID)
+        refuse(console, exc)
     try:
         asyncio.run(run_control_plane(loaded, clock=SystemClock()))
     except OSError as exc:
-        fail(console, f"cannot serve on {listen or loaded.listen}: {exc}", EXIT_UNAVAILABLE)
+        fail(console, f"cannot serve on {listen or loaded.listen}: {exc}", ExitCode.UNAVAILABLE)
     except KeyboardInterrupt:
         pass

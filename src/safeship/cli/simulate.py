@@ -16,7 +16,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from safeship.cli.output import EXIT_FAILED, EXIT_INVALID, EXIT_OK, Format, fail, load_spec
+from safeship.cli.output import ExitCode, Format, fail, load_spec
 from safeship.config.models import RolloutSpec
 from safeship.core.durations import format_duration, parse_duration
 from safeship.fleet.simulated import FleetModel
@@ -69,7 +69,7 @@ def simulate_command(
         typer.echo(json.dumps(flight.to_dict(), indent=2))
     else:
         render(console, flight)
-    raise typer.Exit(EXIT_OK if flight.verdict == "pass" else EXIT_FAILED)
+    raise typer.Exit(ExitCode.OK if flight.verdict == "pass" else ExitCode.FAILED)
 
 
 def render(out: Console, flight: Flight) -> None:
@@ -108,11 +108,11 @@ def _model(spec: RolloutSpec, faults: list[str], *, rate: float) -> FleetModel:
     try:
         return parse_faults(faults, base)
     except FaultError as exc:
-        fail(console, str(exc), EXIT_INVALID)
+        fail(console, str(exc), ExitCode.INVALID)
 
 
 def _duration(text: str) -> float:
     try:
         return parse_duration(text)
     except ValueError as exc:
-        fail(console, f"--max-duration: {exc}", EXIT_INVALID)
+        fail(console, f"--max-duration: {exc}", ExitCode.INVALID)

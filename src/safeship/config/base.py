@@ -1,4 +1,5 @@
-"""Building blocks shared by every config model: the base model, durations, percentages.
+"""Building blocks shared by every config model: the base model, durations, percentages,
+listen addresses.
 
 Field names are camelCase in YAML (as in Argo Rollouts) and snake_case in Python.
 """
@@ -8,14 +9,17 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Annotated, Any
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 from pydantic.alias_generators import to_camel
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
+from safeship.core.addresses import check_host_port
 from safeship.core.durations import parse_duration
 
 Duration = Annotated[float, BeforeValidator(parse_duration)]
 Percent = Annotated[float, Field(ge=0, le=100)]
+# Where something listens: HOST:PORT, an IPv6 host in brackets (core/addresses.py).
+ListenAddress = Annotated[str, AfterValidator(check_host_port)]
 
 
 class Model(BaseModel):

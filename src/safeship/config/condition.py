@@ -21,7 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 
-from safeship.core.errors import SafeshipError
+from safeship.core.errors import InvalidInput
 
 _TOKEN = re.compile(
     r"\s*(?:(?P<num>(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)|(?P<op><=|>=|==|!=|&&|\|\||[<>!()\-])"
@@ -41,7 +41,7 @@ Term = Callable[[float], float]
 Predicate = Callable[[float], bool]
 
 
-class ConditionError(SafeshipError):
+class ConditionError(InvalidInput):
     """A condition that cannot be parsed; says where and what was expected."""
 
     def __init__(self, text: str, column: int, found: str, expected: str) -> None:

@@ -14,8 +14,9 @@ from typing import Annotated, Literal, Protocol
 
 from pydantic import AfterValidator, Field, model_validator
 
-from safeship.config.base import Duration, Model
+from safeship.config.base import Duration, ListenAddress, Model
 from safeship.config.condition import ConditionError, parse_condition
+from safeship.config.documents import load_model
 from safeship.config.scrape import ScrapeConfig
 from safeship.core.durations import parse_duration
 from safeship.core.errors import ConfigError, ConfigIssue
@@ -79,13 +80,6 @@ class MetricsSpec(Model):
     source: MetricsSourceSpec = MetricsSourceSpec()
 
 
-def _listen(text: str) -> str:
-    host, _, port = text.rpartition(":")
-    if not host or not port.isdigit() or not 0 <= int(port) <= 65535:
-        raise ValueError(f"expected HOST:PORT such as 127.0.0.1:8470, found {text!r}")
-    return text
-
-
 class HistorySpec(Model):
     """Rollups of the embedded store kept in the state database (hot = raw, in memory)."""
 
@@ -97,7 +91,7 @@ class HistorySpec(Model):
 class ControlPlaneConfig(Model):
     """safeship.yaml for `safeship serve`."""
 
-    listen: Annotated[str, AfterValidator(_listen)] = "127.0.0.1:8470"
+    listen: ListenAddress = "127.0.0.1:8470"
     metrics: MetricsSpec = MetricsSpec()
     scrape_configs: list[ScrapeConfig] = Field(default=[], alias="scrape_configs")
     self_scrape_interval: Duration = 15.0
@@ -136,8 +130,6 @@ def load_control_plane(path: str | Path | None) -> ControlPlaneConfig:
     """
     if path is None:
         return ControlPlaneConfig()
-    from safeship.config.loader import load_model  # the loader imports the rollout models
-
     config = load_model(Path(path), ControlPlaneConfig)
     folder = Path(path).parent
     rule_files = [str(folder / pattern) for pattern in config.rule_files]  # absolute stays

@@ -10,9 +10,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, Field, ModelWrapValidatorHandler, model_validator
+from pydantic import Field, ModelWrapValidatorHandler, model_validator
 
-from safeship.config.base import Duration, Model, located_error
+from safeship.config.base import Duration, ListenAddress, Model, located_error
 from safeship.config.checks import Checks
 from safeship.config.metrics import CompareSpec, MetricsSpec, metric_problem
 from safeship.config.strategies import (
@@ -40,16 +40,6 @@ __all__ = [
     "StrategySpec",
     "VerifyStep",
 ]
-
-
-def _listen_address(text: str) -> str:
-    host, _, port = text.rpartition(":")
-    if not host or not port.isdigit() or not 0 <= int(port) <= 65535:
-        raise ValueError(f"expected HOST:PORT such as 127.0.0.1:8080, found {text!r}")
-    return text
-
-
-ListenAddress = Annotated[str, AfterValidator(_listen_address)]
 
 
 class VersionOverrides(Model):

@@ -8,6 +8,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
+from safeship.core.addresses import http_url
+
 Role = Literal["main", "baseline"]
 MAIN: Role = "main"
 BASELINE: Role = "baseline"
@@ -26,7 +28,7 @@ class Replica:
 
     @property
     def url(self) -> str:
-        return f"http://{self.host}:{self.port}"
+        return http_url(self.host, self.port)
 
 
 @dataclass(frozen=True)

@@ -28,6 +28,8 @@ import httptools
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
+from safeship.core.addresses import join_host_port
+
 GRACE_SECONDS = 5.0
 
 
@@ -186,7 +188,8 @@ async def serve(config: ServiceConfig, *, stop: asyncio.Event) -> None:
     server = await loop.create_server(
         lambda: DemoProtocol(responses, connections), config.host, config.port, backlog=1024
     )
-    print(f"demo service {config.version} on {config.host}:{config.port}", file=sys.stderr)
+    where = join_host_port(config.host, config.port)
+    print(f"demo service {config.version} on {where}", file=sys.stderr)
     await stop.wait()
     server.close()
     deadline = loop.time() + GRACE_SECONDS

@@ -26,12 +26,20 @@ from pathlib import Path
 from types import TracebackType
 
 import httpx
+from tenacity import (
+    RetryCallState,
+    retry_if_exception,
+    retry_if_result,
+    stop_after_attempt,
+    wait_exponential,
+)
 
 from safeship.core.clock import Clock, SystemClock
 from safeship.core.errors import DeployError
 from safeship.core.net import free_port
 from safeship.core.types import MAIN, Replica, Role, Target
 from safeship.fleet.process import ChildProcess, spawn
+from safeship.health.retry import retrying
 
 _PORT_ATTEMPTS = 3
 _ADDRESS_IN_USE = ("address already in use", "eaddrinuse", "errno 98")
@@ -50,19 +58,19 @@ class _Running:
     target: str | None = None
 
 
-class _StartFailure(Exception):
+class _StartFailure(DeployError):
     """One replica did not become healthy; `reason` is already phrased for people."""
 
-    def __init__(self, run: _Running, reason: str, *, exit_code: int | None = None) -> None:
+    def __init__(self, run: _Running, reason: str, *, returncode: int | None = None) -> None:
         super().__init__(reason)
         self.run = run
         self.reason = reason
-        self.exit_code = exit_code
+        self.returncode = returncode
 
     @property
     def address_in_use(self) -> bool:
         tail = self.run.child.stderr_tail().lower()
-        return self.exit_code is not None and any(s in tail for s in _ADDRESS_IN_USE)
+        return self.returncode is not None and any(s in tail for s in _ADDRESS_IN_USE)
 
 
 class LocalProvider:
@@ -239,19 +247,29 @@ class LocalProvider:
         role: Role = MAIN,
     ) -> _Running:
         """Start one replica; on a lost race for its port, try again on another port."""
-        for attempt in range(_PORT_ATTEMPTS):
-            run = self._launch(version, free_port(self._host), target=target, role=role)
-            try:
-                await self._await_healthy(run, client)
-                return run
-            except _StartFailure as failure:
-                await run.child.stop(self._stop_timeout)
-                if not failure.address_in_use or attempt == _PORT_ATTEMPTS - 1:
-                    raise
-            except BaseException:
-                await asyncio.shield(run.child.stop(self._stop_timeout))
-                raise
-        raise AssertionError("unreachable: the last attempt re-raises")
+        controller = retrying(
+            clock=self._clock,
+            stop=stop_after_attempt(_PORT_ATTEMPTS),
+            retry=retry_if_exception(_lost_port_race),
+            reraise=True,
+        )
+        started: _Running = await controller(self._start_once, version, client, target, role)
+        return started
+
+    async def _start_once(
+        self, version: str, client: httpx.AsyncClient, target: str | None, role: Role
+    ) -> _Running:
+        """Launch on a free port and wait until healthy; a replica that fails is stopped."""
+        run = self._launch(version, free_port(self._host), target=target, role=role)
+        try:
+            await self._await_healthy(run, client)
+        except _StartFailure:
+            await run.child.stop(self._stop_timeout)
+            raise
+        except BaseException:
+            await asyncio.shield(run.child.stop(self._stop_timeout))
+            raise
+        return run
 
     def _launch(
         self, version: str, port: int, *, target: str | None = None, role: Role = MAIN
@@ -287,19 +305,32 @@ class LocalProvider:
         """Poll the health path with a short backoff until 2xx, exit, or start_timeout."""
         url = f"{run.replica.url}{self._health_path}"
         deadline = self._clock.now() + self._start_timeout
-        delay, last = 0.02, "no answer yet"
-        while True:
-            ok, last = await _health_get(client, url)
+
+        async def once() -> tuple[bool, str]:
+            answer = await _health_get(client, url)
             # Checked after the probe too: a process that lost its port race may exit while a
             # stranger that won the port answers our probe.
             if (code := run.child.poll()) is not None:
-                raise _StartFailure(run, f"exited with code {code}", exit_code=code)
-            if ok:
-                return
-            if self._clock.now() >= deadline:
-                raise _StartFailure(run, _timeout_reason(url, self._start_timeout, last))
-            await self._clock.sleep(delay)
-            delay = min(delay * 2, 0.25)
+                raise _StartFailure(run, f"exited with code {code}", returncode=code)
+            return answer
+
+        def timed_out(state: RetryCallState) -> None:
+            assert state.outcome is not None  # called back after an attempt
+            _, last = state.outcome.result()
+            raise _StartFailure(run, _timeout_reason(url, self._start_timeout, last))
+
+        controller = retrying(
+            clock=self._clock,
+            stop=lambda _: self._clock.now() >= deadline,  # the injected clock, not monotonic
+            wait=wait_exponential(multiplier=0.02, max=0.25),
+            retry=retry_if_result(lambda answer: not answer[0]),
+            retry_error_callback=timed_out,
+        )
+        await controller(once)
+
+
+def _lost_port_race(exc: BaseException) -> bool:
+    return isinstance(exc, _StartFailure) and exc.address_in_use
 
 
 def _observed(run: _Running) -> Replica:

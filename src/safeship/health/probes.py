@@ -16,9 +16,12 @@ from collections.abc import Awaitable, Callable, Container, Sequence
 from typing import Protocol
 
 import httpx
+from tenacity import wait_exponential
 
+from safeship.core.addresses import join_host_port
 from safeship.core.clock import Clock, SystemClock
 from safeship.health.result import ProbeResult
+from safeship.health.retry import retry_probe
 
 __all__ = ["CommandProbe", "HttpProbe", "Probe", "ProbeResult", "TcpProbe"]
 
@@ -45,16 +48,14 @@ class _Retrying:
         self._clock = clock or SystemClock()
 
     async def probe(self) -> ProbeResult:
-        """Try up to 1 + retries times; the first success or the last failure."""
-        attempts = self.retries + 1
-        delay = self.backoff_s
-        for attempt in range(1, attempts + 1):
-            result = await _bounded(self._once, self.timeout)
-            if result.ok or attempt == attempts:
-                return _noting_attempt(result, attempt, attempts)
-            await self._clock.sleep(delay)
-            delay = min(delay * 2, _MAX_BACKOFF_S)
-        raise AssertionError("unreachable: the last attempt returns")
+        """Try up to 1 + retries times, backing off exponentially up to 2 s between tries;
+        the first success or the last failure."""
+        return await retry_probe(
+            lambda: _bounded(self._once, self.timeout),
+            attempts=self.retries + 1,
+            wait=wait_exponential(multiplier=self.backoff_s, max=_MAX_BACKOFF_S),
+            clock=self._clock,
+        )
 
     async def _once(self) -> ProbeResult:
         raise NotImplementedError
@@ -126,13 +127,13 @@ class TcpProbe(_Retrying):
             _, writer = await asyncio.open_connection(self.host, self.port)
         except OSError as exc:
             reason = exc.strerror or str(exc) or type(exc).__name__
-            detail = f"connect to {self.host}:{self.port} failed: {reason}"
+            detail = f"connect to {join_host_port(self.host, self.port)} failed: {reason}"
             return ProbeResult(False, time.perf_counter() - started, detail)
         latency = time.perf_counter() - started
         writer.close()
         with contextlib.suppress(OSError):
             await writer.wait_closed()
-        return ProbeResult(True, latency, f"connected to {self.host}:{self.port}")
+        return ProbeResult(True, latency, f"connected to {join_host_port(self.host, self.port)}")
 
 
 class CommandProbe(_Retrying):
@@ -182,13 +183,6 @@ async def _bounded(attempt: Callable[[], Awaitable[ProbeResult]], limit_s: float
             return await attempt()
     except TimeoutError:
         return ProbeResult(False, time.perf_counter() - started, f"timed out after {limit_s:g}s")
-
-
-def _noting_attempt(result: ProbeResult, attempt: int, attempts: int) -> ProbeResult:
-    if attempts == 1:
-        return result
-    detail = f"{result.detail} (attempt {attempt} of {attempts})"
-    return ProbeResult(result.ok, result.latency_s, detail)
 
 
 def _command_result(code: int | None, output: bytes, latency: float) -> ProbeResult:

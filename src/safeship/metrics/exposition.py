@@ -13,7 +13,7 @@ import math
 import re
 from dataclasses import dataclass, field
 
-from safeship.core.errors import SafeshipError
+from safeship.core.errors import InvalidInput
 from safeship.core.labels import NAME, Labels, make_labels
 
 OPENMETRICS = "application/openmetrics-text"
@@ -26,7 +26,7 @@ _ESCAPES = {"\\": "\\", '"': '"', "n": "\n"}
 _CREATED_TYPES = frozenset({"counter", "histogram", "summary", "gaugehistogram"})
 
 
-class ExpositionError(SafeshipError):
+class ExpositionError(InvalidInput):
     """The body is not valid exposition text; names the line and the problem."""
 
     def __init__(self, line: int, message: str) -> None:

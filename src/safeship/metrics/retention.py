@@ -18,7 +18,6 @@ from typing import Any
 
 import numpy as np
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 
 from safeship.core.durations import parse_duration
@@ -28,6 +27,7 @@ from safeship.metrics.rollups import RESOLUTIONS_S, Buckets
 from safeship.metrics.store import Floats, Ints, Series, SeriesStore
 from safeship.store.engine import READ_ONLY, create_engine
 from safeship.store.migrate import upgrade_to_head
+from safeship.store.upsert import dialect_insert
 
 DAY_S = 86_400.0
 _ROWS_PER_BATCH = 100_000
@@ -119,10 +119,6 @@ def _labels_json(labels: Labels) -> str:
     return json.dumps([list(p) for p in labels], separators=(",", ":"))
 
 
-def _insert(conn: Connection, table: sa.Table) -> Any:
-    return (postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert)(table)
-
-
 def _chunks(items: Sequence[Any], size: int = _CHUNK) -> Iterator[Sequence[Any]]:
     for at in range(0, len(items), size):
         yield items[at : at + size]
@@ -199,7 +195,7 @@ class RollupWriter:
     def _register(self, conn: Connection, labels: Sequence[Labels]) -> None:
         by_hash = {labels_hash(x): x for x in labels}
         rows = [{"labels_hash": h, "labels": [list(p) for p in x]} for h, x in by_hash.items()]
-        conn.execute(_insert(conn, metric_series).on_conflict_do_nothing(), rows)
+        conn.execute(dialect_insert(conn, metric_series).on_conflict_do_nothing(), rows)
         query = sa.select(metric_series.c.id, metric_series.c.labels_hash).where(
             metric_series.c.labels_hash.in_(list(by_hash))
         )

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 import promql_parser as pp
 
+from safeship.core.errors import InvalidInput
 from safeship.core.labels import NAME, STALE_NAN, Labels, make_labels
 
 # No hex here: in series values `0x30` means "0, thirty more times", as in promtool.
@@ -23,8 +24,8 @@ _PLAIN = re.compile(rf"^{_NUM}$")
 _BLANKS = re.compile(r"^_x(\d+)$")
 
 
-class NotationError(ValueError):
-    """A value or series string that promtool would reject."""
+class NotationError(InvalidInput, ValueError):
+    """A value or series string that promtool would reject (still a ValueError for parsers)."""
 
 
 def parse_number(text: str) -> float:

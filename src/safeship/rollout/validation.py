@@ -19,6 +19,7 @@ from enum import StrEnum
 from pathlib import Path
 
 import yaml
+from tenacity import wait_incrementing
 
 from safeship.config.checks import (
     CheckSpec,
@@ -31,6 +32,7 @@ from safeship.core.clock import Clock, SystemClock
 from safeship.health.aggregate import CheckResult, HealthState, aggregate
 from safeship.health.probes import CommandProbe, HttpProbe, Probe
 from safeship.health.result import ProbeResult
+from safeship.health.retry import retry_probe
 
 _BACKOFF_S = 0.2
 
@@ -154,13 +156,13 @@ class BlockingProbe:
         self._clock = clock or SystemClock()
 
     async def probe(self) -> ProbeResult:
-        attempts = self.retries + 1
-        for number in range(1, attempts + 1):
-            result = await self._bounded()
-            if result.ok or number == attempts:
-                return _noting(result, number, attempts)
-            await self._clock.sleep(_BACKOFF_S * number)
-        raise AssertionError("unreachable: the last attempt returns")
+        """Up to 1 + retries tries, waiting a little longer after each failure."""
+        return await retry_probe(
+            self._bounded,
+            attempts=self.retries + 1,
+            wait=wait_incrementing(start=_BACKOFF_S, increment=_BACKOFF_S),
+            clock=self._clock,
+        )
 
     async def _bounded(self) -> ProbeResult:
         started = time.perf_counter()
@@ -170,14 +172,6 @@ class BlockingProbe:
         except TimeoutError:
             detail = f"timed out after {self.timeout:g}s"
             return ProbeResult(False, time.perf_counter() - started, detail)
-
-
-def _noting(result: ProbeResult, attempt: int, attempts: int) -> ProbeResult:
-    if attempts == 1:
-        return result
-    return ProbeResult(
-        result.ok, result.latency_s, f"{result.detail} (attempt {attempt} of {attempts})"
-    )
 
 
 def disk_space(path: Path, *, min_free: int) -> ProbeResult:

@@ -6,7 +6,8 @@ for queries older than the store; `rules` and `alerts` over the rule
 manager when there is one), `/health/liveness` (the process answers), `/health/readiness`
 (the wiring says it can serve) and `/metrics` (its own registry, passed in rather than
 global), and `http_server` runs it under uvicorn. It decides nothing itself; the wiring
-(`wiring/serve.py`) builds what it serves.
+(`wiring/serve.py`) builds what it serves. An error raised on purpose answers with the HTTP
+status its category maps to (core/errors.py).
 """
 
 from __future__ import annotations
@@ -14,17 +15,18 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import uvicorn
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from safeship.alerting.manager import RuleManager
 from safeship.core.clock import Clock
+from safeship.core.errors import SafeshipError
 from safeship.metrics.promql import Engine
 from safeship.metrics.retention import HistoryReader
 from safeship.metrics.store import SeriesStore
-from safeship.server.prometheus_api import prometheus_api
+from safeship.server.prometheus_api import error_type, prometheus_api
 from safeship.server.rules_api import rules_api
 
 
@@ -42,6 +44,12 @@ def create_app(
     app.include_router(prometheus_api(engine, store, clock=clock, history=history))
     if rules is not None:
         app.include_router(rules_api(rules))
+
+    @app.exception_handler(SafeshipError)
+    async def refused(request: Request, exc: SafeshipError) -> JSONResponse:
+        """An error raised on purpose answers with its category's status, never a bare 500."""
+        body = {"status": "error", "errorType": error_type(exc.http_status), "error": str(exc)}
+        return JSONResponse(body, status_code=exc.http_status)
 
     @app.get("/health/liveness")
     async def liveness() -> JSONResponse:

@@ -17,9 +17,10 @@ from fastapi.responses import JSONResponse
 
 from safeship.core.clock import Clock, SystemClock
 from safeship.core.durations import parse_duration
+from safeship.core.errors import InvalidInput, SafeshipError
 from safeship.core.labels import Labels
 from safeship.metrics.history_query import HistoryQuery, Querier
-from safeship.metrics.promql import Engine, Matrix, PromQLError, Scalar, String, Value, Vector
+from safeship.metrics.promql import Engine, Matrix, Scalar, String, Value, Vector
 from safeship.metrics.promql.engine import matchers_of, parse
 from safeship.metrics.retention import HistoryReader
 from safeship.metrics.store import MAX_T, MIN_T, SeriesStore
@@ -32,7 +33,7 @@ _NOT_RANGEABLE = {
 }
 
 
-class BadData(ValueError):
+class BadData(InvalidInput):
     """A request parameter Prometheus would reject with errorType bad_data."""
 
 
@@ -92,11 +93,16 @@ def prometheus_api(
 def _answer(work: Any) -> JSONResponse:
     try:
         return JSONResponse({"status": "success", "data": work()})
-    except BadData as exc:
-        return _error("bad_data", str(exc), 400)
-    except PromQLError as exc:
-        kind, status = ("bad_data", 400) if exc.position is not None else ("execution", 422)
-        return _error(kind, str(exc), status)
+    except SafeshipError as exc:
+        return _error(error_type(exc.http_status), str(exc), exc.http_status)
+
+
+_ERROR_TYPES = {400: "bad_data", 422: "execution", 503: "unavailable"}
+
+
+def error_type(status: int) -> str:
+    """Prometheus's errorType for an HTTP status, as its API pairs them."""
+    return _ERROR_TYPES.get(status, "internal")
 
 
 def _error(kind: str, message: str, status: int) -> JSONResponse:

@@ -3,8 +3,8 @@
 Every state change flows here (see DESIGN.md §2); the API, SSE and CLI read it back.
 """
 
+from safeship.core.errors import StoreError
 from safeship.store.engine import DEFAULT_URL, default_url
-from safeship.store.errors import StoreError
 from safeship.store.records import AuditEntry, AuditVerification, RolloutRecord, RolloutResult
 from safeship.store.redact import redact
 from safeship.store.repository import Store

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from sqlalchemy.engine import make_url
 
-from safeship.store.errors import StoreError
+from safeship.core.errors import StoreError
 from safeship.store.records import Checkpoint
 
 KEY_ENV, KEY_FILE_ENV = "SAFESHIP_AUDIT_KEY", "SAFESHIP_AUDIT_KEY_FILE"

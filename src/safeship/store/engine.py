@@ -14,7 +14,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine, make_url
 
-from safeship.store.errors import StoreError
+from safeship.core.errors import StoreError
 
 DEFAULT_URL = "sqlite:///./.safeship/state.db"
 SUPPORTED_DIALECTS = ("sqlite", "postgresql")

@@ -15,9 +15,9 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 from safeship.core.clock import Clock, SystemClock
+from safeship.core.errors import StoreError
 from safeship.store.audit_key import AuditKey, load_key, write_head
 from safeship.store.engine import READ_ONLY, create_engine, default_url
-from safeship.store.errors import StoreError
 from safeship.store.migrate import upgrade_to_head
 from safeship.store.records import AuditEntry, AuditVerification, RequestRecord, RolloutRecord
 from safeship.store.transaction import Transaction

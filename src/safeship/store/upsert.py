@@ -1,4 +1,4 @@
-"""Insert-or-update by primary key in one statement, on both supported dialects.
+"""Insert-or-update (or insert-or-ignore) by key in one statement, on both supported dialects.
 
 One statement (not select-then-write) so two writers saving the same id cannot both insert.
 """
@@ -13,10 +13,14 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
 
+def dialect_insert(conn: Connection, table: sa.Table) -> postgresql.Insert | sqlite.Insert:
+    """An INSERT with ON CONFLICT support for the connection's dialect (PostgreSQL or SQLite)."""
+    return (postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert)(table)
+
+
 def upsert(conn: Connection, table: sa.Table, values: Mapping[str, Any], *, key: str) -> None:
     """Insert `values` into `table`, or overwrite the other columns of the row with that `key`."""
-    stmt = (postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert)(table)
-    stmt = stmt.values(**values)
+    stmt = dialect_insert(conn, table).values(**values)
     conn.execute(stmt.on_conflict_do_update(index_elements=[key], set_=_updates(stmt, values, key)))
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Protocol
 
 from safeship.config.models import RouterSpec
+from safeship.core.addresses import split_host_port
 from safeship.core.types import TrafficSplit, VersionCounters
 from safeship.traffic.nop import NopRouter
 from safeship.traffic.proxy.embedded import EmbeddedRouter
@@ -38,12 +39,12 @@ def router_for(spec: RouterSpec, *, service: str) -> EmbeddedRouter | NopRouter:
     """The router `spec.kind` names, not yet listening (`start()` opens its ports)."""
     if spec.kind == "none":
         return NopRouter()
-    host, _, port = spec.listen.rpartition(":")
+    host, port = split_host_port(spec.listen)
     metrics_host, metrics_port = metrics_listen(spec)
     return EmbeddedRouter(
         service=service,
         listen_host=host,
-        listen_port=int(port),
+        listen_port=port,
         metrics_host=metrics_host,
         metrics_port=metrics_port,
         drain_timeout=spec.drain_timeout,
@@ -60,5 +61,4 @@ def metrics_listen(spec: RouterSpec) -> tuple[str, int]:
     """Where the embedded router exposes its series: as configured, else a free loopback port."""
     if spec.metrics_listen is None:
         return "127.0.0.1", 0
-    host, _, port = spec.metrics_listen.rpartition(":")
-    return host, int(port)
+    return split_host_port(spec.metrics_listen)

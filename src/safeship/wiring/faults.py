@@ -12,10 +12,11 @@ from collections.abc import Mapping, Sequence
 
 from safeship.config.models import RolloutSpec
 from safeship.core.durations import parse_duration
+from safeship.core.errors import UsageError
 from safeship.fleet.simulated import FleetModel, VersionBehaviour
 
 
-class FaultError(ValueError):
+class FaultError(UsageError, ValueError):
     """A --fault the simulator cannot read; the message says what was expected."""
 
 

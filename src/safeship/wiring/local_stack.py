@@ -15,6 +15,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 from safeship.config.models import RolloutSpec
+from safeship.core.addresses import http_url, split_host_port
 from safeship.core.clock import Clock, SystemClock
 from safeship.core.types import Replica, TrafficSplit
 from safeship.fleet.local import Handover, LocalProvider
@@ -64,8 +65,8 @@ class LocalStack:
         """Where clients reach the service through the embedded router (None with `none`)."""
         if isinstance(self.router, NopRouter):
             return None
-        host = self.spec.router.listen.rpartition(":")[0]
-        return f"http://{host}:{self.router.port}"
+        host, _ = split_host_port(self.spec.router.listen)
+        return http_url(host, self.router.port)
 
 
 @asynccontextmanager

@@ -16,6 +16,7 @@ from prometheus_client import CollectorRegistry, GCCollector, PlatformCollector,
 
 from safeship.alerting.manager import AlertMemory, RuleManager, load_groups
 from safeship.config.metrics import ControlPlaneConfig
+from safeship.core.addresses import http_url, split_host_port
 from safeship.core.clock import Clock
 from safeship.core.durations import parse_duration
 from safeship.metrics.promql import Engine
@@ -59,7 +60,7 @@ async def serve(config: ControlPlaneConfig, *, clock: Clock, listen: str | None 
     from safeship.server.app import create_app, http_server  # FastAPI: only to serve
 
     plane = build(config, clock=clock)
-    host, _, port = (listen or config.listen).rpartition(":")
+    host, port = split_host_port(listen or config.listen)
     rules = rule_manager(plane, clock=clock)
     app = create_app(
         engine=plane.engine,
@@ -70,7 +71,7 @@ async def serve(config: ControlPlaneConfig, *, clock: Clock, listen: str | None 
         rules=rules,
         history=history_reader(config),
     )
-    server = http_server(app, host=host, port=int(port))
+    server = http_server(app, host=host, port=port)
     loop = asyncio.get_running_loop()
     async with plane.scraper:
         tasks = [loop.create_task(_scrape_self(plane, server, host, port))]
@@ -131,9 +132,9 @@ async def keep_history(plane: ControlPlane, *, clock: Clock) -> None:
         await clock.sleep(rollup.due_in())
 
 
-async def _scrape_self(plane: ControlPlane, server: uvicorn.Server, host: str, port: str) -> None:
+async def _scrape_self(plane: ControlPlane, server: uvicorn.Server, host: str, port: int) -> None:
     """safeship is a target of its own once it answers (a scrape before would read `up` 0)."""
     while not server.started:  # noqa: ASYNC110 - uvicorn offers a flag, not an event
         await asyncio.sleep(0.05)
-    url = f"http://{host}:{port}/metrics"
+    url = http_url(host, port, "/metrics")
     plane.scraper.set_urls("safeship", [(url, {})], interval=plane.config.self_scrape_interval)

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import httpx
 
 from safeship.config.metrics import MetricsSpec
+from safeship.core.addresses import http_url
 from safeship.core.clock import Clock
 from safeship.core.errors import DeployError
 from safeship.core.types import Replica
@@ -103,6 +104,6 @@ def router_metrics_url(
             port = router.metrics_port
         except DeployError:
             return None
-        return f"http://{host}:{port}/metrics"
+        return http_url(host, port, "/metrics")
 
     return url

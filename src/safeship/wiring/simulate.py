@@ -19,6 +19,7 @@ import numpy as np
 
 from safeship.config.models import RolloutSpec, VerifySpec
 from safeship.core.clock import VirtualClock
+from safeship.core.errors import SafeshipError
 from safeship.core.types import Replica, TrafficSplit
 from safeship.fleet.simulated import FleetModel, SimulatedProvider
 from safeship.metrics.sources.router import RouterMetricsSource
@@ -72,7 +73,7 @@ class Flight:
         return dataclasses.asdict(self)
 
 
-class _Halt(Exception):
+class _Halt(SafeshipError):
     """Stops a flight that needs a person (paused) or overran its virtual time limit."""
 
     def __init__(self, verdict: str, reason: str) -> None:

@@ -20,7 +20,7 @@ from safeship.core.labels import NAME, Labels, drop_name
 from safeship.metrics.index import Matcher, name_matchers
 from safeship.metrics.promql import aggregations, binary, selectors
 from safeship.metrics.promql.calls import call
-from safeship.metrics.promql.errors import PromQLError
+from safeship.metrics.promql.errors import PromQLError, PromQLSyntaxError
 from safeship.metrics.promql.values import (
     Matrix,
     MatrixSeries,
@@ -250,7 +250,8 @@ def parse(expr: str) -> Any:
     try:
         return pp.parse(expr)
     except (ValueError, RuntimeError) as exc:
-        raise PromQLError(str(exc), expr=expr, position=_guess_position(expr, str(exc))) from None
+        position = _guess_position(expr, str(exc))
+        raise PromQLSyntaxError(str(exc), expr=expr, position=position) from None
 
 
 def _guess_position(expr: str, message: str) -> int | None:
@@ -270,7 +271,7 @@ def matchers_of(selector: str) -> tuple[Matcher, ...]:
     """The matchers of a series selector string like `up{job="api"}` (for /series)."""
     node = parse(selector)
     if type(node).__name__ != "VectorSelector":
-        raise PromQLError(
+        raise PromQLSyntaxError(
             f"expected a series selector, found {selector!r}", expr=selector, position=0
         )
     return _matchers(node)

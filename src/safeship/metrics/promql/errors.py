@@ -1,12 +1,19 @@
-"""The one error PromQL evaluation raises: what went wrong and, when known, where."""
+"""The errors PromQL raises: what went wrong and, when known, where.
+
+A query the parser refuses is the caller's bad input (Prometheus answers `bad_data`, 400);
+one that parses but cannot be evaluated is an `execution` error (422). The two are two
+classes so the server reads the status off the class, not off the message.
+"""
 
 from __future__ import annotations
 
-from safeship.core.errors import SafeshipError
+from typing import ClassVar
+
+from safeship.core.errors import QueryError
 
 
-class PromQLError(SafeshipError):
-    """A query that cannot be parsed or evaluated; `position` is a 0-based offset or None."""
+class PromQLError(QueryError):
+    """A query that cannot be evaluated; `position` is a 0-based offset or None."""
 
     def __init__(self, message: str, *, expr: str = "", position: int | None = None) -> None:
         self.message = message
@@ -14,3 +21,9 @@ class PromQLError(SafeshipError):
         self.position = position
         where = f"at char {position + 1}: " if position is not None else ""
         super().__init__(f"{where}{message}")
+
+
+class PromQLSyntaxError(PromQLError):
+    """A query that does not parse; Prometheus calls this bad data."""
+
+    http_status: ClassVar[int] = 400

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 import httpx
 
 from safeship.core.clock import Clock
-from safeship.metrics.sources.query import QueryError, QueryMetricsSource, Sample
+from safeship.metrics.sources.query import QueryMetricsSource, Sample, SourceError
 
 
 class HttpQuerier:
@@ -28,9 +28,9 @@ class HttpQuerier:
             response = await self.client.post(self.url, data={"query": expr, "time": f"{t:.3f}"})
             body = response.json()
         except (httpx.HTTPError, ValueError) as exc:
-            raise QueryError(f"metrics source {self.url} unreachable: {exc}") from exc
+            raise SourceError(f"metrics source {self.url} unreachable: {exc}") from exc
         if body.get("status") != "success":
-            raise QueryError(f"query {expr!r}: {body.get('error', response.status_code)}")
+            raise SourceError(f"query {expr!r}: {body.get('error', response.status_code)}")
         return _samples(body.get("data", {}), expr)
 
 
@@ -40,7 +40,7 @@ def _samples(data: Mapping[str, object], expr: str) -> list[Sample]:
         return [({}, float(result[1]))]
     if kind == "vector" and isinstance(result, list):
         return [(dict(item["metric"]), float(item["value"][1])) for item in result]
-    raise QueryError(f"query {expr!r}: expected an instant vector or a scalar, got {kind}")
+    raise SourceError(f"query {expr!r}: expected an instant vector or a scalar, got {kind}")
 
 
 class PrometheusMetricsSource(QueryMetricsSource):

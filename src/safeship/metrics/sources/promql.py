@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from safeship.core.clock import Clock
 from safeship.metrics.promql import Engine, PromQLError, Scalar, Vector
-from safeship.metrics.sources.query import QueryError, QueryMetricsSource, Sample
+from safeship.metrics.sources.query import QueryMetricsSource, Sample, SourceError
 
 
 class EngineQuerier:
@@ -21,12 +21,12 @@ class EngineQuerier:
         try:
             result = self.engine.instant(expr, t)
         except PromQLError as exc:
-            raise QueryError(f"query {expr!r}: {exc}") from exc
+            raise SourceError(f"query {expr!r}: {exc}") from exc
         if isinstance(result, Scalar):
             return [({}, result.value)]
         if isinstance(result, Vector):
             return [(dict(labels), value) for labels, value in result.samples()]
-        raise QueryError(f"query {expr!r}: expected an instant vector or a scalar")
+        raise SourceError(f"query {expr!r}: expected an instant vector or a scalar")
 
 
 class PromQLMetricsSource(QueryMetricsSource):

@@ -15,7 +15,7 @@ from __future__ import annotations
 import copy
 import math
 from collections.abc import Mapping
-from typing import Protocol
+from typing import ClassVar, Protocol
 
 from safeship.analysis.judge import Observed
 from safeship.analysis.measurement import Measurement
@@ -23,14 +23,21 @@ from safeship.analysis.samples import Counts, Histogram
 from safeship.config.models import MetricSpec
 from safeship.core.clock import Clock
 from safeship.core.durations import format_duration
+from safeship.core.errors import ExitCode, QueryError
 
 REQUESTS = "safeship_router_requests_total"
 BUCKETS = "safeship_router_request_duration_seconds_bucket"
 Sample = tuple[Mapping[str, str], float]
 
 
-class QueryError(Exception):
-    """A query failed or the metrics source could not be reached."""
+class SourceError(QueryError):
+    """A query failed or the metrics source could not be reached: the step cannot be judged.
+
+    Not the user's input alone (the source may be down), so it leaves as "could not run".
+    """
+
+    exit_code: ClassVar[ExitCode] = ExitCode.UNAVAILABLE
+    http_status: ClassVar[int] = 503
 
 
 class Querier(Protocol):
@@ -66,7 +73,7 @@ class QueryMetricsSource:
             stable = await self._stable_version()
             pool = f'pool="{_esc(self.baseline_pool)}"'
             base = await self._observe(metric, pool, stable or "", window, pool=self.baseline_pool)
-        except QueryError as exc:
+        except SourceError as exc:
             return Measurement(None, 0, window, error=str(exc))
         return Observed(
             canary.value,

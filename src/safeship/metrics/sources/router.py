@@ -17,6 +17,7 @@ from safeship.analysis.measurement import Measurement
 from safeship.config.models import MetricSpec
 from safeship.core.clock import Clock
 from safeship.core.types import DURATION_BUCKETS, VersionCounters
+from safeship.metrics.promql.functions import bucket_quantile
 from safeship.traffic.router import Router
 
 
@@ -75,15 +76,6 @@ def _delta(new: VersionCounters | None, old: VersionCounters | None) -> VersionC
 
 
 def _quantile(q: float, cumulative: list[int]) -> float:
-    """Prometheus' histogram_quantile: linear interpolation inside the bucket that holds q."""
-    if not cumulative or cumulative[-1] == 0:
-        return math.nan
+    """Prometheus' histogram_quantile over the router's cumulative latency buckets."""
     bounds = [*DURATION_BUCKETS, math.inf][: len(cumulative)]
-    rank = q * cumulative[-1]
-    index = bisect.bisect_left(cumulative, rank)
-    if index >= len(bounds) - 1 and math.isinf(bounds[-1]):
-        return bounds[-2] if len(bounds) > 1 else math.nan
-    lower = bounds[index - 1] if index > 0 else 0.0
-    below = cumulative[index - 1] if index > 0 else 0
-    in_bucket = cumulative[index] - below
-    return lower + (bounds[index] - lower) * ((rank - below) / in_bucket if in_bucket else 0)
+    return bucket_quantile(q, [(b, float(c)) for b, c in zip(bounds, cumulative, strict=True)])
