@@ -126,17 +126,17 @@ class Exchange:
         if not self.http10:  # an HTTP/1.0 client cannot take a 1xx (RFC 9110 §15.2)
             self.on_response_data(head + b"\r\n\r\n")
 
-    def on_response_head(self, head: bytes, *, close: bool) -> None:
+    def on_response_head(self, head: bytes, *, close: bool, body: bytes = b"") -> None:
         """Say what becomes of the client connection: the backend's Connection header was
         about the upstream one and is gone from `head`."""
         if close or self.client.frontend.closing:
             self.keep_alive = False
         if not self.keep_alive:
-            self.on_response_data(head + b"Connection: close\r\n\r\n")
+            self.on_response_data(head + b"Connection: close\r\n\r\n" + body)
         elif self.http10:
-            self.on_response_data(head + b"Connection: keep-alive\r\n\r\n")
+            self.on_response_data(head + b"Connection: keep-alive\r\n\r\n" + body)
         else:
-            self.on_response_data(head + b"\r\n")
+            self.on_response_data(head + b"\r\n" + body)
 
     def on_response_data(self, data: bytes) -> None:
         self.responded = self.moved = True

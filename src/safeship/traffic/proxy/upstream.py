@@ -42,9 +42,9 @@ class ResponseSink(Protocol):
         """A 1xx response head (not 100: the router answers Expect itself)."""
         ...
 
-    def on_response_head(self, head: bytes, *, close: bool) -> None:
-        """The final head, without its last CRLF; `close` when the client connection must
-        end after it (a body only the close can delimit)."""
+    def on_response_head(self, head: bytes, *, close: bool, body: bytes = b"") -> None:
+        """The final head, without its last CRLF, and the start of the body (one write);
+        `close` when the client connection must end after it (a body only a close ends)."""
         ...
 
     def on_response_data(self, data: bytes) -> None: ...
@@ -254,11 +254,13 @@ class UpstreamConnection(asyncio.Protocol):
             sink.on_response_head(head.lines + b"\r\n" + head.framing, close=False)
             self._finish(reusable=head.reusable and length != UNTIL_CLOSE and not data)
             return
-        if length >= 0:
+        if length >= 0:  # the common case: head and what came of the body in one write
             line = b"\r\nContent-Length: %d\r\n" % length
-            sink.on_response_head(head.lines + line, close=False)
-            self._state, self._left = _LENGTH, length
-            self._length_data(sink, data)
+            sink.on_response_head(head.lines + line, close=False, body=data[:length])
+            if len(data) < length:
+                self._state, self._left = _LENGTH, length - len(data)
+            else:
+                self._finish(reusable=head.reusable and len(data) == length)
             return
         self._rechunk = not sink.http10
         framing = b"\r\nTransfer-Encoding: chunked\r\n" if self._rechunk else b"\r\n"
