@@ -9,7 +9,7 @@ twice. One `split` and a short loop over the header lines: this runs once per re
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from safeship.traffic.proxy.http import CONNECTION_OPTIONS
 
@@ -22,8 +22,7 @@ _DROPPED = frozenset({b"connection", b"keep-alive", b"proxy-connection", b"upgra
 _FRAMING = frozenset({b"content-length", b"transfer-encoding"})
 
 
-@dataclass(frozen=True, slots=True)
-class ResponseHead:
+class ResponseHead(NamedTuple):
     """A parsed response head: `lines` to relay (status line first, no framing, no CRLF at
     the end), `framing` its original Content-Length/Transfer-Encoding lines, `length` the
     body length or CHUNKED / UNTIL_CLOSE, and whether the upstream connection may be reused."""
@@ -36,7 +35,38 @@ class ResponseHead:
 
 
 def parse_head(head: bytes) -> ResponseHead | None:
-    """`head` is everything before the blank line; None when it is not a valid response."""
+    """`head` is everything before the blank line; None when it is not a valid response.
+    The usual head (HTTP/1.1, one Content-Length, no connection header, nothing odd) is
+    recognised with a few C-level searches; anything else takes the line-by-line path."""
+    lowered = head.lower()
+    at = lowered.find(b"\r\ncontent-length:")
+    if (
+        at < 0
+        or head[:9] != b"HTTP/1.1 "
+        or b"\r\nconnection:" in lowered
+        or b"\r\ntransfer-encoding:" in lowered
+        or b"\r\nkeep-alive:" in lowered
+        or b"\r\nproxy-connection:" in lowered
+        or b"\r\nupgrade:" in lowered
+        or b"\r\ntrailer:" in lowered
+        or b"\r\n " in lowered
+        or b"\r\n\t" in lowered
+        or b" :" in lowered
+        or b"\t:" in lowered
+        or b"content-length:" in lowered[at + 17 :]
+    ):
+        return _parse_lines(head)
+    end = head.find(b"\r\n", at + 17)
+    end = len(head) if end < 0 else end
+    value = head[at + 17 : end].strip()
+    if not value.isdigit() or not head[9:12].isdigit() or head[12:13] not in (b" ", b"\r", b""):
+        return _parse_lines(head)
+    return ResponseHead(
+        int(head[9:12]), head[:at] + head[end:], head[at + 2 : end] + b"\r\n", int(value), True
+    )
+
+
+def _parse_lines(head: bytes) -> ResponseHead | None:
     lines = head.split(b"\r\n")
     first = lines[0]
     if first[:7] != b"HTTP/1." or first[8:9] != b" " or not first[9:12].isdigit():
