@@ -5,24 +5,28 @@ from __future__ import annotations
 import pytest
 
 from safeship.traffic.proxy.http import (
+    drop_listed,
     forwarded_for,
-    head_end,
-    head_status,
+    forwarding,
+    origin_form,
     router_error,
     upstream_request,
 )
+from safeship.traffic.proxy.response import CHUNKED, UNTIL_CLOSE, chunk, parse_head
 
 
 def test_upstream_request_keeps_end_to_end_headers_and_adds_forwarded_for() -> None:
     head = upstream_request(
         method=b"GET",
         target=b"/a?b=1",
-        headers=[b"Host: svc\r\n", b"Accept: */*\r\n"],
-        forwarded_for=b"10.0.0.1",
+        host=b"svc",
+        headers=[b"Accept: */*\r\n"],
+        forwarded=forwarding(chain=None, client_ip=b"10.0.0.1", proto=b"http", host=b"svc"),
         body=b"",
     )
     assert head == (
-        b"GET /a?b=1 HTTP/1.1\r\nHost: svc\r\nAccept: */*\r\nX-Forwarded-For: 10.0.0.1\r\n\r\n"
+        b"GET /a?b=1 HTTP/1.1\r\nHost: svc\r\nAccept: */*\r\nX-Forwarded-For: 10.0.0.1\r\n"
+        b"X-Forwarded-Proto: http\r\nX-Forwarded-Host: svc\r\n\r\n"
     )
 
 
@@ -40,7 +44,7 @@ def test_request_body_is_framed_with_content_length(
 ) -> None:
     body = b"x" * length
     request = upstream_request(
-        method=method, target=b"/", headers=[], forwarded_for=b"ip", body=body
+        method=method, target=b"/", host=b"h", headers=[], forwarded=b"", body=body
     )
     head, _, sent_body = request.partition(b"\r\n\r\n")
     if framing is None:
@@ -76,20 +80,81 @@ def test_router_errors_are_tagged_and_framed() -> None:
 
 
 @pytest.mark.parametrize(
-    ("head", "expected"),
+    ("target", "expected"),
     [
-        (b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n", (200, True)),
-        (b"HTTP/1.1 404 Not Found\r\nConnection: close\r\n\r\n", (404, False)),
-        (b"HTTP/1.0 200 OK\r\n\r\n", (200, False)),
-        (b"HTTP/1.0 200 OK\r\nConnection: keep-alive\r\n\r\n", (200, True)),
-        (b"garbage\r\n\r\n", (0, False)),
+        (b"/a?b", (b"/a?b", None)),
+        (b"*", (b"*", None)),
+        (b"http://evil.example/x?y=1", (b"/x?y=1", b"evil.example")),
+        (b"HTTP://h:8080", (b"/", b"h:8080")),
+        (b"https://h?q", (b"/?q", b"h")),
+        (b"ftp://h/", None),
+        (b"http://user@h/", None),
+        (b"http:///x", None),
+        (b"a:443", None),
     ],
 )
-def test_head_status_reads_code_and_keep_alive(head: bytes, expected: tuple[int, bool]) -> None:
-    assert head_status(head) == expected
+def test_origin_form_takes_the_authority_of_the_absolute_form(
+    target: bytes, expected: tuple[bytes, bytes | None] | None
+) -> None:
+    assert origin_form(target) == expected
 
 
-def test_head_end_finds_the_blank_line() -> None:
-    assert head_end(b"HTTP/1.1 200 OK\r\nA: b\r\n") == -1
-    data = b"HTTP/1.1 200 OK\r\nA: b\r\n\r\n"
-    assert head_end(data) == len(data)
+def test_headers_named_by_connection_are_dropped() -> None:
+    headers = [b"X-A: 1\r\n", b"x-b: 2\r\n", b"X-C: 3\r\n"]
+    assert drop_listed(headers, b",keep-alive, X-A ,x-B") == [b"X-C: 3\r\n"]
+    assert drop_listed(headers, b",close") is headers
+
+
+@pytest.mark.parametrize(
+    ("head", "expected"),
+    [
+        (b"HTTP/1.1 200 OK\r\nContent-Length: 5", (200, 5, True)),
+        (b"HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Length: 0", (404, 0, False)),
+        (b"HTTP/1.0 200 OK\r\nContent-Length: 1", (200, 1, False)),
+        (b"HTTP/1.0 200 OK\r\nConnection: keep-alive\r\nContent-Length: 1", (200, 1, True)),
+        (b"HTTP/1.1 200 OK", (200, UNTIL_CLOSE, False)),
+        (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked", (200, CHUNKED, True)),
+        (
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nContent-Length: 3",
+            (200, CHUNKED, False),
+        ),
+        (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip", (200, UNTIL_CLOSE, False)),
+        (b"HTTP/1.1 103 Early Hints\r\nLink: </a>", (103, UNTIL_CLOSE, False)),
+    ],
+)
+def test_response_heads_give_status_framing_and_reuse(
+    head: bytes, expected: tuple[int, int, bool]
+) -> None:
+    parsed = parse_head(head)
+    assert parsed is not None
+    assert (parsed.status, parsed.length, parsed.reusable) == expected
+
+
+@pytest.mark.parametrize(
+    "head",
+    [
+        b"garbage",
+        b"HTTP/1.1 2000 OK",
+        b"HTTP/1.1 200 OK\r\nContent-Length: 1\r\nContent-Length: 2",
+        b"HTTP/1.1 200 OK\r\nContent-Length: -1",
+        b"HTTP/1.1 200 OK\r\nX-A: b\r\n folded",
+        b"HTTP/1.1 200 OK\r\nX-A : b",
+        b"HTTP/1.1 200 OK\r\nno colon",
+    ],
+)
+def test_broken_response_heads_are_refused(head: bytes) -> None:
+    assert parse_head(head) is None
+
+
+def test_response_head_loses_connection_headers_and_says_http11() -> None:
+    parsed = parse_head(
+        b"HTTP/1.0 200 OK\r\nX-Version: v1\r\nConnection: keep-alive, X-Hop\r\nX-Hop: 1\r\n"
+        b"Keep-Alive: timeout=5\r\nContent-Length: 2"
+    )
+    assert parsed is not None
+    assert parsed.lines == b"HTTP/1.1 200 OK\r\nX-Version: v1"
+    assert parsed.framing == b"Content-Length: 2\r\n"
+
+
+def test_chunk_frames_data() -> None:
+    assert chunk(b"hello world!!!!!") == b"10\r\nhello world!!!!!\r\n"

@@ -12,12 +12,15 @@ import sys
 from collections.abc import Callable
 
 import typer
+from pydantic import ValidationError
 
+from safeship.config.models import RouterSpec
 from safeship.core.addresses import join_host_port, split_host_port, split_http_url
 from safeship.core.durations import parse_duration
 from safeship.core.errors import SafeshipError, UsageError
 from safeship.core.types import Replica, TrafficSplit
 from safeship.traffic.proxy.embedded import EmbeddedRouter
+from safeship.traffic.proxy.limits import Limits, limits_from_spec
 from safeship.traffic.proxy.timeouts import Timeouts
 
 
@@ -78,6 +81,21 @@ def build_timeouts(
     )
 
 
+def build_limits(*, sizes: dict[str, int], trusted_proxies: str | None) -> Limits:
+    """The router's limits from flags, checked as the rollout spec's `router:` keys are."""
+    proxies = [p.strip() for p in (trusted_proxies or "").split(",") if p.strip()]
+    try:
+        spec = RouterSpec.model_validate({**sizes, "trusted_proxies": proxies})
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        option = "--" + str(first["loc"][0]).replace("_", "-")
+        raise UsageError(f"{option}: {first['msg']}") from None
+    limits = limits_from_spec(spec)
+    if limits.problems():
+        raise UsageError("; ".join(limits.problems()))
+    return limits
+
+
 def _positive_duration(text: str, *, option: str) -> float:
     try:
         value = parse_duration(text)
@@ -128,6 +146,18 @@ def register(app: typer.Typer) -> None:
         max_connections: int | None = typer.Option(
             None, help="Open connections per backend at most (more requests queue)."
         ),
+        max_request_line: int = typer.Option(8192, help="Request target bytes (else 414)."),
+        max_header_bytes: int = typer.Option(32768, help="Header section bytes (else 431)."),
+        max_headers: int = typer.Option(100, help="Header fields (else 431)."),
+        max_body_bytes: int = typer.Option(8 * 1024 * 1024, help="Request body (else 413)."),
+        max_pipelined: int = typer.Option(16, help="Requests read ahead per connection."),
+        max_pipelined_bytes: int = typer.Option(65536, help="Body bytes read ahead per conn."),
+        max_buffered_bytes: int = typer.Option(
+            32 * 1024 * 1024, help="Request-body bytes held by all connections together."
+        ),
+        trusted_proxies: str | None = typer.Option(
+            None, help="CIDRs whose X-Forwarded-* are kept and appended to (comma-separated)."
+        ),
     ) -> None:
         """Run the embedded router standalone until SIGINT/SIGTERM (then drain, exit 0)."""
         try:
@@ -145,6 +175,16 @@ def register(app: typer.Typer) -> None:
                 response=response_timeout,
                 max_connections=max_connections,
             )
+            sizes = {
+                "max_request_line": max_request_line,
+                "max_header_bytes": max_header_bytes,
+                "max_headers": max_headers,
+                "max_body_bytes": max_body_bytes,
+                "max_pipelined": max_pipelined,
+                "max_pipelined_bytes": max_pipelined_bytes,
+                "max_buffered_bytes": max_buffered_bytes,
+            }
+            limits = build_limits(sizes=sizes, trusted_proxies=trusted_proxies)
         except UsageError as exc:
             typer.echo(f"error: {exc}", err=True)
             raise typer.Exit(exc.exit_code) from exc
@@ -155,6 +195,7 @@ def register(app: typer.Typer) -> None:
             metrics_host=metrics[0] if metrics else "127.0.0.1",
             metrics_port=metrics[1] if metrics else None,
             timeouts=timeouts,
+            limits=limits,
         )
         try:
             with asyncio.Runner(loop_factory=_loop_factory()) as runner:

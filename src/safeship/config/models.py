@@ -7,10 +7,11 @@ section lives in config/strategies.py.
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Iterator
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, ModelWrapValidatorHandler, model_validator
+from pydantic import AfterValidator, Field, ModelWrapValidatorHandler, model_validator
 
 from safeship.config.base import Duration, ListenAddress, Model, located_error
 from safeship.config.checks import Checks
@@ -40,6 +41,14 @@ __all__ = [
     "StrategySpec",
     "VerifyStep",
 ]
+
+
+def _network(text: str) -> str:
+    try:
+        ipaddress.ip_network(text, strict=False)
+    except ValueError as exc:
+        raise ValueError(f"expected a CIDR such as 10.0.0.0/8, found {text!r}") from exc
+    return text
 
 
 class VersionOverrides(Model):
@@ -93,6 +102,15 @@ class RouterSpec(Model):
     header_timeout: Annotated[Duration, Field(gt=0)] = 10.0
     response_timeout: Annotated[Duration, Field(gt=0)] = 60.0
     max_connections: Annotated[int, Field(ge=1)] | None = None  # per backend; None: no cap
+    # what the router accepts from clients (bytes): see traffic/proxy/limits.py
+    max_request_line: Annotated[int, Field(ge=1)] = 8 * 1024
+    max_header_bytes: Annotated[int, Field(ge=1)] = 32 * 1024
+    max_headers: Annotated[int, Field(ge=1)] = 100
+    max_body_bytes: Annotated[int, Field(ge=1)] = 8 * 1024 * 1024
+    max_pipelined: Annotated[int, Field(ge=1)] = 16
+    max_pipelined_bytes: Annotated[int, Field(ge=0)] = 64 * 1024
+    max_buffered_bytes: Annotated[int, Field(ge=1)] = 32 * 1024 * 1024
+    trusted_proxies: list[Annotated[str, AfterValidator(_network)]] = Field(default_factory=list)
 
 
 BuiltinMetric = Literal["request-success-rate", "request-duration-p99", "request-rate"]

@@ -15,6 +15,7 @@ from safeship.core.addresses import split_host_port
 from safeship.core.types import TrafficSplit, VersionCounters
 from safeship.traffic.nop import NopRouter
 from safeship.traffic.proxy.embedded import EmbeddedRouter
+from safeship.traffic.proxy.limits import limits_from_spec
 from safeship.traffic.proxy.timeouts import Timeouts
 
 
@@ -48,6 +49,7 @@ def router_for(spec: RouterSpec, *, service: str) -> EmbeddedRouter | NopRouter:
         metrics_host=metrics_host,
         metrics_port=metrics_port,
         drain_timeout=spec.drain_timeout,
+        limits=limits_from_spec(spec),
         timeouts=Timeouts(
             idle=spec.idle_timeout,
             header=spec.header_timeout,

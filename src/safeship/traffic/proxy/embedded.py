@@ -5,9 +5,10 @@ fresh-baseline replicas, and the shares); every client request then goes to one 
 that split (`traffic.frontend`), and the counters it keeps per (version, pool) feed canary
 analysis through `counters()` and the metric store through the Prometheus collector.
 
-Limits, on purpose: request bodies are buffered (at most 8 MiB) so a failed try can be
-resent; responses stream through verbatim (status line, headers, framing), so backend
-headers such as X-Version reach the client untouched; protocol upgrades are refused (501).
+Limits, on purpose: request bodies are buffered (8 MiB by default, see `Limits`) so a failed
+try can be resent; response bodies stream through and response heads are relayed but for
+connection headers (so backend headers such as X-Version reach the client untouched); 1xx
+interim responses are relayed (103) or dropped (100); CONNECT and upgrades are refused (501).
 """
 
 from __future__ import annotations
@@ -17,10 +18,12 @@ import logging
 
 from prometheus_client import CollectorRegistry
 
+from safeship.core.addresses import join_host_port
 from safeship.core.errors import DeployError
 from safeship.core.types import Replica, TrafficSplit, VersionCounters
 from safeship.traffic.proxy.exposition import start_exposition
 from safeship.traffic.proxy.frontend import ClientConnection, Frontend
+from safeship.traffic.proxy.limits import Limits
 from safeship.traffic.proxy.pools import Balancer, diff, split_keys, validate_split
 from safeship.traffic.proxy.stats import RouterCollector, RouterStats
 from safeship.traffic.proxy.timeouts import Timeouts
@@ -44,9 +47,11 @@ class EmbeddedRouter:
         drain_timeout: float = 30.0,
         connect_timeout: float = 2.0,
         timeouts: Timeouts | None = None,
+        limits: Limits | None = None,
     ) -> None:
         """`timeouts` (client idle and header, backend response, connections per backend)
-        overrides `connect_timeout` when given; see `traffic.frontend` for what each means."""
+        overrides `connect_timeout` when given; see `traffic.frontend` for what each means.
+        `limits` (request sizes, pipelining, trusted proxies) default to nginx-like ones."""
         self.service = service
         self.registry = registry if registry is not None else CollectorRegistry()
         self._stats = RouterStats(service)
@@ -58,7 +63,10 @@ class EmbeddedRouter:
         timeouts = timeouts or Timeouts(connect=connect_timeout)
         if timeouts.problems():
             raise DeployError(f"router for {service}: " + "; ".join(timeouts.problems()))
-        self._frontend = Frontend(stats=self._stats, timeouts=timeouts)
+        limits = limits or Limits()
+        if limits.problems():
+            raise DeployError(f"router for {service}: " + "; ".join(limits.problems()))
+        self._frontend = Frontend(stats=self._stats, timeouts=timeouts, limits=limits)
         self._backends: dict[tuple[str, int], Backend] = {}
         self._split = TrafficSplit(stable=())
         self._apply_lock = asyncio.Lock()
@@ -168,7 +176,7 @@ class EmbeddedRouter:
             async with asyncio.timeout(self._drain_timeout):
                 await asyncio.gather(*(backend.quiet() for backend in leaving))
         except TimeoutError:
-            names = ", ".join(f"{b.host}:{b.port}" for b in leaving if b.in_flight)
+            names = ", ".join(join_host_port(b.host, b.port) for b in leaving if b.in_flight)
             log.warning(
                 "drain timeout after %ss, cutting requests to %s", self._drain_timeout, names
             )

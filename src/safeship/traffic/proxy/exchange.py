@@ -30,6 +30,8 @@ class Exchange:
         "connecting",
         "fresh_retry",
         "head_only",
+        "held",
+        "http10",
         "idempotent",
         "keep_alive",
         "moved",
@@ -43,13 +45,22 @@ class Exchange:
     )
 
     def __init__(
-        self, client: ClientConnection, payload: bytes, *, method: bytes, keep_alive: bool
+        self,
+        client: ClientConnection,
+        payload: bytes,
+        *,
+        method: bytes,
+        keep_alive: bool,
+        http10: bool = False,
+        held: int = 0,
     ):
         self.client = client
         self.payload = payload
         self.idempotent = method in IDEMPOTENT
         self.head_only = method == b"HEAD"
         self.keep_alive = keep_alive
+        self.http10 = http10
+        self.held = held  # request body bytes counted against the router's buffer budget
         self.started = _now()
         self.tried: list[Backend] = []
         self.upstream: UpstreamConnection | None = None
@@ -109,7 +120,23 @@ class Exchange:
 
     def _send(self, connection: UpstreamConnection) -> None:
         self.upstream = connection
-        connection.send(self, self.payload, head_only=self.head_only)
+        connection.send(self, self.payload)
+
+    def on_interim(self, head: bytes) -> None:
+        if not self.http10:  # an HTTP/1.0 client cannot take a 1xx (RFC 9110 §15.2)
+            self.on_response_data(head + b"\r\n\r\n")
+
+    def on_response_head(self, head: bytes, *, close: bool, body: bytes = b"") -> None:
+        """Say what becomes of the client connection: the backend's Connection header was
+        about the upstream one and is gone from `head`."""
+        if close or self.client.frontend.closing:
+            self.keep_alive = False
+        if not self.keep_alive:
+            self.on_response_data(head + b"Connection: close\r\n\r\n" + body)
+        elif self.http10:
+            self.on_response_data(head + b"Connection: keep-alive\r\n\r\n" + body)
+        else:
+            self.on_response_data(head + b"\r\n" + body)
 
     def on_response_data(self, data: bytes) -> None:
         self.responded = self.moved = True
@@ -130,7 +157,7 @@ class Exchange:
         if self.responded:  # half a response is out: all we can do is end the client connection
             backend.end()
             backend.stats.record(status or 502, _now() - self.started)
-            self.client.abort()
+            self.client.abort(self)
             return
         self._failed(backend, connect=False, reused=reused)
 
@@ -180,7 +207,7 @@ class Exchange:
             self.abandon()  # drops the upstream connection or leaves the queue
         if self.responded:
             backend.stats.record(504, _now() - self.started)
-            self.client.abort()
+            self.client.abort(self)
             return
         message = f"backend did not answer within {self.client.frontend.timeouts.response:g}s"
         self.client.answer(self, 504, message, backend.stats)

@@ -3,8 +3,11 @@
 A `ClientConnection` parses requests (httptools) and runs them one at a time, in order, as
 `Exchange`s (exchange.py): each asks the `Balancer` for a backend, sends the rebuilt request
 on a pooled or fresh upstream connection, relays the response bytes as they come, and retries
-on another backend when that is safe. Request bodies are buffered (up to MAX_BODY_BYTES) so a
-retry can resend them; response bodies stream through.
+on another backend when that is safe. Request bodies are buffered (up to `Limits.body`) so a
+retry can resend them; response bodies stream through. Reading stops (the transport pauses)
+while enough is read ahead of the request in flight or the router-wide body budget is spent;
+a refused request (request.py) is answered after the ones before it, then the connection is
+closed the way nginx does it: FIN first, input drained a short while, so no reset.
 
 Timeouts (`Timeouts`) cost one timer per client connection, not one per request: a state
 change only moves a deadline (an attribute write), and the timer, when it fires, re-arms
@@ -15,7 +18,9 @@ itself for the deadline in force (`ClientConnection._expired`). A connection is 
 - IDLE: keep-alive between requests, closed after `idle` seconds;
 - BUSY: a request is proxied; no response byte for `response` seconds answers 504 (tagged
   `X-Safeship-Router: error`, counted as 504 for the backend's version). Once bytes flow it
-  is an inactivity timeout, checked with a flag per chunk (so a stall is cut after 1-2x it).
+  is an inactivity timeout, checked with a flag per chunk (so a stall is cut after 1-2x it);
+- LINGER: the last answer is out and the write side shut; input is discarded until the
+  client closes or LINGER_SECONDS (at most `header`) pass.
 A timed-out request is never retried: it was sent, and the backend may still act on it.
 """
 
@@ -30,30 +35,29 @@ from typing import Any, cast
 import httptools
 
 from safeship.traffic.proxy.exchange import Exchange
-from safeship.traffic.proxy.http import (
-    CONTINUE,
-    HOP_BY_HOP,
-    forwarded_for,
-    router_error,
-    upstream_request,
-)
+from safeship.traffic.proxy.http import CONTINUE, router_error
+from safeship.traffic.proxy.limits import Limits
 from safeship.traffic.proxy.pools import Balancer
+from safeship.traffic.proxy.request import Budget, Refused, RequestReader
 from safeship.traffic.proxy.stats import PoolStats, RouterStats
 from safeship.traffic.proxy.timeouts import Timeouts
 from safeship.traffic.proxy.upstream import Backend
 
-MAX_BODY_BYTES = 8 * 1024 * 1024
+LINGER_SECONDS = 2.0  # after a last answer, unread input is drained this long (no reset)
 _now = time.perf_counter
-_IDLE, _HEAD, _BUSY = 0, 1, 2  # phases of a client connection, see the module docstring
+_IDLE, _HEAD, _BUSY, _LINGER = 0, 1, 2, 3  # phases of a client connection, see the docstring
 
 
 class Frontend:
     """What every client connection of one router shares: the routing table and the counters."""
 
-    def __init__(self, *, stats: RouterStats, timeouts: Timeouts) -> None:
+    def __init__(self, *, stats: RouterStats, timeouts: Timeouts, limits: Limits) -> None:
         self.balancer: Balancer[Backend] = Balancer()
         self.unrouted = stats.for_(version="none", pool="none")  # 503s: no backend to blame
         self.timeouts = timeouts
+        self.limits = limits
+        self.budget = Budget(limits.buffered_total)
+        self.stalled: deque[ClientConnection] = deque()  # paused until the budget has room
         self.connect_timeout = timeouts.connect
         self.max_connections = timeouts.max_connections or 0
         self.connections: set[ClientConnection] = set()
@@ -72,44 +76,45 @@ class Frontend:
         if not self.connections:
             self._none_left.set()
 
+    def release(self, held: int) -> None:
+        """Body bytes no longer held: connections paused on the budget may read again."""
+        budget = self.budget
+        budget.used -= held
+        while self.stalled and not budget.exhausted:
+            self.stalled.popleft().unstall()
+
     def spawn(self, coroutine: Coroutine[Any, Any, None]) -> None:
         task = asyncio.get_running_loop().create_task(coroutine)
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
 
 
-class ClientConnection(asyncio.Protocol):
+class ClientConnection(RequestReader, asyncio.Protocol):
     """One client connection: requests are parsed as they come and proxied one at a time."""
 
     def __init__(self, frontend: Frontend) -> None:
+        super().__init__(frontend.limits, frontend.budget)
         self.frontend = frontend
         self.transport: asyncio.Transport | None = None
         self.gone = False
-        self._peer = b"unknown"
-        self._parser = httptools.HttpRequestParser(self)
         self._queue: deque[Exchange] = deque()
         self._active: Exchange | None = None
-        self._reading = False  # a request has begun and is not complete yet
+        self._refused: Refused | None = None  # answered after what is queued; nothing more read
+        self._continue = False  # a 100 Continue is owed once this request is at the head
+        self._paused = self._stalled = False
         self._phase = _HEAD
         self._deadline = 0.0
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at = 0.0
-        self._reset()
-
-    def _reset(self) -> None:
-        self._url = b""
-        self._headers: list[bytes] = []
-        self._body: list[bytes] = []
-        self._body_size = 0
-        self._xff: bytes | None = None
-        self._rejected = False
 
     # asyncio.Protocol
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.Transport, transport)  # uvloop's is not a subclass
         peer = transport.get_extra_info("peername")
-        self._peer = str(peer[0]).encode("ascii", "replace") if peer else b"unknown"
+        address = str(peer[0]) if peer else "unknown"
+        self.peer = address.encode("ascii", "replace")
+        self.trusted = self.limits.trusts(address)
         self.frontend.connections.add(self)
         self._watch(_HEAD, _now() + self.frontend.timeouts.header)  # the first request too
 
@@ -124,16 +129,34 @@ class ClientConnection(asyncio.Protocol):
             self._active.abandon()
             self._active = None
         self._queue.clear()
+        if self._stalled:
+            self.frontend.stalled.remove(self)
+        held, self.held = self.held, 0
+        self.frontend.release(held)
 
     def data_received(self, data: bytes) -> None:
+        if self._refused is not None:
+            return  # answered or about to be: the rest is not read, only drained
+        was_in_head = self.in_head
         try:
-            self._parser.feed_data(data)
+            self.parser.feed_data(data)
         except httptools.HttpParserUpgrade:
-            self._reject(501, "protocol upgrades are not supported")
-        except httptools.HttpParserError:
-            self._reject(400, "malformed request")
-        if self._reading and self._phase == _IDLE:  # a keep-alive request began: head timeout
+            self._refuse(Refused(501, "protocol upgrades are not supported"))
+            return
+        except httptools.HttpParserError as exc:  # a callback's Refused comes as the cause
+            cause = exc.__cause__ or exc.__context__
+            self._refuse(cause if isinstance(cause, Refused) else Refused(400, "malformed request"))
+            return
+        if self.in_head:  # callbacks count complete fields; this bounds an unfinished one
+            self.head_bytes += len(data) if was_in_head else 0
+            if self.head_bytes > self.limits.request_line + self.limits.header_bytes:
+                status = 431 if self._fields else 414
+                self._refuse(Refused(status, "request head too large"))
+                return
+        if self.reading and self._phase == _IDLE:  # a keep-alive request began: head timeout
             self._watch(_HEAD, _now() + self.frontend.timeouts.header)
+        if self._active is not None or self.budget.exhausted:
+            self._throttle()
 
     def pause_writing(self) -> None:  # the client reads slower than the backend answers
         if self._active is not None and self._active.upstream is not None:
@@ -143,54 +166,66 @@ class ClientConnection(asyncio.Protocol):
         if self._active is not None and self._active.upstream is not None:
             self._active.upstream.resume()
 
-    # httptools callbacks
+    # RequestReader
 
-    # Only the callbacks needed are defined: httptools skips missing ones, and each costs a
-    # Python call per request. The per-request state is reset after each message instead.
+    def head_read(self, *, expect_continue: bool) -> None:
+        """100 Continue only at the head of the pipeline: never inside an earlier response."""
+        if expect_continue:
+            if self._active is None and not self._queue:
+                self.write(CONTINUE)
+            else:
+                self._continue = True
 
-    def on_message_begin(self) -> None:
-        self._reading = True
-
-    def on_url(self, url: bytes) -> None:
-        self._url += url
-
-    def on_header(self, name: bytes, value: bytes) -> None:
-        lowered = name.lower()
-        if lowered not in HOP_BY_HOP:
-            self._headers.append(name + b": " + value + b"\r\n")
-        elif lowered == b"x-forwarded-for":
-            self._xff = value if self._xff is None else self._xff + b", " + value
-        elif lowered == b"expect" and value.lower() == b"100-continue" and self.transport:
-            self.transport.write(CONTINUE)  # the body is buffered here: the router says "go on"
-
-    def on_body(self, body: bytes) -> None:
-        self._body_size += len(body)
-        if self._body_size > MAX_BODY_BYTES:
-            self._reject(413, f"request body over {MAX_BODY_BYTES} bytes")
-        elif not self._rejected:
-            self._body.append(body)
-
-    def on_message_complete(self) -> None:
-        self._reading = False
-        if self._rejected or self.gone:
-            return
-        parser = self._parser
-        method = parser.get_method()
-        payload = upstream_request(
-            method=method,
-            target=self._url,
-            headers=self._headers,
-            forwarded_for=forwarded_for(self._xff, self._peer),
-            body=b"".join(self._body),
+    def request_read(
+        self, payload: bytes, *, method: bytes, keep_alive: bool, http10: bool, held: int
+    ) -> None:
+        self._continue = False
+        exchange = Exchange(
+            self, payload, method=method, keep_alive=keep_alive, http10=http10, held=held
         )
-        exchange = Exchange(self, payload, method=method, keep_alive=parser.should_keep_alive())
-        self._reset()
         if self._active is None:
             self._active = exchange
             self._watch(_BUSY, exchange.started + self.frontend.timeouts.response)
             exchange.start()
         else:
             self._queue.append(exchange)  # pipelined: answered in order
+
+    # reading less: pipelining and the router-wide body budget
+
+    def _throttle(self) -> None:
+        """Stop reading while enough is read ahead of the request in flight, or while the
+        router holds too many body bytes and this connection holds some of them."""
+        if self._must_wait() and not self._paused and self.transport is not None:
+            self._paused = True
+            self.transport.pause_reading()
+
+    def _must_wait(self) -> bool:
+        active, limits = self._active, self.limits
+        if active is not None:
+            ahead = self.held - active.held
+            if len(self._queue) >= limits.pipelined or ahead > limits.pipelined_bytes:
+                return True
+        if self.budget.exhausted and self.held > 0:
+            if not self._stalled:
+                self._stalled = True
+                self.frontend.stalled.append(self)
+            return True
+        return False
+
+    def unstall(self) -> None:
+        self._stalled = False
+        self._resume_if_room()
+
+    def _resume_if_room(self) -> None:
+        transport = self.transport
+        if (
+            self._paused
+            and self._refused is None
+            and transport is not None
+            and not self._must_wait()
+        ):
+            self._paused = False
+            transport.resume_reading()
 
     # called by exchanges
 
@@ -200,28 +235,44 @@ class ClientConnection(asyncio.Protocol):
 
     def answer(self, exchange: Exchange, status: int, message: str, stats: PoolStats) -> None:
         """A response made by the router itself (no backend, or every try failed)."""
-        close = not exchange.keep_alive or self.frontend.closing
+        close = not exchange.keep_alive or self.frontend.closing or self._refused is not None
         self.write(router_error(status, message, close=close))
         stats.record(status, _now() - exchange.started)
+        if close:
+            exchange.keep_alive = False
         self.finished(exchange)
 
     def finished(self, exchange: Exchange) -> None:
         self._active = None
+        self._release(exchange)
         if self.transport is None:
             return
         if not exchange.keep_alive or self.frontend.closing:
-            self.transport.close()
+            self._linger()
         elif self._queue:
             self._active = following = self._queue.popleft()
             self._watch(_BUSY, _now() + self.frontend.timeouts.response)
             following.start()
-        elif self._reading:  # the next request's head is already partly here
+        elif self._refused is not None:
+            self._answer_refused()
+            return
+        elif self.reading:  # the next request's head is already partly here
             self._watch(_HEAD, _now() + self.frontend.timeouts.header)
+            if self._continue and not self._body_size:
+                self._continue = False
+                self.write(CONTINUE)
         else:
             self._watch(_IDLE, _now() + self.frontend.timeouts.idle)
+        self._resume_if_room()
 
-    def abort(self) -> None:
+    def _release(self, exchange: Exchange) -> None:
+        held, exchange.held = exchange.held, 0
+        self.held -= held
+        self.frontend.release(held)
+
+    def abort(self, exchange: Exchange) -> None:
         self._active = None  # its exchange already ended with the backend
+        self._release(exchange)
         if self.transport is not None:
             self.transport.close()  # after what was written: the client sees a short response
 
@@ -230,8 +281,39 @@ class ClientConnection(asyncio.Protocol):
         if self._active is None and self.transport is not None:
             self.transport.close()
 
-    # the one timer of this connection
+    # refusing and closing
 
+    def _refuse(self, refused: Refused) -> None:
+        """Answer `refused` once everything before it is answered; read nothing more."""
+        self._refused = refused
+        if self.transport is not None:
+            self.transport.pause_reading()
+            self._paused = True
+        if self._active is None and not self._queue:
+            self._answer_refused()
+
+    def _answer_refused(self) -> None:
+        refused = self._refused
+        assert refused is not None
+        self.write(router_error(refused.status, refused.message, close=True))
+        self._linger()
+
+    def _linger(self) -> None:
+        """Close after the last answer without a reset: send FIN, drain input for a while
+        (nginx `lingering_close`), then close; unread input at close would reset the answer."""
+        transport = self.transport
+        if transport is None:
+            return
+        if self.frontend.closing or not transport.can_write_eof():
+            transport.close()
+            return
+        self._refused = self._refused or Refused(0, "closing")  # data_received discards
+        transport.write_eof()
+        transport.resume_reading()
+        self._paused = False
+        self._watch(_LINGER, _now() + min(LINGER_SECONDS, self.frontend.timeouts.header))
+
+    # the one timer of this connection
     def _watch(self, phase: int, deadline: float) -> None:
         """Enter `phase` until `deadline`; the timer is only moved when it would fire late."""
         self._phase, self._deadline = phase, deadline
@@ -259,14 +341,7 @@ class ClientConnection(asyncio.Protocol):
         elif self._phase == _BUSY:
             if active is not None:
                 active.expire()
-        elif self._reading:
-            self._reject(408, "request not received in time")
-        else:  # idle, or new and silent: nothing was asked, so nothing to answer
-            self.transport.close()
-
-    def _reject(self, status: int, message: str) -> None:
-        self._rejected = True
-        if self.transport is not None and self._active is None:
-            self.transport.write(router_error(status, message, close=True))
-        if self.transport is not None:
+        elif self._phase == _HEAD and self.reading and self._refused is None:
+            self._refuse(Refused(408, "request not received in time"))
+        else:  # idle, new and silent, or lingering: nothing (more) to answer
             self.transport.close()

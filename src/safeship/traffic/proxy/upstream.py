@@ -2,9 +2,11 @@
 
 A `Backend` is one replica's address with the bookkeeping routing and draining need
 (in-flight count, idle connections, passive ejection, open connections and the requests
-queued for one when the router caps connections per backend). An `UpstreamConnection` relays the
-response bytes of the request it carries to a `ResponseSink` verbatim and parses them only
-to find where the response ends, so a finished connection goes back to the idle pool.
+queued for one when the router caps connections per backend). An `UpstreamConnection` relays
+the response to the request it carries to a `ResponseSink`: heads are rewritten (response.py),
+interim (1xx) responses never end an exchange, bodies pass through as they come and their
+end is found exactly, so a connection goes back to the idle pool only once its final response
+is complete and nothing unasked followed it.
 """
 
 from __future__ import annotations
@@ -16,7 +18,14 @@ from typing import Protocol, cast
 import httptools
 
 from safeship.core.types import Replica
-from safeship.traffic.proxy.http import head_end, head_status
+from safeship.traffic.proxy.response import (
+    CHUNKED,
+    MAX_HEAD,
+    UNTIL_CLOSE,
+    ResponseHead,
+    chunk,
+    parse_head,
+)
 from safeship.traffic.proxy.stats import PoolStats
 
 MAX_IDLE_PER_BACKEND = 256
@@ -25,6 +34,18 @@ EJECT_SECONDS = 2.0  # after a connect failure, other backends are preferred for
 
 class ResponseSink(Protocol):
     """Who receives a response: the exchange (one proxied request) that sent it."""
+
+    head_only: bool  # a HEAD request: the response has no body whatever it announces
+    http10: bool  # the client speaks HTTP/1.0: no interim responses, no chunks
+
+    def on_interim(self, head: bytes) -> None:
+        """A 1xx response head (not 100: the router answers Expect itself)."""
+        ...
+
+    def on_response_head(self, head: bytes, *, close: bool, body: bytes = b"") -> None:
+        """The final head, without its last CRLF, and the start of the body (one write);
+        `close` when the client connection must end after it (a body only a close ends)."""
+        ...
 
     def on_response_data(self, data: bytes) -> None: ...
 
@@ -155,6 +176,10 @@ class Backend:
         await self._quiet.wait()
 
 
+_HEAD, _LENGTH, _CHUNKED, _CLOSE = 0, 1, 2, 3  # where an upstream connection is in a response
+_CHUNKED_HEAD = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"  # primes the parser
+
+
 class UpstreamConnection(asyncio.Protocol):
     """One keep-alive connection to a backend, carrying one request at a time."""
 
@@ -163,17 +188,23 @@ class UpstreamConnection(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         self.reused = False
         self._sink: ResponseSink | None = None
-        self._parser = httptools.HttpResponseParser(self)
-        self._head_only = False
-        self._head = b""
+        self._state = _HEAD
+        self._head = b""  # a response head not complete yet
+        self._left = 0  # body bytes still due (Content-Length)
+        self._status = 0
+        self._reusable = False
+        self._rechunk = False  # chunked or close-delimited body relayed as chunks
+        self._parser: httptools.HttpResponseParser | None = None  # chunked bodies only
+        self._done = False  # the chunked body ended (set by the parser)
+        self._extra = False  # the backend sent more than one response
 
     @property
     def open(self) -> bool:
         return self.transport is not None and not self.transport.is_closing()
 
-    def send(self, sink: ResponseSink, payload: bytes, *, head_only: bool) -> None:
+    def send(self, sink: ResponseSink, payload: bytes) -> None:
         self._sink = sink
-        self._head_only = head_only
+        self._state, self._status = _HEAD, 0
         assert self.transport is not None  # only open connections are handed out
         self.transport.write(payload)
 
@@ -186,35 +217,110 @@ class UpstreamConnection(asyncio.Protocol):
         if sink is None:  # nothing was asked: the backend is confused, drop it
             self.close()
             return
-        sink.on_response_data(data)
-        if self._head_only:
-            self._head_data(data)
-            return
-        try:
-            self._parser.feed_data(data)
-        except httptools.HttpParserError:
-            self.abort()
+        state = self._state
+        if state == _LENGTH:
+            self._length_data(sink, data)
+        elif state == _HEAD:
+            self._head_data(sink, self._head + data if self._head else data)
+        elif state == _CHUNKED:
+            self._chunked_data(data)
+        else:
+            sink.on_response_data(chunk(data) if self._rechunk else data)
 
-    def _head_data(self, data: bytes) -> None:
-        # A HEAD response announces a length it never sends, so the parser cannot be used.
-        self._head += data
-        end = head_end(self._head)
-        if end >= 0:
-            status, keep_alive = head_status(self._head[:end])
-            extra = end != len(self._head)  # bytes past the head: the connection is confused
-            self._head = b""
-            self._finish(status, keep_alive=keep_alive and not extra)
+    def _head_data(self, sink: ResponseSink, data: bytes) -> None:
+        while True:
+            end = data.find(b"\r\n\r\n")
+            if end < 0:
+                self._head = data
+                if len(data) > MAX_HEAD:
+                    self.abort()
+                return
+            head = parse_head(data[:end])
+            data = data[end + 4 :]
+            if head is None or head.status == 101:  # 101: no upgrade was ever asked for
+                self.abort()
+                return
+            if head.status >= 200:
+                break
+            if head.status != 100:
+                sink.on_interim(head.lines)
+        self._head = b""
+        self._start_body(sink, head, data)
+
+    def _start_body(self, sink: ResponseSink, head: ResponseHead, data: bytes) -> None:
+        self._status, self._reusable = head.status, head.reusable
+        length = head.length
+        if sink.head_only or head.status in (204, 304):
+            sink.on_response_head(head.lines + b"\r\n" + head.framing, close=False)
+            self._finish(reusable=head.reusable and length != UNTIL_CLOSE and not data)
+            return
+        if length >= 0:  # the common case: head and what came of the body in one write
+            line = b"\r\nContent-Length: %d\r\n" % length
+            sink.on_response_head(head.lines + line, close=False, body=data[:length])
+            if len(data) < length:
+                self._state, self._left = _LENGTH, length - len(data)
+            else:
+                self._finish(reusable=head.reusable and len(data) == length)
+            return
+        self._rechunk = not sink.http10
+        framing = b"\r\nTransfer-Encoding: chunked\r\n" if self._rechunk else b"\r\n"
+        sink.on_response_head(head.lines + framing, close=sink.http10)
+        if length == CHUNKED:
+            self._state, self._done, self._extra = _CHUNKED, False, False
+            if self._parser is None:
+                self._parser = httptools.HttpResponseParser(self)
+            self._parser.feed_data(_CHUNKED_HEAD)
+            self._chunked_data(data)
+        else:
+            self._state = _CLOSE
+            if data:
+                sink.on_response_data(chunk(data) if self._rechunk else data)
+
+    def _length_data(self, sink: ResponseSink, data: bytes) -> None:
+        left = self._left
+        if len(data) < left:
+            self._left = left - len(data)
+            sink.on_response_data(data)
+            return
+        sink.on_response_data(data[:left] if len(data) > left else data)
+        self._finish(reusable=self._reusable and len(data) == left)
+
+    def _chunked_data(self, data: bytes) -> None:
+        parser = self._parser
+        assert parser is not None
+        try:
+            parser.feed_data(data)
+        except httptools.HttpParserError:
+            if not self._done:
+                self.abort()
+                return
+            self._extra = True  # garbage after the end: the body is whole, the connection not
+        if self._done:
+            if self._rechunk and self._sink is not None:
+                self._sink.on_response_data(b"0\r\n\r\n")  # trailers are not relayed
+            self._finish(reusable=self._reusable and not self._extra)
+
+    # httptools callbacks, for chunked bodies only
+
+    def on_message_begin(self) -> None:
+        if self._done:
+            self._extra = True
+
+    def on_body(self, body: bytes) -> None:
+        sink = self._sink
+        if sink is not None and not self._done:
+            sink.on_response_data(chunk(body) if self._rechunk else body)
 
     def on_message_complete(self) -> None:
-        parser = self._parser
-        self._finish(parser.get_status_code(), keep_alive=parser.should_keep_alive())
+        self._done = True
 
-    def _finish(self, status: int, *, keep_alive: bool) -> None:
+    def _finish(self, *, reusable: bool) -> None:
         sink, self._sink = self._sink, None
+        self._state = _HEAD
         self.reused = True
-        self.backend.release(self, keep_alive=keep_alive)
+        self.backend.release(self, keep_alive=reusable)
         if sink is not None:
-            sink.on_response_complete(status)
+            sink.on_response_complete(self._status)
 
     def eof_received(self) -> bool | None:
         return False  # a half-closed upstream is useless: close and let connection_lost report
@@ -222,10 +328,15 @@ class UpstreamConnection(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self.transport = None
         self.backend.track(self, alive=False)
+        if self._state == _CLOSE and self._sink is not None and exc is None:
+            if self._rechunk:
+                self._sink.on_response_data(b"0\r\n\r\n")
+            self._finish(reusable=False)  # the close was the end of the body
+            return
         sink, self._sink = self._sink, None
         if sink is not None:
-            # the parser's status is the last one parsed: the sink only uses it once it got bytes
-            sink.on_upstream_lost(status=self._parser.get_status_code(), reused=self.reused)
+            # the status is that of the final head, 0 before it: the sink only uses it then
+            sink.on_upstream_lost(status=self._status, reused=self.reused)
 
     def detach(self) -> None:
         """The client went away mid-response; the rest of it is unwanted."""

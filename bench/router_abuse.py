@@ -1,0 +1,168 @@
+"""Router under abuse: what hostile clients cost `safeship proxy` in memory and in latency.
+
+Starts one demo-service backend and `safeship proxy` in front of it (each its own process, so
+the RSS measured is the router's alone), measures well-behaved clients with wrk, then again
+while an abuser process keeps 100 connections sending a never-ending header section and 100
+connections pipelining 1 MiB POST bodies without ever reading. Reports the router's peak RSS
+growth (goal < 64 MiB) and the well-behaved p99 during abuse over without it (goal < 2x).
+
+    .venv/bin/python bench/router_abuse.py [--duration 4] [--connections 16]
+
+Prints the figures and writes bench/results/router_abuse.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import multiprocessing
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from contextlib import ExitStack, suppress
+from pathlib import Path
+
+from router_overhead import WRK, WrkResult, parse_wrk, running
+
+from safeship.testing import free_port
+
+HERE = Path(__file__).resolve().parent
+RESULTS = HERE / "results" / "router_abuse.json"
+BODY = 1024 * 1024
+
+
+def rss_bytes(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    return 0
+
+
+def router_pid(port: int) -> int:
+    """The pid listening on `port` (the router child of the `safeship proxy` command)."""
+    out = subprocess.run(["ss", "-Hltnp", f"sport = :{port}"], capture_output=True, text=True)
+    return int(out.stdout.split("pid=")[1].split(",")[0])
+
+
+async def _endless_headers(port: int, stop: float) -> None:
+    while time.monotonic() < stop:
+        with suppress(OSError):
+            _, writer = await asyncio.open_connection("127.0.0.1", port)
+            writer.write(b"GET / HTTP/1.1\r\nHost: a\r\nX-Endless: ")
+            while time.monotonic() < stop and not writer.is_closing():
+                writer.write(b"z" * 4096)
+                async with asyncio.timeout(1.0):
+                    await writer.drain()
+            writer.close()
+        await asyncio.sleep(0.05)
+
+
+async def _pipelined_bodies(port: int, stop: float) -> None:
+    request = b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: %d\r\n\r\n" % BODY + b"b" * BODY
+    while time.monotonic() < stop:
+        with suppress(OSError, TimeoutError):
+            _, writer = await asyncio.open_connection("127.0.0.1", port)  # never read
+            while time.monotonic() < stop:
+                writer.write(request)
+                async with asyncio.timeout(max(0.01, stop - time.monotonic())):
+                    await writer.drain()
+            writer.close()
+        await asyncio.sleep(0.05)
+
+
+def abuse(port: int, seconds: float, connections: int) -> None:
+    """Runs in its own process: `connections` of each kind of abuser for `seconds`."""
+
+    async def main() -> None:
+        stop = time.monotonic() + seconds
+        tasks = [_endless_headers(port, stop) for _ in range(connections)]
+        tasks += [_pipelined_bodies(port, stop) for _ in range(connections)]
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    asyncio.run(main())
+
+
+def wrk(port: int, *, args: argparse.Namespace) -> WrkResult:
+    command = [WRK, "-t2", f"-c{args.connections}", f"-d{args.duration}s", "--latency"]
+    command.append(f"http://127.0.0.1:{port}/")
+    return parse_wrk(subprocess.run(command, capture_output=True, text=True, check=True).stdout)
+
+
+class PeakRss:
+    """Samples a process's RSS every 20 ms in a thread; `peak` is the highest seen."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid, self.peak, self._stop = pid, rss_bytes(pid), threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+
+    def _sample(self) -> None:
+        while not self._stop.wait(0.02):
+            self.peak = max(self.peak, rss_bytes(self.pid))
+
+    def __enter__(self) -> PeakRss:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def measure(args: argparse.Namespace) -> dict[str, object]:
+    with tempfile.TemporaryDirectory(prefix="safeship-abuse-") as name, ExitStack() as stack:
+        tmp, backend, port = Path(name), free_port(), free_port()
+        demo = [sys.executable, "-m", "safeship.demo.service", "--port", str(backend)]
+        stack.enter_context(running([*demo, "--version", "bench"], port=backend, log=tmp / "d"))
+        proxy = [sys.executable, "-c", "from safeship.cli.main import app; app()", "proxy"]
+        proxy += ["--listen", f"127.0.0.1:{port}", "--stable", f"http://127.0.0.1:{backend}"]
+        proxy += ["--header-timeout", "5s"]
+        stack.enter_context(running(proxy, port=port, log=tmp / "proxy.log"))
+        pid = router_pid(port)
+        calm = wrk(port, args=args)
+        before = rss_bytes(pid)
+        abuser = multiprocessing.Process(
+            target=abuse, args=(port, args.duration + 2.0, args.abusers), daemon=True
+        )
+        abuser.start()
+        with PeakRss(pid) as rss:
+            time.sleep(1.0)  # let the abusers connect and fill their buffers
+            stormy = wrk(port, args=args)
+            abuser.join(timeout=args.duration + 10)
+        after_abuse = wrk(port, args=args)
+    growth = (rss.peak - before) / 2**20
+    ratio = stormy.p99_ms / calm.p99_ms if calm.p99_ms else float("nan")
+    print(f"router RSS before {before / 2**20:.1f} MiB, peak growth under abuse {growth:.1f} MiB")
+    print(f"well-behaved p99: calm {calm.p99_ms:.2f} ms, under abuse {stormy.p99_ms:.2f} ms")
+    print(f"p99 ratio {ratio:.2f} (goal < 2), req/s calm {calm.requests_per_s:.0f}, ", end="")
+    print(f"under abuse {stormy.requests_per_s:.0f}, after {after_abuse.requests_per_s:.0f}")
+    print(f"non-2xx/socket errors under abuse: {stormy.non_2xx}/{stormy.socket_errors}")
+    return {
+        "settings": vars(args),
+        "rss_before_mib": before / 2**20,
+        "rss_peak_growth_mib": growth,
+        "p99_calm_ms": calm.p99_ms,
+        "p99_abuse_ms": stormy.p99_ms,
+        "p99_ratio": ratio,
+        "calm": calm.__dict__,
+        "abuse": stormy.__dict__,
+        "after": after_abuse.__dict__,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--duration", type=int, default=4, help="seconds per wrk run")
+    parser.add_argument("--connections", type=int, default=16, help="well-behaved connections")
+    parser.add_argument("--abusers", type=int, default=100, help="connections per abuse kind")
+    args = parser.parse_args()
+    document = measure(args)
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps(document, indent=2) + "\n")
+    print(f"wrote {RESULTS.relative_to(HERE.parent)}")
+
+
+if __name__ == "__main__":
+    main()

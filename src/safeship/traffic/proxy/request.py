@@ -1,0 +1,204 @@
+"""Reading one client request (httptools callbacks) within the router's limits.
+
+`RequestReader` is the parsing half of a client connection (frontend.py is the other): it
+keeps the request being read, refuses it as soon as a limit is crossed (`Refused`, raised
+from a callback so httptools stops at once), and hands a complete request on as the exact
+bytes to send upstream. Everything accumulates in lists, so a request costs time linear in
+its size however it is cut into packets. What is forwarded, and why, is in http.py.
+"""
+
+from __future__ import annotations
+
+import httptools
+
+from safeship.core.errors import InvalidInput
+from safeship.traffic.proxy.http import (
+    HOP_BY_HOP,
+    HOST_BYTES,
+    drop_listed,
+    forwarding,
+    origin_form,
+    upstream_request,
+)
+from safeship.traffic.proxy.limits import Limits
+
+
+class Refused(InvalidInput):
+    """A request the router answers itself (`status`) and after which it reads no more.
+
+    A client's bad request: raised inside the httptools callbacks, answered on the wire
+    with its own `status` (400, 413, 414, 431, 501), never leaving the router.
+    """
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status, self.message = status, message
+
+
+class Budget:
+    """Request-body bytes held by every connection of a router, against `Limits.buffered_total`."""
+
+    __slots__ = ("limit", "used")
+
+    def __init__(self, limit: int) -> None:
+        self.limit, self.used = limit, 0
+
+    @property
+    def exhausted(self) -> bool:
+        return self.used > self.limit
+
+
+class RequestReader:
+    """httptools callbacks for one request at a time; subclasses act on what is read."""
+
+    def __init__(self, limits: Limits, budget: Budget) -> None:
+        self.limits = limits
+        self.budget = budget
+        self.parser = httptools.HttpRequestParser(self)
+        self.peer = b"unknown"
+        self.trusted = False  # the peer is a trusted proxy: its X-Forwarded-* are kept
+        self.reading = False  # a request has begun and is not complete yet
+        self.in_head = False  # ... and its head is not complete yet
+        self.head_bytes = 0  # bytes received while the head was incomplete (a bound)
+        self.held = 0  # body bytes this connection holds (requests read, not yet answered)
+        self._reset()
+
+    def _reset(self) -> None:
+        self._url: list[bytes] = []
+        self._url_size = self._fields = self._field_bytes = 0
+        self._headers: list[bytes] = []
+        self._hosts: list[bytes] = []
+        self._xff: bytes | None = None
+        self._xfp = self._xfh = self._connection = b""
+        self._length = -1
+        self._expect = False
+        self._body: list[bytes] = []
+        self._body_size = 0
+        self._target = self._host = b""
+
+    # what subclasses do with a request
+
+    def head_read(self, *, expect_continue: bool) -> None:
+        """The head is complete and acceptable; the body (if any) follows."""
+
+    def request_read(
+        self, payload: bytes, *, method: bytes, keep_alive: bool, http10: bool, held: int
+    ) -> None:
+        """The whole request, rebuilt for the backend; `held` its body bytes."""
+
+    # httptools callbacks
+
+    def on_message_begin(self) -> None:
+        self.reading = self.in_head = True
+        self.head_bytes = 0
+
+    def on_url(self, url: bytes) -> None:
+        self._url.append(url)
+        self._url_size += len(url)
+        if self._url_size > self.limits.request_line:
+            raise Refused(414, f"request target over {self.limits.request_line} bytes")
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self._fields += 1
+        self._field_bytes += len(name) + len(value) + 4
+        if self._fields > self.limits.header_count:
+            raise Refused(431, f"more than {self.limits.header_count} header fields")
+        if self._field_bytes > self.limits.header_bytes:
+            raise Refused(431, f"header section over {self.limits.header_bytes} bytes")
+        if not self.in_head:
+            return  # a chunked trailer field: never forwarded, never a header
+        lowered = name.lower()
+        if lowered not in HOP_BY_HOP:
+            self._headers.append(name + b": " + value + b"\r\n")
+        else:
+            self._hop_by_hop(lowered, name, value)
+
+    def _hop_by_hop(self, lowered: bytes, name: bytes, value: bytes) -> None:
+        if lowered == b"host":
+            self._hosts.append(value)
+        elif lowered == b"content-length":
+            self._length = int(value)  # llhttp checked it is a number, and the only one
+        elif lowered == b"connection":
+            self._connection += b"," + value
+        elif lowered == b"expect":
+            self._expect = value.strip().lower() == b"100-continue"
+        elif not self.trusted:
+            return  # proxy credentials, framing, and forwarding claims of an untrusted peer
+        elif lowered == b"x-forwarded-for":
+            self._xff = value if self._xff is None else self._xff + b", " + value
+        elif lowered == b"x-forwarded-proto":
+            self._xfp = value
+        elif lowered == b"x-forwarded-host":
+            self._xfh = value
+        elif lowered in (b"forwarded", b"x-real-ip"):
+            self._headers.append(name + b": " + value + b"\r\n")
+
+    def on_headers_complete(self) -> None:
+        self.in_head = False
+        parser = self.parser
+        if parser.get_method() == b"CONNECT" or parser.should_upgrade():
+            raise Refused(501, "CONNECT and protocol upgrades are not supported")
+        http10 = parser.get_http_version() == "1.0"
+        self._target, self._host = self._resolve(b"".join(self._url), http10=http10)
+        if self._length > self.limits.body:
+            raise Refused(413, f"request body over {self.limits.body} bytes")
+        if self._connection:
+            self._headers = drop_listed(self._headers, self._connection)
+        self.head_read(expect_continue=self._expect and not http10 and self._length != 0)
+
+    def _resolve(self, target: bytes, *, http10: bool) -> tuple[bytes, bytes]:
+        """(origin-form target, Host): the absolute form's authority replaces Host (RFC 9112
+        §3.2.2); else exactly one Host, which HTTP/1.1 requires (nginx answers 400 too)."""
+        resolved = origin_form(target)
+        if resolved is None:
+            raise Refused(400, "unusable request target")
+        target, authority = resolved
+        if authority is not None:
+            host = authority
+        elif len(self._hosts) == 1:
+            host = self._hosts[0]
+        elif self._hosts:
+            raise Refused(400, "more than one Host header")
+        elif http10:
+            host = b""
+        else:
+            raise Refused(400, "HTTP/1.1 request without Host")
+        if host.translate(None, HOST_BYTES):
+            raise Refused(400, "invalid Host")
+        return target, host
+
+    def on_body(self, body: bytes) -> None:
+        size = self._body_size + len(body)
+        if size > self.limits.body:
+            raise Refused(413, f"request body over {self.limits.body} bytes")
+        self._body_size = size
+        self._body.append(body)
+        self.held += len(body)
+        self.budget.used += len(body)
+
+    def on_message_complete(self) -> None:
+        self.reading = False
+        parser = self.parser
+        method = parser.get_method()
+        payload = upstream_request(
+            method=method,
+            target=self._target,
+            host=self._host,
+            headers=self._headers,
+            forwarded=forwarding(
+                chain=self._xff,
+                client_ip=self.peer,
+                proto=self._xfp or b"http",
+                host=self._xfh or self._host,
+            ),
+            body=b"".join(self._body),
+        )
+        held = self._body_size
+        self._reset()
+        self.request_read(
+            payload,
+            method=method,
+            keep_alive=parser.should_keep_alive(),
+            http10=parser.get_http_version() == "1.0",
+            held=held,
+        )

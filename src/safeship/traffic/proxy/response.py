@@ -1,0 +1,122 @@
+"""Response heads from a backend, made fit for the client: pure byte work, no I/O.
+
+The router relays response bodies as they come but rewrites every head: the status line says
+HTTP/1.1, connection headers (Connection, Keep-Alive, those Connection names, Upgrade) are
+dropped because they describe the upstream connection, not the client's, and the framing is
+read so the router knows where the response ends without trusting the backend to say so
+twice. One `split` and a short loop over the header lines: this runs once per response.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+from safeship.traffic.proxy.http import CONNECTION_OPTIONS
+
+CHUNKED = -1  # body framed by chunks
+UNTIL_CLOSE = -2  # body ends when the backend closes
+MAX_HEAD = 64 * 1024  # a longer response head is a broken backend (nginx: "too big header")
+
+# Response headers about the upstream connection, dropped; framing ones are kept aside.
+_DROPPED = frozenset({b"connection", b"keep-alive", b"proxy-connection", b"upgrade", b"trailer"})
+_FRAMING = frozenset({b"content-length", b"transfer-encoding"})
+
+
+class ResponseHead(NamedTuple):
+    """A parsed response head: `lines` to relay (status line first, no framing, no CRLF at
+    the end), `framing` its original Content-Length/Transfer-Encoding lines, `length` the
+    body length or CHUNKED / UNTIL_CLOSE, and whether the upstream connection may be reused."""
+
+    status: int
+    lines: bytes
+    framing: bytes
+    length: int
+    reusable: bool
+
+
+def parse_head(head: bytes) -> ResponseHead | None:
+    """`head` is everything before the blank line; None when it is not a valid response.
+    The usual head (HTTP/1.1, one Content-Length, no connection header, nothing odd) is
+    recognised with a few C-level searches; anything else takes the line-by-line path."""
+    lowered = head.lower()
+    at = lowered.find(b"\r\ncontent-length:")
+    if (
+        at < 0
+        or head[:9] != b"HTTP/1.1 "
+        or b"\r\nconnection:" in lowered
+        or b"\r\ntransfer-encoding:" in lowered
+        or b"\r\nkeep-alive:" in lowered
+        or b"\r\nproxy-connection:" in lowered
+        or b"\r\nupgrade:" in lowered
+        or b"\r\ntrailer:" in lowered
+        or b"\r\n " in lowered
+        or b"\r\n\t" in lowered
+        or b" :" in lowered
+        or b"\t:" in lowered
+        or b"content-length:" in lowered[at + 17 :]
+    ):
+        return _parse_lines(head)
+    end = head.find(b"\r\n", at + 17)
+    end = len(head) if end < 0 else end
+    value = head[at + 17 : end].strip()
+    if not value.isdigit() or not head[9:12].isdigit() or head[12:13] not in (b" ", b"\r", b""):
+        return _parse_lines(head)
+    return ResponseHead(
+        int(head[9:12]), head[:at] + head[end:], head[at + 2 : end] + b"\r\n", int(value), True
+    )
+
+
+def _parse_lines(head: bytes) -> ResponseHead | None:
+    lines = head.split(b"\r\n")
+    first = lines[0]
+    if first[:7] != b"HTTP/1." or first[8:9] != b" " or not first[9:12].isdigit():
+        return None
+    if len(first) > 12 and first[12:13] != b" ":
+        return None
+    kept, framing = [b"HTTP/1.1" + first[8:]], []
+    length, chunked, encoded, options = -1, False, False, b""
+    for line in lines[1:]:
+        name, colon, value = line.partition(b":")
+        if not colon or not name or name[-1] in b" \t" or line[0] in b" \t":
+            return None  # whitespace before the colon, obs-fold or no colon at all
+        lowered = name.lower()
+        if lowered in _FRAMING:
+            value = value.strip()
+            framing.append(line)
+            if lowered == b"transfer-encoding":
+                encoded = True
+                chunked = value.lower().rpartition(b",")[2].strip() == b"chunked"
+            elif not value.isdigit() or length not in (-1, int(value)):
+                return None  # a bad or conflicting Content-Length: no safe way to frame it
+            else:
+                length = int(value)
+        elif lowered in _DROPPED:
+            if lowered == b"connection":
+                options += b"," + value
+        else:
+            kept.append(line)
+    tokens = {t.strip() for t in options.lower().split(b",")}
+    if tokens - CONNECTION_OPTIONS - {b""}:
+        kept = _without(kept, tokens - CONNECTION_OPTIONS)
+    reusable = b"close" not in tokens and (first[7:8] == b"1" or b"keep-alive" in tokens)
+    if encoded:  # Transfer-Encoding wins over Content-Length (RFC 9112 §6.3); no reuse then
+        reusable = reusable and length == -1 and chunked
+        length = CHUNKED if chunked else UNTIL_CLOSE
+    elif length == -1:
+        length, reusable = UNTIL_CLOSE, False
+    return ResponseHead(
+        status=int(first[9:12]),
+        lines=b"\r\n".join(kept),
+        framing=b"".join(f + b"\r\n" for f in framing),
+        length=length,
+        reusable=reusable,
+    )
+
+
+def _without(lines: list[bytes], names: set[bytes]) -> list[bytes]:
+    return [lines[0]] + [h for h in lines[1:] if h.partition(b":")[0].lower() not in names]
+
+
+def chunk(data: bytes) -> bytes:
+    """One chunk of a chunked body."""
+    return b"%x\r\n%b\r\n" % (len(data), data)
