@@ -155,7 +155,7 @@ class ClientConnection(RequestReader, asyncio.Protocol):
                 return
         if self.reading and self._phase == _IDLE:  # a keep-alive request began: head timeout
             self._watch(_HEAD, _now() + self.frontend.timeouts.header)
-        if self._active is not None or self.budget.exhausted:
+        if self._queue or self.held or self.budget.exhausted:  # else nothing is read ahead
             self._throttle()
 
     def pause_writing(self) -> None:  # the client reads slower than the backend answers
@@ -266,9 +266,11 @@ class ClientConnection(RequestReader, asyncio.Protocol):
         self._resume_if_room()
 
     def _release(self, exchange: Exchange) -> None:
-        held, exchange.held = exchange.held, 0
-        self.held -= held
-        self.frontend.release(held)
+        held = exchange.held
+        if held:  # most requests have no body: nothing to give back
+            exchange.held = 0
+            self.held -= held
+            self.frontend.release(held)
 
     def abort(self, exchange: Exchange) -> None:
         self._active = None  # its exchange already ended with the backend

@@ -74,7 +74,8 @@ class RequestReader:
         self._expect = False
         self._body: list[bytes] = []
         self._body_size = 0
-        self._target = self._host = b""
+        self._target = self._host = self._method = b""
+        self._http10 = False
 
     # what subclasses do with a request
 
@@ -136,10 +137,18 @@ class RequestReader:
     def on_headers_complete(self) -> None:
         self.in_head = False
         parser = self.parser
-        if parser.get_method() == b"CONNECT" or parser.should_upgrade():
+        self._method = method = parser.get_method()
+        if method == b"CONNECT" or parser.should_upgrade():
             raise Refused(501, "CONNECT and protocol upgrades are not supported")
-        http10 = parser.get_http_version() == "1.0"
-        self._target, self._host = self._resolve(b"".join(self._url), http10=http10)
+        self._http10 = http10 = parser.get_http_version() == "1.0"
+        target = self._url[0] if len(self._url) == 1 else b"".join(self._url)
+        if target[:1] == b"/" and len(self._hosts) == 1:  # the usual request: origin form
+            host = self._hosts[0]
+            if host.translate(None, HOST_BYTES):
+                raise Refused(400, "invalid Host")
+            self._target, self._host = target, host
+        else:
+            self._target, self._host = self._resolve(target, http10=http10)
         if self._length > self.limits.body:
             raise Refused(413, f"request body over {self.limits.body} bytes")
         if self._connection:
@@ -178,27 +187,22 @@ class RequestReader:
 
     def on_message_complete(self) -> None:
         self.reading = False
-        parser = self.parser
-        method = parser.get_method()
+        method, http10, held = self._method, self._http10, self._body_size
+        forwarded = forwarding(
+            chain=self._xff,
+            client_ip=self.peer,
+            proto=self._xfp or b"http",
+            host=self._xfh or self._host,
+        )
+        body = self._body[0] if len(self._body) == 1 else b"".join(self._body)
         payload = upstream_request(
             method=method,
             target=self._target,
             host=self._host,
             headers=self._headers,
-            forwarded=forwarding(
-                chain=self._xff,
-                client_ip=self.peer,
-                proto=self._xfp or b"http",
-                host=self._xfh or self._host,
-            ),
-            body=b"".join(self._body),
+            forwarded=forwarded,
+            body=body,
         )
-        held = self._body_size
         self._reset()
-        self.request_read(
-            payload,
-            method=method,
-            keep_alive=parser.should_keep_alive(),
-            http10=parser.get_http_version() == "1.0",
-            held=held,
-        )
+        keep_alive = self.parser.should_keep_alive()
+        self.request_read(payload, method=method, keep_alive=keep_alive, http10=http10, held=held)

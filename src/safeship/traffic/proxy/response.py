@@ -9,12 +9,14 @@ twice. One `split` and a short loop over the header lines: this runs once per re
 
 from __future__ import annotations
 
+import re
 from typing import NamedTuple
 
 from safeship.traffic.proxy.http import CONNECTION_OPTIONS
 
 CHUNKED = -1  # body framed by chunks
 UNTIL_CLOSE = -2  # body ends when the backend closes
+_AFTER_CODE = (b" ", b"")  # "HTTP/1.1 200 OK" or "HTTP/1.1 200"
 MAX_HEAD = 64 * 1024  # a longer response head is a broken backend (nginx: "too big header")
 
 # Response headers about the upstream connection, dropped; framing ones are kept aside.
@@ -34,36 +36,54 @@ class ResponseHead(NamedTuple):
     reusable: bool
 
 
+# The names of the lines the fast path must look at (framing and connection headers) and
+# obs-folds (b""), found in one pass over the lowered head.
+_NOTABLE = re.compile(
+    rb"\r\n(?:(content-length|connection|transfer-encoding|keep-alive|proxy-connection"
+    rb"|upgrade|trailer)[ \t]*:|[ \t])"
+)
+_USUAL = (
+    [b"content-length"],
+    [b"content-length", b"connection"],
+    [b"connection", b"content-length"],
+)
+_PLAIN_CONNECTION = (b"keep-alive", b"close")
+
+
 def parse_head(head: bytes) -> ResponseHead | None:
     """`head` is everything before the blank line; None when it is not a valid response.
-    The usual head (HTTP/1.1, one Content-Length, no connection header, nothing odd) is
-    recognised with a few C-level searches; anything else takes the line-by-line path."""
+    The usual head (HTTP/1.1, one Content-Length, at most a plain Connection header) is
+    read with one regex pass and a few C-level searches; anything else (or anything odd,
+    such as whitespace before a colon) takes the line-by-line path."""
     lowered = head.lower()
-    at = lowered.find(b"\r\ncontent-length:")
     if (
-        at < 0
-        or head[:9] != b"HTTP/1.1 "
-        or b"\r\nconnection:" in lowered
-        or b"\r\ntransfer-encoding:" in lowered
-        or b"\r\nkeep-alive:" in lowered
-        or b"\r\nproxy-connection:" in lowered
-        or b"\r\nupgrade:" in lowered
-        or b"\r\ntrailer:" in lowered
-        or b"\r\n " in lowered
-        or b"\r\n\t" in lowered
+        head[:9] != b"HTTP/1.1 "
+        or _NOTABLE.findall(lowered) not in _USUAL
         or b" :" in lowered
         or b"\t:" in lowered
-        or b"content-length:" in lowered[at + 17 :]
+        or not head[9:12].isdigit()
+        or head[12:13] not in _AFTER_CODE
     ):
         return _parse_lines(head)
-    end = head.find(b"\r\n", at + 17)
-    end = len(head) if end < 0 else end
+    at = lowered.find(b"\r\ncontent-length:")
+    end = _line_end(lowered, at)
     value = head[at + 17 : end].strip()
-    if not value.isdigit() or not head[9:12].isdigit() or head[12:13] not in (b" ", b"\r", b""):
+    if not value.isdigit():
         return _parse_lines(head)
-    return ResponseHead(
-        int(head[9:12]), head[:at] + head[end:], head[at + 2 : end] + b"\r\n", int(value), True
-    )
+    kept, reusable = head[:at] + head[end:], True
+    cut = kept.lower().find(b"\r\nconnection:")
+    if cut >= 0:
+        cut_end = _line_end(kept, cut)
+        option = kept[cut + 13 : cut_end].strip().lower()
+        if option not in _PLAIN_CONNECTION:
+            return _parse_lines(head)
+        kept, reusable = kept[:cut] + kept[cut_end:], option != b"close"
+    return ResponseHead(int(head[9:12]), kept, head[at + 2 : end] + b"\r\n", int(value), reusable)
+
+
+def _line_end(head: bytes, start: int) -> int:
+    end = head.find(b"\r\n", start + 2)
+    return len(head) if end < 0 else end
 
 
 def _parse_lines(head: bytes) -> ResponseHead | None:
