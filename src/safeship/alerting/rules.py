@@ -17,7 +17,7 @@ from safeship.alerting.templates import TemplateError, check
 from safeship.config.loader import load_model
 from safeship.core.durations import parse_duration
 from safeship.metrics.promql import PromQLError
-from safeship.metrics.promql.engine import parse
+from safeship.metrics.promql.parsing import parse
 
 Duration = Annotated[float, BeforeValidator(parse_duration)]
 _METRIC_NAME = re.compile(r"^[a-zA-Z_:][a-zA-Z0-9_:]*$")

@@ -20,7 +20,7 @@ from safeship.core.durations import parse_duration
 from safeship.core.labels import Labels
 from safeship.metrics.history_query import HistoryQuery, Querier
 from safeship.metrics.promql import Engine, Matrix, PromQLError, Scalar, String, Value, Vector
-from safeship.metrics.promql.engine import matchers_of, parse
+from safeship.metrics.promql.parsing import matchers_of, parse
 from safeship.metrics.retention import HistoryReader
 from safeship.metrics.store import MAX_T, MIN_T, SeriesStore
 

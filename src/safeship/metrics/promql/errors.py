@@ -6,11 +6,29 @@ from safeship.core.errors import SafeshipError
 
 
 class PromQLError(SafeshipError):
-    """A query that cannot be parsed or evaluated; `position` is a 0-based offset or None."""
+    """A query that cannot be parsed or evaluated; `position` is a 0-based offset into
+    `expr`, or None for an evaluation error. Parse errors read like Prometheus's
+    ("1:5: parse error: ..."), so API clients and `rules test` show the same text."""
 
     def __init__(self, message: str, *, expr: str = "", position: int | None = None) -> None:
         self.message = message
         self.expr = expr
         self.position = position
-        where = f"at char {position + 1}: " if position is not None else ""
-        super().__init__(f"{where}{message}")
+        super().__init__(f"{_where(expr, position)}{message}")
+
+
+def _where(expr: str, position: int | None) -> str:
+    if position is None:
+        return ""
+    line = expr.count("\n", 0, position) + 1
+    column = position - (expr.rfind("\n", 0, position) + 1) + 1
+    return f"{line}:{column}: parse error: "
+
+
+class LocatedError(PromQLError):
+    """A parse-time error found while evaluating (an unknown function, a bad regex): the
+    engine's entry points turn it into a PromQLError pointing at `token` in the query."""
+
+    def __init__(self, message: str, *, token: str) -> None:
+        super().__init__(message)
+        self.token = token
