@@ -62,11 +62,11 @@ def prometheus_api(
 
     async def query(request: Request) -> JSONResponse:
         p = await params(request)
-        return _answer(lambda: _instant(querier, p, now()))
+        return _answer(lambda: _query_param(lambda: _instant(querier, p, now())))
 
     async def query_range(request: Request) -> JSONResponse:
         p = await params(request)
-        return _answer(lambda: _range(querier, p))
+        return _answer(lambda: _query_param(lambda: _range(querier, p)))
 
     async def series(request: Request) -> JSONResponse:
         p = await params(request)
@@ -97,6 +97,16 @@ def _answer(work: Any) -> JSONResponse:
     except PromQLError as exc:
         kind, status = ("bad_data", 400) if exc.position is not None else ("execution", 422)
         return _error(kind, str(exc), status)
+
+
+def _query_param(work: Any) -> Any:
+    """Prometheus reports a query it cannot parse as a bad `query` parameter."""
+    try:
+        return work()
+    except PromQLError as exc:
+        if exc.position is None:
+            raise
+        raise BadData(f'invalid parameter "query": {exc}') from None
 
 
 def _error(kind: str, message: str, status: int) -> JSONResponse:
