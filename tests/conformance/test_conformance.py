@@ -3,6 +3,10 @@
 `alerts_*.yml` use the rule files in rules/ (recording rules, `alert_rule_test`); the
 rule files themselves must pass `promtool check rules` and safeship's loader.
 
+errors/*.yml hold queries Prometheus refuses: promtool 2.42 test files cannot expect an
+error, so there every case must FAIL in promtool with an error, and safeship must fail the
+same case with the same message (parse errors included, "1:4: parse error: ...").
+
 promtool proves the expectations are Prometheus's own (see regen.py for how they were
 produced); safeship's runner then has to reproduce them bit for bit. promtool missing is a
 failure, not a skip: the suite means nothing without it.
@@ -10,18 +14,29 @@ failure, not a skip: the suite means nothing without it.
 
 from __future__ import annotations
 
+import json
+import re
 import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
 
-from safeship.alerting.rule_tests import count_alert_tests, count_expr_tests, report, run_file
+from safeship.alerting.rule_tests import (
+    count_alert_tests,
+    count_expr_tests,
+    load_file,
+    report,
+    run_file,
+)
 from safeship.alerting.rules import load_rule_file
 
 HERE = Path(__file__).parent
 FILES = sorted(HERE.glob("*.yml"))
 RULE_FILES = sorted(HERE.glob("rules/*.yml"))
+ERROR_FILES = sorted(HERE.glob("errors/*.yml"))
+_PROMTOOL_ERR = re.compile(r'^    expr: (".*"), time: (\S+), err: (.*)$', re.MULTILINE)
+_SAFESHIP_ERR = re.compile(r'^    expr: "(.*)", time: (\S+), err: (.*)$', re.MULTILINE)
 PROMTOOL_VERSION = "2.42.0"
 
 
@@ -65,3 +80,19 @@ def test_promtool_passes(path: Path) -> None:
 def test_safeship_passes(path: Path) -> None:
     result = run_file(path)
     assert result.passed, report(result)
+
+
+@pytest.mark.parametrize("path", ERROR_FILES, ids=lambda p: p.stem)
+def test_promtool_and_safeship_refuse_alike(path: Path) -> None:
+    cases = sum(len(g.exprs) for g in load_file(path).groups)
+    run = subprocess.run(
+        [_promtool(), "test", "rules", str(path)], capture_output=True, text=True, timeout=60
+    )
+    promtool = {
+        (json.loads(expr), time): message
+        for expr, time, message in _PROMTOOL_ERR.findall(run.stdout + run.stderr)
+    }
+    assert len(promtool) == cases, "every case in an errors/ file must be a promtool error"
+    failures = "\n".join(run_file(path).failures)
+    safeship = {(expr, time): message for expr, time, message in _SAFESHIP_ERR.findall(failures)}
+    assert safeship == promtool

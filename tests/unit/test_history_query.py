@@ -22,7 +22,7 @@ from safeship.config.metrics import ControlPlaneConfig
 from safeship.metrics.history_query import needs_history, reach_ms, selector_matchers
 from safeship.metrics.index import equal
 from safeship.metrics.promql import Engine
-from safeship.metrics.promql.engine import parse
+from safeship.metrics.promql.parsing import parse
 from safeship.metrics.retention import HistoryReader, RollupWriter, open_history
 from safeship.metrics.rollups import Rollup
 from safeship.metrics.store import SeriesStore

@@ -75,3 +75,56 @@ def test_bad_requests_get_prometheus_errors(
     assert response.status_code == status
     body = response.json()
     assert body["status"] == "error" and body["errorType"] == "bad_data" and body["error"]
+
+
+@pytest.mark.parametrize(
+    ("query", "status", "kind", "error"),
+    [
+        (
+            'hits_total{job=~"x++"}',
+            400,
+            "bad_data",
+            'invalid parameter "query": 1:12: parse error: error parsing regexp: '
+            "invalid nested repetition operator: `++`",
+        ),
+        (
+            "sort_by_label(hits_total)",
+            400,
+            "bad_data",
+            'invalid parameter "query": 1:1: parse error: '
+            'unknown function with name "sort_by_label"',
+        ),
+        (
+            'label_replace(hits_total, "job", "x", "job", ".*")',
+            422,
+            "execution",
+            "vector cannot contain metrics with the same labelset",
+        ),
+        (
+            'label_replace(hits_total, "a", "$1", "job", "(")',
+            422,
+            "execution",
+            "invalid regular expression in label_replace(): (",
+        ),
+        (
+            "holt_winters(hits_total[5m], 1, 0.5)",
+            422,
+            "execution",
+            "invalid smoothing factor. Expected: 0 < sf < 1, got: 1.000000",
+        ),
+    ],
+)
+def test_queries_prometheus_refuses_get_its_error(
+    client: TestClient, query: str, status: int, kind: str, error: str
+) -> None:
+    for path, extra in (("query", {}), ("query_range", {"start": "0", "end": "600", "step": "60"})):
+        response = client.get(f"/prometheus/api/v1/{path}", params={"query": query, **extra})
+        assert response.status_code == status
+        assert response.json() == {"status": "error", "errorType": kind, "error": error}
+
+
+def test_re2_inline_flags_select_series(client: TestClient) -> None:
+    body = client.get("/prometheus/api/v1/query", params={"query": 'hits_total{job=~"(?i)API"}'})
+    assert [r["metric"]["job"] for r in body.json()["data"]["result"]] == ["api"]
+    series = client.get("/prometheus/api/v1/series", params={"match[]": 'hits_total{job=~"("}'})
+    assert series.status_code == 400 and series.json()["errorType"] == "bad_data"

@@ -230,14 +230,20 @@ def run_file(path: str | Path) -> FileResult:
 def run_group(
     group: TestGroup, *, eval_interval_ms: int, rules: list[RuleGroup] | None = None
 ) -> list[str]:
+    store = load_store(group)
+    engine = Engine(store, default_step=60.0)
+    failures = _run_rules(group, rules or [], store=store, engine=engine, step_ms=eval_interval_ms)
+    return failures + [msg for case in group.exprs if (msg := check(engine, case)) is not None]
+
+
+def load_store(group: TestGroup) -> SeriesStore:
+    """A store holding the group's input series, as promtool loads them."""
     store = SeriesStore()
     for labels, values in group.series:
         for step, value in enumerate(values):
             if value is not None:
                 store.append(labels, step * group.interval_ms, value)
-    engine = Engine(store, default_step=60.0)
-    failures = _run_rules(group, rules or [], store=store, engine=engine, step_ms=eval_interval_ms)
-    return failures + [msg for case in group.exprs if (msg := check(engine, case)) is not None]
+    return store
 
 
 def _run_rules(

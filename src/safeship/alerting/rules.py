@@ -18,7 +18,7 @@ from safeship.config.documents import load_model
 from safeship.core.durations import parse_duration
 from safeship.core.errors import TemplateError
 from safeship.metrics.promql import PromQLError
-from safeship.metrics.promql.engine import parse
+from safeship.metrics.promql.parsing import parse
 
 Duration = Annotated[float, BeforeValidator(parse_duration)]
 _METRIC_NAME = re.compile(r"^[a-zA-Z_:][a-zA-Z0-9_:]*$")

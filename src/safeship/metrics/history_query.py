@@ -27,7 +27,7 @@ import numpy as np
 
 from safeship.metrics.index import Matcher
 from safeship.metrics.promql import Engine, Matrix, Value
-from safeship.metrics.promql.engine import matchers_of, parse
+from safeship.metrics.promql.parsing import matchers_of, parse
 from safeship.metrics.retention import HistoryReader
 from safeship.metrics.store import MAX_T, MIN_T, SeriesStore
 

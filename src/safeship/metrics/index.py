@@ -6,7 +6,6 @@ label order so that every consumer sees series in the order Prometheus would.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from functools import cached_property
 
@@ -14,6 +13,7 @@ import numpy as np
 import numpy.typing as npt
 
 from safeship.core.labels import NAME, Labels
+from safeship.metrics.regex import Regex, compile_anchored
 
 Ids = npt.NDArray[np.int64]
 _OPS = ("=", "!=", "=~", "!~")
@@ -21,7 +21,8 @@ _OPS = ("=", "!=", "=~", "!~")
 
 @dataclass(frozen=True)
 class Matcher:
-    """One label matcher; regexes are anchored at both ends, as in Prometheus."""
+    """One label matcher; regexes are RE2, anchored at both ends, as in Prometheus (a bad
+    regex raises RegexError when first used: callers that parse validate with `regex`)."""
 
     name: str
     op: str
@@ -32,15 +33,15 @@ class Matcher:
             raise ValueError(f"matcher operator must be one of {_OPS}, found {self.op!r}")
 
     @cached_property
-    def _regex(self) -> re.Pattern[str]:
-        return re.compile(f"(?s:{self.value})")
+    def regex(self) -> Regex:
+        return compile_anchored(self.value)
 
     def matches(self, value: str) -> bool:
         if self.op == "=":
             return value == self.value
         if self.op == "!=":
             return value != self.value
-        found = self._regex.fullmatch(value) is not None
+        found = self.regex.matches(value)
         return found if self.op == "=~" else not found
 
 

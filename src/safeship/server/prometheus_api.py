@@ -20,8 +20,8 @@ from safeship.core.durations import parse_duration
 from safeship.core.errors import InvalidInput, SafeshipError
 from safeship.core.labels import Labels
 from safeship.metrics.history_query import HistoryQuery, Querier
-from safeship.metrics.promql import Engine, Matrix, Scalar, String, Value, Vector
-from safeship.metrics.promql.engine import matchers_of, parse
+from safeship.metrics.promql import Engine, Matrix, PromQLError, Scalar, String, Value, Vector
+from safeship.metrics.promql.parsing import matchers_of, parse
 from safeship.metrics.retention import HistoryReader
 from safeship.metrics.store import MAX_T, MIN_T, SeriesStore
 
@@ -63,11 +63,11 @@ def prometheus_api(
 
     async def query(request: Request) -> JSONResponse:
         p = await params(request)
-        return _answer(lambda: _instant(querier, p, now()))
+        return _answer(lambda: _query_param(lambda: _instant(querier, p, now())))
 
     async def query_range(request: Request) -> JSONResponse:
         p = await params(request)
-        return _answer(lambda: _range(querier, p))
+        return _answer(lambda: _query_param(lambda: _range(querier, p)))
 
     async def series(request: Request) -> JSONResponse:
         p = await params(request)
@@ -103,6 +103,16 @@ _ERROR_TYPES = {400: "bad_data", 422: "execution", 503: "unavailable"}
 def error_type(status: int) -> str:
     """Prometheus's errorType for an HTTP status, as its API pairs them."""
     return _ERROR_TYPES.get(status, "internal")
+
+
+def _query_param(work: Any) -> Any:
+    """Prometheus reports a query it cannot parse as a bad `query` parameter."""
+    try:
+        return work()
+    except PromQLError as exc:
+        if exc.position is None:
+            raise
+        raise BadData(f'invalid parameter "query": {exc}') from None
 
 
 def _error(kind: str, message: str, status: int) -> JSONResponse:

@@ -19,8 +19,9 @@ from safeship.core.labels import (
     with_label,
 )
 from safeship.core.labels import format_labels as fmt
+from safeship.metrics.promql import go_math
 from safeship.metrics.promql.errors import PromQLError
-from safeship.metrics.promql.values import Floats, Vector
+from safeship.metrics.promql.values import Floats, Vector, unique
 
 ARITHMETIC: dict[str, Callable[[Floats, Floats], Floats]] = {
     "+": np.add,
@@ -29,7 +30,9 @@ ARITHMETIC: dict[str, Callable[[Floats, Floats], Floats]] = {
     "/": np.divide,
     "%": np.fmod,
     "^": np.power,
-    "atan2": np.arctan2,
+    "atan2": lambda y, x: np.asarray(
+        [go_math.atan2(a, b) for a, b in zip(y.tolist(), x.tolist(), strict=True)]
+    ),
 }
 COMPARISON: dict[str, Callable[[Floats, Floats], np.ndarray]] = {
     "==": np.equal,
@@ -40,6 +43,8 @@ COMPARISON: dict[str, Callable[[Floats, Floats], np.ndarray]] = {
     "<=": np.less_equal,
 }
 SET_OPS = frozenset({"and", "or", "unless"})
+# 2.42's shouldDropMetricName: arithmetic drops the metric name, but atan2 keeps it.
+DROPS_NAME = frozenset(ARITHMETIC) - {"atan2"}
 
 
 @dataclass(frozen=True)
@@ -75,10 +80,10 @@ def vector_scalar(op: str, vec: Vector, scalar: float, *, swap: bool, bool_: boo
     other = np.full(len(vec), scalar)
     lhs, rhs = (other, vec.values) if swap else (vec.values, other)
     result = apply(op, lhs, rhs)
+    if op in DROPS_NAME or bool_:
+        return unique(Vector(drop_names(vec.labels), result))
     if op in ARITHMETIC:
-        return Vector(drop_names(vec.labels), result)
-    if bool_:
-        return Vector(drop_names(vec.labels), result)
+        return Vector(vec.labels, result)
     return vec.take(result == 1.0)
 
 
@@ -169,12 +174,12 @@ def _assemble(
         matched.add(sig)
         inserted.add((sig, out))
     idx = np.flatnonzero(keep)
-    return Vector([labels[i] for i in idx.tolist()], result[idx].astype(np.float64))
+    return unique(Vector([labels[i] for i in idx.tolist()], result[idx].astype(np.float64)))
 
 
 def _result_labels(op: str, many: Labels, one: Labels, m: Matching, *, bool_: bool) -> Labels:
     out = many
-    if op in ARITHMETIC or bool_:
+    if op in DROPS_NAME or bool_:
         out = drop_name(out)
     if m.card == "one-to-one":
         out = keep_only(out, frozenset(m.labels)) if m.on else drop(out, frozenset(m.labels))

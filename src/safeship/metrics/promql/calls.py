@@ -1,4 +1,5 @@
-"""Function calls: argument checking and dispatch to the range and instant function modules."""
+"""Function calls: argument checking and dispatch to the function modules, for exactly
+the functions Prometheus 2.42 knows (promql-parser also parses later ones)."""
 
 from __future__ import annotations
 
@@ -8,12 +9,17 @@ import numpy as np
 
 from safeship.core.labels import drop_name
 from safeship.metrics.promql import functions as fn
+from safeship.metrics.promql import functions_math as fm
+from safeship.metrics.promql import functions_time as ft
 from safeship.metrics.promql import range_functions as rf
 from safeship.metrics.promql.errors import PromQLError
-from safeship.metrics.promql.values import Scalar, String, Value, Vector, Windows
+from safeship.metrics.promql.values import Scalar, String, Value, Vector, Windows, unique
 
 Args = list[Value | Windows]
 Call = Callable[[Args, int], Value]
+
+# promql-parser knows holt_winters only by its later name; engine.parse renames it.
+HOLT_WINTERS = "double_exponential_smoothing"
 
 
 def _vec(arg: Value | Windows) -> Vector:
@@ -44,6 +50,13 @@ def _scalar_of(vec: Vector) -> Scalar:
     return Scalar(float(vec.values[0]) if len(vec) == 1 else float("nan"))
 
 
+def _native_only(arg: Value | Windows) -> Vector:
+    """histogram_count/sum/fraction read native histograms only; float samples are
+    skipped, and the store holds floats only."""
+    _vec(arg)
+    return Vector.empty()
+
+
 CALLS: dict[str, Call] = {
     "rate": lambda a, t: rf.extrapolated_rate(_win(a[0]), counter=True, per_second=True),
     "increase": lambda a, t: rf.extrapolated_rate(_win(a[0]), counter=True, per_second=False),
@@ -52,12 +65,16 @@ CALLS: dict[str, Call] = {
     "idelta": lambda a, t: rf.instant_rate(_win(a[0]), per_second=False),
     "deriv": lambda a, t: rf.deriv(_win(a[0])),
     "predict_linear": lambda a, t: rf.predict_linear(_win(a[0]), _num(a[1]), t),
+    HOLT_WINTERS: lambda a, t: rf.holt_winters(_win(a[0]), _num(a[1]), _num(a[2])),
     "quantile_over_time": lambda a, t: _quantile_over_time(_num(a[0]), _win(a[1])),
     "histogram_quantile": lambda a, t: fn.histogram_quantile(_num(a[0]), _vec(a[1])),
-    "round": lambda a, t: fn.round_to(_vec(a[0]), _num(a[1]) if len(a) > 1 else 1.0),
-    "clamp": lambda a, t: fn.clamp(_vec(a[0]), _num(a[1]), _num(a[2])),
-    "clamp_min": lambda a, t: fn.clamp_min(_vec(a[0]), _num(a[1])),
-    "clamp_max": lambda a, t: fn.clamp_max(_vec(a[0]), _num(a[1])),
+    "histogram_count": lambda a, t: _native_only(a[0]),
+    "histogram_sum": lambda a, t: _native_only(a[0]),
+    "histogram_fraction": lambda a, t: _native_only(a[2]),
+    "round": lambda a, t: fm.round_to(_vec(a[0]), _num(a[1]) if len(a) > 1 else 1.0),
+    "clamp": lambda a, t: fm.clamp(_vec(a[0]), _num(a[1]), _num(a[2])),
+    "clamp_min": lambda a, t: fm.clamp_min(_vec(a[0]), _num(a[1])),
+    "clamp_max": lambda a, t: fm.clamp_max(_vec(a[0]), _num(a[1])),
     "sort": lambda a, t: fn.sort(_vec(a[0]), descending=False),
     "sort_desc": lambda a, t: fn.sort(_vec(a[0]), descending=True),
     "label_replace": lambda a, t: fn.label_replace(
@@ -71,10 +88,17 @@ CALLS: dict[str, Call] = {
     "time": lambda a, t: Scalar(t / 1000),
     "pi": lambda a, t: Scalar(float(np.pi)),
 }
-for _name in fn.MATH_NAMES:
-    CALLS[_name] = lambda a, t, _n=_name: fn.simple(_n, _vec(a[0]))  # type: ignore[misc]
+for _name in fm.MATH_NAMES:
+    CALLS[_name] = lambda a, t, _n=_name: fm.simple(_n, _vec(a[0]))  # type: ignore[misc]
 for _name in rf.OVER_TIME_NAMES:
     CALLS[_name] = lambda a, t, _n=_name: rf.over_time(_n, _win(a[0]))  # type: ignore[misc]
+for _name in ft.DATE_NAMES:
+    CALLS[_name] = lambda a, t, _n=_name: ft.date(  # type: ignore[misc]
+        _n, _vec(a[0]) if a else None, t
+    )
+# Evaluated by the engine itself (they need the argument's syntax, not only its value).
+ENGINE_CALLS = frozenset({"absent", "absent_over_time", "timestamp"})
+KNOWN = frozenset(CALLS) | ENGINE_CALLS
 
 
 def _quantile_over_time(q: float, w: Windows) -> Vector:
@@ -85,7 +109,9 @@ def _quantile_over_time(q: float, w: Windows) -> Vector:
 
 
 def call(name: str, args: Args, t_ms: int) -> Value:
+    """The function's value; a vector result with two equal label sets is an error."""
     impl = CALLS.get(name)
     if impl is None:
-        raise PromQLError(f"function {name}() is not supported by safeship yet")
-    return impl(args, t_ms)
+        raise PromQLError(f'unknown function with name "{name}"')
+    value = impl(args, t_ms)
+    return unique(value) if isinstance(value, Vector) else value

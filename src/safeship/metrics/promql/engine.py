@@ -8,19 +8,24 @@ share selectors reads each one once.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import Any
 
 import numpy as np
-import promql_parser as pp
 
-from safeship.core.labels import NAME, Labels, drop_name
-from safeship.metrics.index import Matcher, name_matchers
+from safeship.core.labels import Labels, drop_name
+from safeship.metrics.index import Matcher
 from safeship.metrics.promql import aggregations, binary, selectors
-from safeship.metrics.promql.calls import call
-from safeship.metrics.promql.errors import PromQLError, PromQLSyntaxError
+from safeship.metrics.promql.calls import ENGINE_CALLS, KNOWN, call
+from safeship.metrics.promql.errors import LocatedError, PromQLError
+from safeship.metrics.promql.parsing import (
+    absent_labels,
+    located,
+    parse,
+    selector_matchers,
+    unparen,
+)
 from safeship.metrics.promql.values import (
     Matrix,
     MatrixSeries,
@@ -29,10 +34,10 @@ from safeship.metrics.promql.values import (
     Value,
     Vector,
     Windows,
+    unique,
 )
 from safeship.metrics.store import SeriesStore, StoreView
 
-_MATCH_OPS = {"Equal": "=", "NotEqual": "!=", "Re": "=~", "NotRe": "!~"}
 _CARD = {
     "OneToOne": "one-to-one",
     "ManyToOne": "many-to-one",
@@ -72,7 +77,10 @@ class Engine:
         """The value of `expr` at time t (seconds since the epoch)."""
         node = parse(expr)
         t_ms = round(t * 1000)
-        result = self._eval(node, _Ctx(t_ms, t_ms, t_ms))
+        try:
+            result = self._eval(node, _Ctx(t_ms, t_ms, t_ms))
+        except LocatedError as exc:
+            raise located(exc, expr) from None
         if isinstance(result, Windows):
             return _to_matrix(result)
         return result
@@ -84,10 +92,13 @@ class Engine:
             raise PromQLError("zero or negative query resolution step widths are not accepted")
         start_ms, end_ms, step_ms = round(start * 1000), round(end * 1000), round(step * 1000)
         points: dict[Labels, list[tuple[int, float]]] = {}
-        for t in range(start_ms, end_ms + 1, step_ms):
-            value = self._eval(node, _Ctx(t, start_ms, end_ms))
-            for labels, v in _samples(value, expr):
-                points.setdefault(labels, []).append((t, v))
+        try:
+            for t in range(start_ms, end_ms + 1, step_ms):
+                value = self._eval(node, _Ctx(t, start_ms, end_ms))
+                for labels, v in _samples(value, expr):
+                    points.setdefault(labels, []).append((t, v))
+        except LocatedError as exc:
+            raise located(exc, expr) from None
         return Matrix([_series(k, pts) for k, pts in sorted(points.items())])
 
     # -- evaluation ------------------------------------------------------------------------
@@ -111,7 +122,7 @@ class Engine:
         if isinstance(value, Scalar):
             return Scalar(-value.value)
         if isinstance(value, Vector):
-            return Vector([drop_name(x) for x in value.labels], -value.values)
+            return unique(Vector([drop_name(x) for x in value.labels], -value.values))
         raise PromQLError("unary minus is only allowed on scalars and instant vectors")
 
     def _vector_selector(self, node: Any, ctx: _Ctx) -> Value:
@@ -119,14 +130,14 @@ class Engine:
 
     def _select_instant(self, node: Any, ctx: _Ctx) -> tuple[Vector, np.ndarray]:
         t = self._at(node, ctx) - _ms(node.offset)
-        sel = self._selection(_matchers(node))
+        sel = self._selection(selector_matchers(node))
         return selectors.instant(self._snapshot(), sel, t_ms=t, lookback_ms=self._lookback_ms)
 
     def _matrix_selector(self, node: Any, ctx: _Ctx) -> Windows:
         vs = node.vector_selector
         end = self._at(vs, ctx) - _ms(vs.offset)
         rng = _ms(node.range)
-        key = (_matchers(vs), end, rng)
+        key = (selector_matchers(vs), end, rng)
         found = self._windows.get(key)
         if found is None:
             sel = self._selection(key[0])
@@ -150,28 +161,36 @@ class Engine:
 
     def _call(self, node: Any, ctx: _Ctx) -> Value:
         name = node.func.name
-        if name in ("absent", "absent_over_time"):
-            return self._absent(node, ctx)
-        if name == "timestamp" and type(node.args[0]).__name__ == "VectorSelector":
-            vec, times = self._select_instant(node.args[0], ctx)
-            return Vector([drop_name(x) for x in vec.labels], times.astype(np.float64) / 1000)
+        if name not in KNOWN:
+            raise LocatedError(f'unknown function with name "{name}"', token=name)
+        if name in ENGINE_CALLS:
+            return self._syntactic_call(name, node, ctx)
         args = [self._eval(a, ctx) for a in node.args]
-        if name == "timestamp":
-            arg = args[0]
-            if not isinstance(arg, Vector):
-                raise PromQLError("timestamp() expects an instant vector")
-            return Vector([drop_name(x) for x in arg.labels], np.full(len(arg), ctx.t / 1000))
         return call(name, args, ctx.t)
 
+    def _syntactic_call(self, name: str, node: Any, ctx: _Ctx) -> Value:
+        """absent, absent_over_time and timestamp look at their argument's syntax, through
+        parentheses as Prometheus does (it unwraps them before evaluating)."""
+        if name != "timestamp":
+            return self._absent(node, ctx)
+        arg = unparen(node.args[0])
+        if type(arg).__name__ == "VectorSelector":
+            vec, times = self._select_instant(arg, ctx)
+            values = times.astype(np.float64) / 1000
+        else:
+            vec = _instant_vector(self._eval(arg, ctx), "timestamp")
+            values = np.full(len(vec), ctx.t / 1000)  # a computed sample is stamped "now"
+        return unique(Vector([drop_name(x) for x in vec.labels], values))
+
     def _absent(self, node: Any, ctx: _Ctx) -> Value:
-        found = self._eval(node.args[0], ctx)
+        arg = unparen(node.args[0])
+        found = self._eval(arg, ctx)
         if len(found) > 0:  # type: ignore[arg-type]
             return Vector.empty()
-        arg = node.args[0]
         selector = arg.vector_selector if type(arg).__name__ == "MatrixSelector" else arg
         labels: Labels = ()
         if type(selector).__name__ == "VectorSelector":
-            labels = _absent_labels(_matchers(selector))
+            labels = absent_labels(selector_matchers(selector))
         return Vector([labels], np.ones(1))
 
     def _aggregate(self, node: Any, ctx: _Ctx) -> Value:
@@ -245,54 +264,10 @@ _HANDLERS = {
 }
 
 
-def parse(expr: str) -> Any:
-    """The promql-parser AST of `expr`, or a PromQLError saying where it went wrong."""
-    try:
-        return pp.parse(expr)
-    except (ValueError, RuntimeError) as exc:
-        position = _guess_position(expr, str(exc))
-        raise PromQLSyntaxError(str(exc), expr=expr, position=position) from None
-
-
-def _guess_position(expr: str, message: str) -> int | None:
-    """promql-parser reports no offsets; point at what the message names, else the end."""
-    quoted = re.search(r"'([^']+)'|\"([^\"]+)\"", message)
-    if quoted:
-        token = quoted.group(1) or quoted.group(2)
-        at = expr.find(token)
-        if at >= 0:
-            return at
-    if "parenthesis" in message and "(" in expr:
-        return expr.rfind("(")
-    return len(expr)
-
-
-def matchers_of(selector: str) -> tuple[Matcher, ...]:
-    """The matchers of a series selector string like `up{job="api"}` (for /series)."""
-    node = parse(selector)
-    if type(node).__name__ != "VectorSelector":
-        raise PromQLSyntaxError(
-            f"expected a series selector, found {selector!r}", expr=selector, position=0
-        )
-    return _matchers(node)
-
-
-def _matchers(vs: Any) -> tuple[Matcher, ...]:
-    found = [
-        Matcher(m.name, _MATCH_OPS[str(m.op).split(".")[-1]], m.value) for m in vs.matchers.matchers
-    ]
-    return name_matchers(vs.name, found)
-
-
-def _absent_labels(matchers: tuple[Matcher, ...]) -> Labels:
-    pairs: dict[str, str] = {}
-    repeated: set[str] = set()
-    for m in matchers:
-        if m.op == "=" and m.name != NAME:
-            if m.name in pairs:
-                repeated.add(m.name)
-            pairs[m.name] = m.value
-    return tuple(sorted((k, v) for k, v in pairs.items() if k not in repeated))
+def _instant_vector(value: Value | Windows, function: str) -> Vector:
+    if not isinstance(value, Vector):
+        raise PromQLError(f"{function}() expects an instant vector")
+    return value
 
 
 def _matching(node: Any, op: str) -> binary.Matching:

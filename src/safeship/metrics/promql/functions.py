@@ -1,68 +1,21 @@
-"""Functions over instant vectors and scalars: math, clamping, labels, sorting, histograms."""
+"""Functions over instant vectors: labels, sorting, timestamps, histograms (math is in
+functions_math, dates in functions_time)."""
 
 from __future__ import annotations
 
 import math
 import re
-from collections.abc import Callable
 
 import numpy as np
 
-from safeship.core.labels import NAME, Labels, drop_names, get, with_label
+from safeship.core.labels import Labels, drop_name, get, with_label
 from safeship.metrics.promql.errors import PromQLError
-from safeship.metrics.promql.values import Floats, Vector
+from safeship.metrics.promql.functions_math import mapped
+from safeship.metrics.promql.values import Vector
+from safeship.metrics.regex import Regex, RegexError, compile_anchored
 
-_MATH: dict[str, Callable[[Floats], Floats]] = {
-    "abs": np.abs,
-    "ceil": np.ceil,
-    "floor": np.floor,
-    "exp": np.exp,
-    "sqrt": np.sqrt,
-    "ln": np.log,
-    "log2": np.log2,
-    "log10": np.log10,
-    "sgn": lambda v: np.where(v < 0, -1.0, np.where(v > 0, 1.0, v)),
-}
-MATH_NAMES = frozenset(_MATH)
 _LABEL_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
 _EXPAND = re.compile(r"\$(?:\$|\{(\w+)\}|(\w+))")
-
-
-def _mapped(vec: Vector, values: Floats) -> Vector:
-    return Vector(drop_names(vec.labels), values)
-
-
-def simple(name: str, vec: Vector) -> Vector:
-    with np.errstate(all="ignore"):
-        return _mapped(vec, _MATH[name](vec.values))
-
-
-def round_to(vec: Vector, nearest: float) -> Vector:
-    inverse = 1.0 / nearest
-    with np.errstate(all="ignore"):
-        return _mapped(vec, np.floor(vec.values * inverse + 0.5) / inverse)
-
-
-def clamp(vec: Vector, low: float, high: float) -> Vector:
-    if high < low:
-        return Vector.empty()
-    return _mapped(vec, _go_max(np.full_like(vec.values, low), _go_min(vec.values, high)))
-
-
-def clamp_min(vec: Vector, low: float) -> Vector:
-    return _mapped(vec, _go_max(vec.values, np.full_like(vec.values, low)))
-
-
-def clamp_max(vec: Vector, high: float) -> Vector:
-    return _mapped(vec, _go_min(vec.values, np.full_like(vec.values, high)))
-
-
-def _go_max(a: Floats, b: Floats | float) -> Floats:
-    return np.maximum(a, b)  # NaN in, NaN out: like Go's math.Max
-
-
-def _go_min(a: Floats, b: Floats | float) -> Floats:
-    return np.minimum(a, b)
 
 
 def sort(vec: Vector, *, descending: bool) -> Vector:
@@ -74,71 +27,63 @@ def sort(vec: Vector, *, descending: bool) -> Vector:
 
 
 def timestamps(vec: Vector, times_ms: np.ndarray) -> Vector:
-    return _mapped(vec, times_ms.astype(np.float64) / 1000)
+    return mapped(vec, times_ms.astype(np.float64) / 1000)
 
 
 def label_replace(vec: Vector, dst: str, replacement: str, src: str, regex: str) -> Vector:
-    pattern = _compile(regex)
+    try:
+        pattern = compile_anchored(regex)
+    except RegexError:
+        raise PromQLError(f"invalid regular expression in label_replace(): {regex}") from None
     if not _LABEL_NAME.match(dst):
         raise PromQLError(f"invalid destination label name in label_replace(): {dst}")
     out = []
     for labels in vec.labels:
-        found = pattern.fullmatch(get(labels, src))
+        found = pattern.groups(get(labels, src))
         if found is None:
             out.append(labels)
         else:
-            out.append(with_label(labels, dst, _go_expand(replacement, found)))
-    return _unique(Vector(out, vec.values))
+            out.append(with_label(labels, dst, _go_expand(replacement, pattern, found)))
+    return Vector(out, vec.values)
 
 
-def _compile(regex: str) -> re.Pattern[str]:
-    try:
-        return re.compile(f"(?s:{regex})")
-    except re.error as exc:
-        raise PromQLError(f"invalid regular expression in label_replace(): {regex}") from exc
-
-
-def _go_expand(template: str, found: re.Match[str]) -> str:
-    """Go's Regexp.Expand: $1, ${1}, $name; unknown groups expand to nothing."""
+def _go_expand(template: str, pattern: Regex, found: list[str | None]) -> str:
+    """Go's Regexp.Expand: $1, ${1}, $name, $$; unknown groups expand to nothing."""
 
     def one(m: re.Match[str]) -> str:
         if m.group(0) == "$$":
             return "$"
         ref = m.group(1) or m.group(2)
-        try:
-            group = found.group(int(ref)) if ref.isdigit() else found.group(ref)
-        except IndexError:
-            return ""
-        return group or ""
+        index = int(ref) if ref.isdigit() else pattern.group_index().get(ref, len(found))
+        return (found[index] or "") if index < len(found) else ""
 
     return _EXPAND.sub(one, template)
 
 
 def label_join(vec: Vector, dst: str, sep: str, sources: list[str]) -> Vector:
+    for source in sources:
+        if not _LABEL_NAME.match(source):
+            raise PromQLError(f"invalid source label name in label_join(): {source}")
     if not _LABEL_NAME.match(dst):
         raise PromQLError(f"invalid destination label name in label_join(): {dst}")
     out = [with_label(x, dst, sep.join(get(x, s) for s in sources)) for x in vec.labels]
-    return _unique(Vector(out, vec.values))
-
-
-def _unique(vec: Vector) -> Vector:
-    if len(set(vec.labels)) != len(vec.labels):
-        raise PromQLError("vector cannot contain metrics with the same labelset")
-    return vec
+    return Vector(out, vec.values)
 
 
 def histogram_quantile(q: float, vec: Vector) -> Vector:
-    """Quantiles from classic `le` buckets, grouped by all other labels."""
+    """Quantiles from classic `le` buckets, grouped by all other labels, the metric name
+    included (two histograms that differ only by name give two results with the same labels,
+    which the caller's duplicate check rejects, as Prometheus does)."""
     groups: dict[Labels, list[tuple[float, float]]] = {}
     for labels, value in vec.samples():
         bound = _parse_le(get(labels, "le"))
         if bound is None:
             continue
-        key = tuple(p for p in labels if p[0] not in ("le", NAME))
+        key = tuple(p for p in labels if p[0] != "le")
         groups.setdefault(key, []).append((bound, value))
     keys = list(groups)
     values = np.asarray([bucket_quantile(q, groups[k]) for k in keys], dtype=np.float64)
-    return Vector(keys, values)
+    return Vector([drop_name(k) for k in keys], values)
 
 
 def _parse_le(text: str) -> float | None:

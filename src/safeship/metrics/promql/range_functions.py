@@ -13,6 +13,7 @@ from typing import TypeVar
 import numpy as np
 
 from safeship.core.labels import drop_names
+from safeship.metrics.promql.errors import PromQLError
 from safeship.metrics.promql.values import Floats, Vector, Windows
 
 T = TypeVar("T")
@@ -136,6 +137,43 @@ def predict_linear(w: Windows, seconds: float, eval_ms: int) -> Vector:
     origin = np.full(len(w), eval_ms, dtype=np.int64)
     slope, intercept = _silent(lambda: _regression(w, origin))
     return _result(w, intercept + slope * seconds, w.counts >= 2)
+
+
+def holt_winters(w: Windows, sf: float, tf: float) -> Vector:
+    """Double exponential smoothing, as 2.42's funcHoltWinters computes it step by step
+    (its factors are checked only once some series has samples, as in Prometheus)."""
+    if len(w) == 0:
+        return Vector.empty()
+    for name, short, factor in (("smoothing", "sf", sf), ("trend", "tf", tf)):
+        if factor <= 0 or factor >= 1:
+            raise PromQLError(
+                f"invalid {name} factor. Expected: 0 < {short} < 1, got: {_go_f(factor)}"
+            )
+    if w.values.shape[1] < 2:
+        return Vector.empty()
+    return _result(w, _silent(lambda: _smooth(w, sf, tf)), w.counts >= 2)
+
+
+def _smooth(w: Windows, sf: float, tf: float) -> Floats:
+    s0, s1 = np.zeros(len(w)), w.values[:, 0].copy()
+    trend = w.values[:, 1] - w.values[:, 0]
+    for i in range(1, w.values.shape[1]):
+        live = i < w.counts
+        x = sf * w.values[:, i]
+        if i > 1:  # calcTrendValue(i-1, ...) keeps the initial trend at i-1 == 0
+            trend = np.where(live, tf * (s1 - s0) + (1 - tf) * trend, trend)
+        y = (1 - sf) * (s1 + trend)
+        s0, s1 = np.where(live, s1, s0), np.where(live, x + y, s1)
+    return s1
+
+
+def _go_f(value: float) -> str:
+    """Go's %f: six decimals, NaN and ±Inf spelled Go's way."""
+    if np.isnan(value):
+        return "NaN"
+    if np.isinf(value):
+        return "+Inf" if value > 0 else "-Inf"
+    return f"{value:.6f}"
 
 
 def _column_fold(w: Windows, step: Callable[[Floats, Floats], Floats]) -> Floats:

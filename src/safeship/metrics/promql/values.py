@@ -12,6 +12,7 @@ import numpy as np
 import numpy.typing as npt
 
 from safeship.core.labels import Labels
+from safeship.metrics.promql.errors import PromQLError
 
 Floats = npt.NDArray[np.float64]
 Ints = npt.NDArray[np.int64]
@@ -98,3 +99,22 @@ class Windows:
             self.range_ms,
             self.end_ms,
         )
+
+
+_UNIQUE: dict[int, list[Labels]] = {}
+
+
+def unique(vec: Vector) -> Vector:
+    """`vec`, or Prometheus's error when two samples share a label set (after a function or
+    an operator dropped the metric name). Label lists are never mutated, so a list once
+    found unique is remembered by identity: memoised lists (selections, dropped names)
+    are checked once, not once per evaluation."""
+    labels = vec.labels
+    if len(labels) < 2 or _UNIQUE.get(id(labels)) is labels:
+        return vec
+    if len(set(labels)) != len(labels):
+        raise PromQLError("vector cannot contain metrics with the same labelset")
+    if len(_UNIQUE) >= 10_000:
+        _UNIQUE.clear()
+    _UNIQUE[id(labels)] = labels
+    return vec
