@@ -20,6 +20,7 @@ from rich.console import Console
 from safeship.cli.output import ExitCode, fail
 from safeship.cli.rollouts import DbOption, _open_store, _run
 from safeship.config.models import RolloutSpec
+from safeship.core.secrets import MASK, register_env
 from safeship.rollout.state import Phase
 from safeship.store.records import RolloutRecord
 from safeship.store.repository import Store
@@ -130,6 +131,17 @@ def retry(rollout: RolloutArg, db: DbOption = None) -> None:
 
 def _stored_spec(record: RolloutRecord) -> RolloutSpec:
     try:
-        return RolloutSpec.model_validate(dict(record.spec))
+        spec = RolloutSpec.model_validate(dict(record.spec))
     except ValidationError as exc:
         fail(console, f"the stored spec of {record.id} no longer loads: {exc}", ExitCode.INVALID)
+    masked = sorted(k for k, v in spec.service.env.items() if v == MASK)
+    if masked:  # secrets are never stored: only references (${NAME}) survive in the store
+        fail(
+            console,
+            f"the stored spec of {record.id} held secret values that were not stored "
+            f"({', '.join(masked)}); write them as ${{NAME}} references, or run the spec "
+            "file again with `safeship run`",
+            ExitCode.INVALID,
+        )
+    register_env(spec.service.env)
+    return spec

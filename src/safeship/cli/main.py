@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import logging
+
 import typer
+
+from safeship.cli.output import scrub_output
+from safeship.core.secrets import ScrubbingFilter
 
 app = typer.Typer(
     name="safeship",
@@ -11,6 +16,16 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+
+
+@app.callback()
+def _logging() -> None:
+    """Warnings and errors go to stderr; every known secret is masked in all output."""
+    scrub_output()
+    handler = logging.StreamHandler()
+    handler.addFilter(ScrubbingFilter())
+    logging.basicConfig(level=logging.WARNING, handlers=[handler], force=True)
+
 
 from safeship.cli import audit  # noqa: E402
 

@@ -6,10 +6,12 @@ import time
 from types import TracebackType
 
 from rich.console import Console
+from rich.markup import escape
 from rich.status import Status
 
 from safeship.config.models import RolloutSpec
 from safeship.core.durations import format_duration
+from safeship.core.secrets import scrub
 from safeship.rollout.state import Phase, Plan, RolloutStatus
 from safeship.rollout.strategies import compile_steps, local_targets
 
@@ -37,7 +39,8 @@ class RolloutProgress:
         status = plan.status
         stamp = time.strftime("%H:%M:%S")
         for event in plan.events:
-            self.console.print(f"[dim]{stamp}[/] {status.canary_version}: {event}", highlight=False)
+            line = f"{status.canary_version}: {scrub(event)}"
+            self.console.print(f"[dim]{stamp}[/] {escape(line)}", highlight=False, soft_wrap=True)
         if self._status:
             self._status.update(self.line(status))
 
@@ -55,6 +58,7 @@ class RolloutProgress:
         style = STYLE.get(status.phase, "white")
         self.console.print(
             f"[{style}]{status.phase.value}[/] {status.service} {status.stable_version} →"
-            f" {status.canary_version} in {took}: {status.message}",
+            f" {escape(status.canary_version)} in {took}: {escape(scrub(status.message))}",
             highlight=False,
+            soft_wrap=True,
         )

@@ -11,7 +11,13 @@ import ipaddress
 from collections.abc import Iterator
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, Field, ModelWrapValidatorHandler, model_validator
+from pydantic import (
+    AfterValidator,
+    BeforeValidator,
+    Field,
+    ModelWrapValidatorHandler,
+    model_validator,
+)
 
 from safeship.config.base import Duration, ListenAddress, Model, located_error
 from safeship.config.checks import Checks
@@ -28,6 +34,7 @@ from safeship.config.strategies import (
     StrategySpec,
     VerifyStep,
 )
+from safeship.core.secrets import reference
 
 __all__ = [
     "AnalysisStep",
@@ -62,12 +69,26 @@ class HealthCheckSpec(Model):
     timeout: Duration = 2.0
 
 
+def _env_value(value: object) -> object:
+    """`{secretRef: NAME}` means `${NAME}`: a value taken from the environment at start."""
+    if isinstance(value, dict) and list(value) == ["secretRef"]:
+        name = value["secretRef"]
+        if not isinstance(name, str) or reference("${" + name + "}") is None:
+            raise ValueError(f"expected secretRef to name an environment variable, found {name!r}")
+        return "${" + name + "}"
+    return value
+
+
+# A literal, or a reference (`${NAME}`, `{secretRef: NAME}`) kept as such: see core/secrets.py.
+EnvValue = Annotated[str, BeforeValidator(_env_value)]
+
+
 class ServiceSpec(Model):
     name: Annotated[str, Field(pattern=r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")]
     command: Annotated[list[str], Field(min_length=1)]
     stable: str | None = None
     versions: dict[str, VersionOverrides] = Field(default_factory=dict)
-    env: dict[str, str] = Field(default_factory=dict)
+    env: dict[str, EnvValue] = Field(default_factory=dict)
     health: HealthCheckSpec = HealthCheckSpec()
 
     def args_for(self, version: str) -> list[str]:

@@ -23,6 +23,7 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from safeship.alerting.manager import RuleManager
 from safeship.core.clock import Clock
 from safeship.core.errors import SafeshipError
+from safeship.core.secrets import scrub
 from safeship.metrics.promql import Engine
 from safeship.metrics.retention import HistoryReader
 from safeship.metrics.store import SeriesStore
@@ -48,7 +49,11 @@ def create_app(
     @app.exception_handler(SafeshipError)
     async def refused(request: Request, exc: SafeshipError) -> JSONResponse:
         """An error raised on purpose answers with its category's status, never a bare 500."""
-        body = {"status": "error", "errorType": error_type(exc.http_status), "error": str(exc)}
+        body = {
+            "status": "error",
+            "errorType": error_type(exc.http_status),
+            "error": scrub(str(exc)),
+        }
         return JSONResponse(body, status_code=exc.http_status)
 
     @app.get("/health/liveness")

@@ -4,9 +4,9 @@ Every state change flows here (see DESIGN.md §2); the API, SSE and CLI read it 
 """
 
 from safeship.core.errors import StoreError
+from safeship.core.secrets import redact
 from safeship.store.engine import DEFAULT_URL, default_url
 from safeship.store.records import AuditEntry, AuditVerification, RolloutRecord, RolloutResult
-from safeship.store.redact import redact
 from safeship.store.repository import Store
 from safeship.store.transaction import Transaction
 

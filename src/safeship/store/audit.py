@@ -14,6 +14,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from safeship.core.secrets import redact, scrub
 from safeship.store.chain import (
     GENESIS_HASH,
     canonical_json,
@@ -24,7 +25,6 @@ from safeship.store.chain import (
 )
 from safeship.store.locks import AUDIT_LOCK_KEY
 from safeship.store.records import AuditEntry, AuditVerification, Checkpoint, Tampering
-from safeship.store.redact import redact, redact_text
 from safeship.store.schema import audit, audit_checkpoints
 
 VERIFY_BATCH = 1000
@@ -47,11 +47,11 @@ def append(
     fields: dict[str, Any] = {
         "id": last_id + 1,
         "ts": float(ts),
-        "actor": actor,
-        "action": action,
+        "actor": scrub(actor),
+        "action": scrub(action),
         "rollout_id": rollout_id,
         "service": service,
-        "reason": redact_text(reason),
+        "reason": scrub(reason),
         # Round-trip through JSON so what is hashed is exactly what is read back later.
         "details": json.loads(canonical_json(redact(details or {}))),
         "prev_hash": prev_hash,

@@ -10,12 +10,14 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from safeship.core.secrets import redact, scrub
 from safeship.store.records import RolloutRecord
 from safeship.store.schema import rollouts, services
 from safeship.store.upsert import upsert
 
 
 def record_to_row(record: RolloutRecord) -> dict[str, Any]:
+    """The row for `record`, secrets masked: no spec, status or reason stores one."""
     return {
         "id": record.id,
         "service": record.service,
@@ -28,9 +30,9 @@ def record_to_row(record: RolloutRecord) -> dict[str, Any]:
         "updated_at": record.updated_at,
         "finished_at": record.finished_at,
         "result": record.result,
-        "reason": record.reason,
-        "spec": dict(record.spec),
-        "status": dict(record.status),
+        "reason": scrub(record.reason),
+        "spec": redact(record.spec),
+        "status": redact(record.status),
         "steps_hash": record.steps_hash,
     }
 

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from safeship.config.models import RolloutSpec
 from safeship.core.addresses import http_url, split_host_port
 from safeship.core.clock import Clock, SystemClock
+from safeship.core.secrets import resolve_env
 from safeship.core.types import Replica, TrafficSplit
 from safeship.fleet.local import Handover, LocalProvider
 from safeship.metrics.sources.base import MetricsSource
@@ -79,7 +80,7 @@ async def local_stack(
         service=spec.service.name,
         command=[_python(part) for part in spec.service.command],
         version_args={v: o.args for v, o in spec.service.versions.items()},
-        env=spec.service.env,
+        env=resolve_env(spec.service.env),  # references are read from our environment
         health_path=spec.service.health.path,
         start_timeout=spec.fleet.start_timeout,
         stop_timeout=spec.fleet.stop_timeout,

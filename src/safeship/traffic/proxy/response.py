@@ -48,6 +48,7 @@ _USUAL = (
     [b"connection", b"content-length"],
 )
 _PLAIN_CONNECTION = (b"keep-alive", b"close")
+_WHITESPACE_COLON = re.compile(rb"[ \t]:")
 
 
 def parse_head(head: bytes) -> ResponseHead | None:
@@ -56,11 +57,11 @@ def parse_head(head: bytes) -> ResponseHead | None:
     read with one regex pass and a few C-level searches; anything else (or anything odd,
     such as whitespace before a colon) takes the line-by-line path."""
     lowered = head.lower()
+    names = _NOTABLE.findall(lowered)
     if (
-        head[:9] != b"HTTP/1.1 "
-        or _NOTABLE.findall(lowered) not in _USUAL
-        or b" :" in lowered
-        or b"\t:" in lowered
+        names not in _USUAL
+        or head[:9] != b"HTTP/1.1 "
+        or _WHITESPACE_COLON.search(lowered)
         or not head[9:12].isdigit()
         or head[12:13] not in _AFTER_CODE
     ):
@@ -70,15 +71,17 @@ def parse_head(head: bytes) -> ResponseHead | None:
     value = head[at + 17 : end].strip()
     if not value.isdigit():
         return _parse_lines(head)
-    kept, reusable = head[:at] + head[end:], True
-    cut = kept.lower().find(b"\r\nconnection:")
-    if cut >= 0:
-        cut_end = _line_end(kept, cut)
-        option = kept[cut + 13 : cut_end].strip().lower()
-        if option not in _PLAIN_CONNECTION:
-            return _parse_lines(head)
-        kept, reusable = kept[:cut] + kept[cut_end:], option != b"close"
-    return ResponseHead(int(head[9:12]), kept, head[at + 2 : end] + b"\r\n", int(value), reusable)
+    framing = head[at + 2 : end] + b"\r\n"
+    if len(names) == 1:
+        return ResponseHead(int(head[9:12]), head[:at] + head[end:], framing, int(value), True)
+    cut = lowered.find(b"\r\nconnection:")
+    cut_end = _line_end(lowered, cut)
+    option = lowered[cut + 13 : cut_end].strip()
+    if option not in _PLAIN_CONNECTION:
+        return _parse_lines(head)
+    first, second = sorted(((at, end), (cut, cut_end)))
+    kept = head[: first[0]] + head[first[1] : second[0]] + head[second[1] :]
+    return ResponseHead(int(head[9:12]), kept, framing, int(value), option != b"close")
 
 
 def _line_end(head: bytes, start: int) -> int:
