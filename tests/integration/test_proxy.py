@@ -12,11 +12,11 @@ from collections.abc import Awaitable, Callable, Iterator
 import httpx
 import pytest
 from prometheus_client import CollectorRegistry
-from tests.helpers import read_response
 
 from safeship.core.types import Replica, TrafficSplit
 from safeship.testing import free_port
 from safeship.traffic.proxy.embedded import EmbeddedRouter
+from tests.helpers import read_response
 
 Start = Callable[..., Replica]
 

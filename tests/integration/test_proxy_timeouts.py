@@ -14,13 +14,13 @@ from pathlib import Path
 import httpx
 import pytest
 from prometheus_client import generate_latest
-from tests.helpers import read_response
 
 from safeship.core.types import Replica, TrafficSplit
 from safeship.testing import free_port
 from safeship.traffic.proxy.embedded import EmbeddedRouter
 from safeship.traffic.proxy.http import ROUTER_HEADER
 from safeship.traffic.proxy.timeouts import Timeouts
+from tests.helpers import read_response
 
 Start = Callable[..., Replica]
 Scenario = Callable[[EmbeddedRouter], Awaitable[None]]

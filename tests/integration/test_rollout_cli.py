@@ -21,6 +21,7 @@ import pytest
 
 from safeship.store import Store
 from safeship.testing import free_port
+from tests.helpers import run_cli
 
 SPEC = """\
 service:
@@ -54,14 +55,8 @@ def workdir(tmp_path: Path) -> Path:
 
 
 def safeship(workdir: Path, *args: str, timeout: float = 90) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "SAFESHIP_DB": f"sqlite:///{workdir}/state.db"}
-    return subprocess.run(
-        [sys.executable, "-m", "safeship.cli", *args],
-        cwd=workdir,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
+    return run_cli(
+        workdir, *args, env={"SAFESHIP_DB": f"sqlite:///{workdir}/state.db"}, timeout=timeout
     )
 
 

@@ -4,15 +4,14 @@ the state database and its WAL, the audit key folder, and the output of every co
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 import uuid
 from pathlib import Path
 
 import pytest
 
 from safeship.testing import free_port
+from tests.helpers import run_cli
 
 pytestmark = pytest.mark.integration
 
@@ -50,20 +49,12 @@ strategy:
 def test_no_secret_reaches_the_store_the_logs_or_any_output(tmp_path: Path) -> None:
     (tmp_path / "rollout.yaml").write_text(SPEC % {"port": free_port()})
     env = {
-        **os.environ,
         "SAFESHIP_DB": f"sqlite:///{tmp_path}/state/state.db",
         "SAFESHIP_TEST_DB_PASSWORD": REFERENCED,
     }
 
     def safeship(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [sys.executable, "-m", "safeship.cli", *args],
-            cwd=tmp_path,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
+        return run_cli(tmp_path, *args, env=env, timeout=120)
 
     promoted = safeship("run", "rollout.yaml", "--version", "v2")
     assert promoted.returncode == 0, promoted.stdout + promoted.stderr
