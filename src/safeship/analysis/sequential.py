@@ -76,7 +76,8 @@ def judge_sequential_errors(
     min_requests: int = 100,
 ) -> Verdict:
     """Fail as soon as the canary's error rate is shown to exceed `allowed_ratio` times the
-    baseline's; pass once the canary served `min_requests` without that; else inconclusive.
+    baseline's; pass once both sides served `min_requests` (the floor) without that; else
+    inconclusive.
 
     `canary_share` is the router's probability of sending a request to the canary (0..1);
     None takes it from the request counts.
@@ -94,8 +95,9 @@ def judge_sequential_errors(
     m = canary.events + baseline.events
     log_e = float(log_e_value(canary.events, m, null_share))
     evidence |= {"allowed_ratio": allowed_ratio, "null_share": null_share, "events": m}
+    served = (canary.trials, baseline.trials)
     return _decide(
-        name, log_e=log_e, alpha=alpha, requests=(canary.trials, min_requests), evidence=evidence
+        name, log_e=log_e, alpha=alpha, served=served, floor=min_requests, evidence=evidence
     )
 
 
@@ -110,7 +112,7 @@ def judge_sequential_latency(
     min_requests: int = 100,
 ) -> Verdict:
     """Fail as soon as canary latency is shown to exceed (1 + allowed_increase_pct/100) times
-    the baseline's anywhere in the histogram; pass after `min_requests` canary requests.
+    the baseline's anywhere in the histogram; pass once both sides served `min_requests`.
 
     Both histograms must share bounds. The margin is only as fine as the bounds: the pair of
     bounds used is in the evidence (`effective_margins`).
@@ -134,8 +136,9 @@ def judge_sequential_latency(
     log_e = _log_mean_exp(per_bound)
     evidence |= {"allowed_increase_pct": allowed_increase_pct}
     evidence |= _bound_evidence(canary.bounds, pairs, slower=(k, m), per_bound=per_bound)
+    served = (canary.count, baseline.count)
     return _decide(
-        name, log_e=log_e, alpha=alpha, requests=(canary.count, min_requests), evidence=evidence
+        name, log_e=log_e, alpha=alpha, served=served, floor=min_requests, evidence=evidence
     )
 
 
@@ -190,18 +193,22 @@ def _decide(
     *,
     log_e: float,
     alpha: float,
-    requests: tuple[int, int],
+    served: tuple[int, int],
+    floor: int,
     evidence: dict[str, object],
 ) -> Verdict:
-    served, needed = requests
+    """Fail on evidence at any time; pass only once both sides served `floor` requests."""
     threshold = 1 / alpha
     e_value = math.exp(min(log_e, 700.0))  # capped: beyond that it is only "enormous"
-    evidence |= {"e_value": e_value, "log_e_value": log_e, "min_requests": needed}
+    evidence |= {"e_value": e_value, "log_e_value": log_e, "min_requests": floor}
     summary = f"e-value {e_value:.3g} (fail at {threshold:g})"
     if log_e >= math.log(threshold):
         return Verdict(Outcome.FAIL, name, f"canary is worse: {summary}", evidence)
-    if served < needed:
-        reason = f"{served} canary requests, need {needed}; {summary}"
+    if min(served) < max(floor, 1):
+        canary, baseline = served
+        reason = (
+            f"{canary} canary / {baseline} baseline requests, need {max(floor, 1)} each; {summary}"
+        )
         return Verdict(Outcome.INCONCLUSIVE, name, reason, evidence)
     return Verdict(Outcome.PASS, name, f"no evidence of a regression: {summary}", evidence)
 
