@@ -12,12 +12,14 @@ import pytest
 from safeship.analysis.judge import Observed, judge_metrics
 from safeship.analysis.samples import Counts, Histogram
 from safeship.analysis.verdict import Outcome
-from safeship.config.models import MetricSpec, ScoreSpec
+from safeship.config.models import MetricSpec, RolloutSpec, ScoreSpec
 from safeship.core.labels import NAME
 from safeship.metrics.promql import Engine
 from safeship.metrics.sources.promql import PromQLMetricsSource
 from safeship.metrics.store import SeriesStore
-from safeship.testing import FakeClock
+from safeship.testing import FakeClock, FleetModel
+from safeship.wiring.faults import parse_faults
+from safeship.wiring.simulate import simulate
 
 BOUNDS = (0.05, 0.1, 0.25)
 LOW_BAR = ScoreSpec.model_validate({"pass": 50, "marginal": 25})
@@ -148,3 +150,31 @@ def test_samples_query_belongs_to_a_query() -> None:
         MetricSpec.model_validate(
             {"name": "m", "builtin": "request-rate", "min": 1, "samplesQuery": "up"}
         )
+
+
+FLOWN = {k: v for k, v in KINDS.items() if "query" not in k}  # the router source: built-ins
+WORLDS = {
+    "idle": ([], FleetModel(request_rate=0.0)),
+    "nearly idle": ([], FleetModel(request_rate=1.0)),  # 10 % of it to the canary
+    "metrics down": (["metrics-down"], FleetModel()),
+}
+
+
+@pytest.mark.parametrize("world", WORLDS, ids=str)
+@pytest.mark.parametrize("kind", FLOWN, ids=str)
+def test_a_flight_without_enough_data_pauses_and_says_why(kind: str, world: str) -> None:
+    """Through the real reconciler and planner on the simulated fleet and router."""
+    faults, model = WORLDS[world]
+    spec = RolloutSpec.model_validate(
+        {
+            "service": {"name": "web", "command": ["serve", "{port}"], "stable": "v1"},
+            "fleet": {"replicas": 4},
+            "analysis": {"metrics": [{"name": "m", "minSamples": 20, **FLOWN[kind]}]},
+            "strategy": {"canary": {"steps": [{"setWeight": 10}, {"analysis": {"count": 3}}]}},
+        }
+    )
+    model = parse_faults(faults, model)
+    flight = asyncio.run(simulate(spec, version="v2", targets=4, model=model))
+    assert (flight.verdict, flight.phase) == ("pause", "Paused"), flight.reason
+    expected = "metrics source down" if world == "metrics down" else "need"
+    assert flight.reason.startswith("analysis inconclusive") and expected in flight.reason

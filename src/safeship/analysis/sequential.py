@@ -90,7 +90,8 @@ def judge_sequential_errors(
         "baseline": {"requests": baseline.trials, "errors": baseline.events},
     }
     if share is None:
-        return Verdict(Outcome.INCONCLUSIVE, name, "no requests on one side", evidence)
+        why = _too_few((canary.trials, baseline.trials), min_requests)
+        return Verdict(Outcome.INCONCLUSIVE, name, why, evidence)
     null_share = share * allowed_ratio / (share * allowed_ratio + 1 - share)
     m = canary.events + baseline.events
     log_e = float(log_e_value(canary.events, m, null_share))
@@ -128,7 +129,8 @@ def judge_sequential_latency(
     }
     pairs = _bound_pairs(canary.bounds, 1 + allowed_increase_pct / 100)
     if share is None or not pairs:
-        why = "no requests on one side" if share is None else "no histogram bounds to compare"
+        served = (canary.count, baseline.count)
+        why = _too_few(served, min_requests) if share is None else "no histogram bounds to compare"
         return Verdict(Outcome.INCONCLUSIVE, name, why, evidence)
     k = np.array([canary.slower_than(j) for j, _ in pairs], dtype=np.int64)
     m = k + np.array([baseline.slower_than(i) for _, i in pairs], dtype=np.int64)
@@ -205,12 +207,14 @@ def _decide(
     if log_e >= math.log(threshold):
         return Verdict(Outcome.FAIL, name, f"canary is worse: {summary}", evidence)
     if min(served) < max(floor, 1):
-        canary, baseline = served
-        reason = (
-            f"{canary} canary / {baseline} baseline requests, need {max(floor, 1)} each; {summary}"
-        )
+        reason = f"{_too_few(served, floor)}; {summary}"
         return Verdict(Outcome.INCONCLUSIVE, name, reason, evidence)
     return Verdict(Outcome.PASS, name, f"no evidence of a regression: {summary}", evidence)
+
+
+def _too_few(served: tuple[int, int], floor: int) -> str:
+    canary, baseline = served
+    return f"{canary} canary / {baseline} baseline requests, need {max(floor, 1)} each"
 
 
 def _log_mean_exp(values: npt.NDArray[np.float64]) -> float:

@@ -64,7 +64,11 @@ class QueryMetricsSource:
         other.baseline_pool = pool
         return other
 
-    async def measure(self, metric: MetricSpec, *, version: str, window: float) -> Measurement:
+    async def measure(
+        self, metric: MetricSpec, *, version: str, window: float, since: float | None = None
+    ) -> Measurement:
+        if since is not None:  # exactly from `since` on: a range in milliseconds, not rounded
+            window = max(self.clock.now() - since, 0.001)
         try:
             canary = await self._observe(
                 metric, f'version="{_esc(version)}"', version, window, pool="canary"
@@ -89,7 +93,7 @@ class QueryMetricsSource:
     async def _observe(
         self, metric: MetricSpec, pick: str, version: str, window: float, *, pool: str
     ) -> Observed:
-        w = format_duration(window)
+        w = _range(window)
         sel = f'service="{_esc(self.service)}",{pick}'
         if metric.query is not None:
             expr = fill(metric.query, version=version, service=self.service, window=w, pool=pool)
@@ -172,6 +176,14 @@ def histogram_of(samples: list[Sample]) -> Histogram | None:
         cumulative.append(running)
     count = max(running, round(inf[0]))
     return Histogram(tuple(le for le, _ in finite), tuple(cumulative), count)
+
+
+def _range(seconds: float) -> str:
+    """A PromQL range: as people write it for whole seconds, else exact to the millisecond
+    (a cumulative span must not reach back into the previous traffic split)."""
+    if seconds == round(seconds) and seconds < 3600:
+        return format_duration(seconds)
+    return f"{max(1, round(seconds * 1000))}ms"
 
 
 def _one(samples: list[Sample]) -> float | None:
