@@ -5,7 +5,8 @@ Where it sits: a MetricsSource (metrics/sources/) queries at the edge and return
 `Observed`); the planner calls `judge_metrics` once per measurement, purely: one verdict per
 metric, combined "any failure fails" or, with `analysis.score`, by the Kayenta-style score.
 Missing data, a failed query or a source that is down is INCONCLUSIVE: a rollout never
-promotes blind.
+promotes blind. So is too little data: every metric kind has a floor, `minSamples` requests
+(or samples, for a `query` with `samplesQuery`) behind the value, on both sides of a compare.
 """
 
 from __future__ import annotations
@@ -91,11 +92,22 @@ def judge_metric(metric: MetricSpec, measured: Measurement | None) -> Verdict:
     if metric.compare is not None:
         return _compare(metric, metric.compare, measured)
     if metric.query is not None:
+        if short := _below_floor(metric, measured):
+            return short
         values = measured.values if isinstance(measured, Observed) else _single(measured)
         return judge_threshold(
             metric.name, values, fail_if=metric.fail_if, success_if=metric.success_if
         )
     return judge_builtin(metric, measured)
+
+
+def _below_floor(metric: MetricSpec, *measured: Measurement) -> Verdict | None:
+    """Inconclusive when any side has fewer samples (requests) than the metric's floor."""
+    samples = [m.samples for m in measured]
+    if min(samples) >= metric.min_samples:
+        return None
+    counts = " / ".join(str(n) for n in samples)
+    return _inconclusive(metric, f"{counts} samples, {metric.min_samples} needed")
 
 
 def _single(measured: Measurement) -> tuple[float, ...]:
@@ -119,8 +131,8 @@ def _compare(metric: MetricSpec, spec: CompareSpec, canary: Measurement) -> Verd
 
 def _relative(metric: MetricSpec, spec: CompareSpec, canary: Observed, base: Observed) -> Verdict:
     direction = spec.direction or WORSE.get(metric.builtin, "increase")
-    if canary.samples < metric.min_samples and metric.builtin is not None:
-        return _inconclusive(metric, f"{canary.samples} samples, {metric.min_samples} needed")
+    if short := _below_floor(metric, canary, base):
+        return short
     return judge_relative(
         metric.name,
         _first(canary),

@@ -36,7 +36,8 @@ def judge_score(
     """Score = 100 * weight of passed metrics / weight of judged metrics.
 
     Inconclusive metrics are left out of the score unless `count_inconclusive`, when they
-    count as not passed. Nothing judged (or no weight) is inconclusive, never a pass.
+    count as not passed. Nothing judged (or no weight) is inconclusive, never a pass; so is a
+    passing score while a `critical` metric has no verdict (too little data).
     """
     if not 0 <= marginal_threshold <= pass_threshold <= 100:
         raise ValueError("need 0 <= marginal_threshold <= pass_threshold <= 100")
@@ -81,7 +82,8 @@ def _outcome(
         return Outcome.INCONCLUSIVE
     passing, marginal = thresholds
     if score >= passing:
-        return Outcome.PASS
+        # A critical metric without data could still fail the analysis: no pass before it.
+        return Outcome.INCONCLUSIVE if _critical_missing(metrics) else Outcome.PASS
     return Outcome.INCONCLUSIVE if score >= marginal else Outcome.FAIL
 
 
@@ -100,8 +102,19 @@ def _reason(
     detail = f"score {score:.1f} (pass >= {passing:g}, marginal >= {marginal:g})"
     detail += f"; failed: {', '.join(failed)}" if failed else ""
     if score >= passing:
-        return detail
+        missing = _critical_missing(metrics)
+        return (
+            f"critical metric without data: {', '.join(missing)}; {detail}" if missing else detail
+        )
     return f"{MARGINAL_REASON}: {detail}" if score >= marginal else detail
+
+
+def _critical_missing(metrics: Sequence[ScoredMetric]) -> list[str]:
+    return [
+        m.verdict.metric
+        for m in metrics
+        if m.critical and m.verdict.outcome is Outcome.INCONCLUSIVE
+    ]
 
 
 def _metric_evidence(metric: ScoredMetric) -> dict[str, object]:

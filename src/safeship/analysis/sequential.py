@@ -76,7 +76,8 @@ def judge_sequential_errors(
     min_requests: int = 100,
 ) -> Verdict:
     """Fail as soon as the canary's error rate is shown to exceed `allowed_ratio` times the
-    baseline's; pass once the canary served `min_requests` without that; else inconclusive.
+    baseline's; pass once both sides served `min_requests` (the floor) without that; else
+    inconclusive.
 
     `canary_share` is the router's probability of sending a request to the canary (0..1);
     None takes it from the request counts.
@@ -89,13 +90,15 @@ def judge_sequential_errors(
         "baseline": {"requests": baseline.trials, "errors": baseline.events},
     }
     if share is None:
-        return Verdict(Outcome.INCONCLUSIVE, name, "no requests on one side", evidence)
+        why = _too_few((canary.trials, baseline.trials), min_requests)
+        return Verdict(Outcome.INCONCLUSIVE, name, why, evidence)
     null_share = share * allowed_ratio / (share * allowed_ratio + 1 - share)
     m = canary.events + baseline.events
     log_e = float(log_e_value(canary.events, m, null_share))
     evidence |= {"allowed_ratio": allowed_ratio, "null_share": null_share, "events": m}
+    served = (canary.trials, baseline.trials)
     return _decide(
-        name, log_e=log_e, alpha=alpha, requests=(canary.trials, min_requests), evidence=evidence
+        name, log_e=log_e, alpha=alpha, served=served, floor=min_requests, evidence=evidence
     )
 
 
@@ -110,7 +113,7 @@ def judge_sequential_latency(
     min_requests: int = 100,
 ) -> Verdict:
     """Fail as soon as canary latency is shown to exceed (1 + allowed_increase_pct/100) times
-    the baseline's anywhere in the histogram; pass after `min_requests` canary requests.
+    the baseline's anywhere in the histogram; pass once both sides served `min_requests`.
 
     Both histograms must share bounds. The margin is only as fine as the bounds: the pair of
     bounds used is in the evidence (`effective_margins`).
@@ -126,7 +129,8 @@ def judge_sequential_latency(
     }
     pairs = _bound_pairs(canary.bounds, 1 + allowed_increase_pct / 100)
     if share is None or not pairs:
-        why = "no requests on one side" if share is None else "no histogram bounds to compare"
+        served = (canary.count, baseline.count)
+        why = _too_few(served, min_requests) if share is None else "no histogram bounds to compare"
         return Verdict(Outcome.INCONCLUSIVE, name, why, evidence)
     k = np.array([canary.slower_than(j) for j, _ in pairs], dtype=np.int64)
     m = k + np.array([baseline.slower_than(i) for _, i in pairs], dtype=np.int64)
@@ -134,8 +138,9 @@ def judge_sequential_latency(
     log_e = _log_mean_exp(per_bound)
     evidence |= {"allowed_increase_pct": allowed_increase_pct}
     evidence |= _bound_evidence(canary.bounds, pairs, slower=(k, m), per_bound=per_bound)
+    served = (canary.count, baseline.count)
     return _decide(
-        name, log_e=log_e, alpha=alpha, requests=(canary.count, min_requests), evidence=evidence
+        name, log_e=log_e, alpha=alpha, served=served, floor=min_requests, evidence=evidence
     )
 
 
@@ -190,20 +195,26 @@ def _decide(
     *,
     log_e: float,
     alpha: float,
-    requests: tuple[int, int],
+    served: tuple[int, int],
+    floor: int,
     evidence: dict[str, object],
 ) -> Verdict:
-    served, needed = requests
+    """Fail on evidence at any time; pass only once both sides served `floor` requests."""
     threshold = 1 / alpha
     e_value = math.exp(min(log_e, 700.0))  # capped: beyond that it is only "enormous"
-    evidence |= {"e_value": e_value, "log_e_value": log_e, "min_requests": needed}
+    evidence |= {"e_value": e_value, "log_e_value": log_e, "min_requests": floor}
     summary = f"e-value {e_value:.3g} (fail at {threshold:g})"
     if log_e >= math.log(threshold):
         return Verdict(Outcome.FAIL, name, f"canary is worse: {summary}", evidence)
-    if served < needed:
-        reason = f"{served} canary requests, need {needed}; {summary}"
+    if min(served) < max(floor, 1):
+        reason = f"{_too_few(served, floor)}; {summary}"
         return Verdict(Outcome.INCONCLUSIVE, name, reason, evidence)
     return Verdict(Outcome.PASS, name, f"no evidence of a regression: {summary}", evidence)
+
+
+def _too_few(served: tuple[int, int], floor: int) -> str:
+    canary, baseline = served
+    return f"{canary} canary / {baseline} baseline requests, need {max(floor, 1)} each"
 
 
 def _log_mean_exp(values: npt.NDArray[np.float64]) -> float:

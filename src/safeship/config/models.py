@@ -149,15 +149,26 @@ class MetricSpec(Model):
     compare: CompareSpec | None = None
     min: float | None = None
     max: float | None = None
+    # The data floor: fewer requests (or samples, with `samplesQuery`) behind a value is
+    # inconclusive, never a pass. Both sides of a `compare` need it.
     min_samples: Annotated[int, Field(ge=1)] = 20
+    samples_query: str | None = None  # PromQL: the samples behind a `query` (default: requests)
     weight: Annotated[float, Field(ge=0)] = 1.0  # its share of the score (analysis.score)
     critical: bool = False  # with a score: failing it fails the measurement whatever the score
+
+    @property
+    def cumulative(self) -> bool:
+        """Judged on everything since the analysis started under the current traffic split
+        (anytime-valid sequential tests), not on the sliding window."""
+        return self.compare is not None and self.compare.test == "sequential"
 
     @model_validator(mode="after")
     def _has_threshold(self) -> MetricSpec:
         problem = metric_problem(self)
         if problem:
             raise ValueError(problem)
+        if self.samples_query is not None and self.query is None:
+            raise ValueError("expected 'samplesQuery' only beside a 'query'")
         return self
 
 

@@ -1,6 +1,8 @@
-"""Turning an analysis step's measurements (or, without metrics, health) into a verdict.
+"""Turning an analysis step's measurements (or, without metrics, health) into a verdict,
+and which span of data each measurement may cover.
 
-Pure: the reconciler has already measured; this only compares against the spec.
+Pure: the reconciler has already measured (over the span `measurement_span` gives it, from
+the persisted status); this only compares against the spec.
 """
 
 from __future__ import annotations
@@ -9,8 +11,8 @@ from safeship.analysis.judge import judge_metrics
 from safeship.analysis.runs import assess_run
 from safeship.analysis.score import is_marginal
 from safeship.analysis.verdict import Outcome, Verdict
-from safeship.config.models import RolloutSpec
-from safeship.rollout.state import Observations, RolloutStatus
+from safeship.config.models import MetricSpec, RolloutSpec
+from safeship.rollout.state import Observations, Phase, RolloutStatus
 from safeship.rollout.steps import Analysis
 
 
@@ -21,6 +23,30 @@ def judge(spec: RolloutSpec, step: Analysis, status: RolloutStatus, obs: Observa
     if metrics:
         return judge_metrics(metrics, obs.measurements, score=spec.analysis.score)
     return health_verdict(spec, status, obs)
+
+
+def data_since(status: RolloutStatus) -> float:
+    """Where the data a judgement may use starts: the analysis step's start, the last change
+    of the traffic split, and, between the waves of a gradual rollback, the last wave."""
+    starts = [status.step_started_at, status.split_changed_at or status.step_started_at]
+    if status.phase is Phase.ROLLING_BACK and status.rollback_wave_at is not None:
+        starts.append(status.rollback_wave_at)
+    return max(starts)
+
+
+def measurement_span(
+    metric: MetricSpec, status: RolloutStatus, *, window: float, now: float
+) -> tuple[float, float | None]:
+    """(window, since) to measure `metric` over. A sequential test counts everything since
+    `data_since` (its guarantee holds for cumulative counts only, never for sliding windows);
+    other judges look at the sliding window, cut at the last wave of a gradual rollback."""
+    since = data_since(status)
+    if metric.cumulative:
+        return max(now - since, 0.0), since
+    if status.phase is Phase.ROLLING_BACK:
+        start = max(since, now - window)
+        return max(now - start, 0.0), start
+    return window, None
 
 
 def health_verdict(spec: RolloutSpec, status: RolloutStatus, obs: Observations) -> Verdict:

@@ -23,6 +23,7 @@ from safeship.rollout.state import (
     Phase,
     Plan,
     RolloutStatus,
+    Route,
     Scale,
     Trigger,
 )
@@ -44,10 +45,18 @@ __all__ = ["CONVERGE_REQUEUE", "PAUSED_REQUEUE", "judge", "plan"]
 def plan(spec: RolloutSpec, status: RolloutStatus, obs: Observations, now: float) -> Plan:
     steps = compile_steps(spec, obs.targets)
     gated = gates.apply(steps, status, obs.requests, now)
-    tick = _tick(spec, steps, gated.status, obs, now)
+    tick = _noting_split(_tick(spec, steps, gated.status, obs, now), now)
     if not gated.events and not gated.consumed:
         return tick
     return replace(tick, events=gated.events + tick.events, consumed=gated.consumed)
+
+
+def _noting_split(tick: Plan, now: float) -> Plan:
+    """A tick that routes changes the split (it is applied right after the status is saved):
+    record when, so cumulative judgements restart from there (judging.data_since)."""
+    if not any(isinstance(a, Route) for a in tick.actions):
+        return tick
+    return replace(tick, status=tick.status.model_copy(update={"split_changed_at": now}))
 
 
 def _tick(

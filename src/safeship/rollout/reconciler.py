@@ -19,6 +19,7 @@ from safeship.core.errors import DeployError
 from safeship.core.types import BASELINE, MAIN, Replica, Target, TrafficSplit
 from safeship.fleet.provider import Provider
 from safeship.metrics.sources.base import MetricsSource
+from safeship.rollout.judging import measurement_span
 from safeship.rollout.planner import plan
 from safeship.rollout.state import (
     Action,
@@ -123,15 +124,19 @@ class Reconciler:
         step = _current(steps, status)
         if isinstance(step, Analysis) and status.phase is Phase.PROGRESSING:
             wanted = list(step.metrics) if step.metrics is not None else None
-        elif _rolling_back_gradually(status):
-            wanted = None  # between waves: has the trigger cleared?
+        elif _rolling_back_gradually(status) and status.rollback_wave_at is not None:
+            wanted = None  # a wave has settled: has the trigger cleared since?
         else:
             return {}
-        window = self.spec.analysis.window
-        return {
-            m.name: await self.metrics.measure(m, version=status.canary_version, window=window)
-            for m in self.spec.metrics_named(wanted)
-        }
+        found: dict[str, Measurement] = {}
+        for metric in self.spec.metrics_named(wanted):
+            window, since = measurement_span(
+                metric, status, window=self.spec.analysis.window, now=self.clock.now()
+            )
+            found[metric.name] = await self.metrics.measure(
+                metric, version=status.canary_version, window=window, since=since
+            )
+        return found
 
     async def _verify(
         self, steps: Sequence[Step], status: RolloutStatus, replicas: list[Replica]

@@ -83,6 +83,9 @@ class RolloutStatus(BaseModel):
     last_judgement: Judgement | None = None
     message: str = ""
     canary_traffic_at: float | None = None
+    # When the planner last changed the traffic split: cumulative (sequential) judgements
+    # count only requests since then, so one test never mixes two splits.
+    split_changed_at: float | None = None
     traffic_zero_at: float | None = None
     finished_at: float | None = None
     strategy: str = "canary"

@@ -25,7 +25,7 @@ from safeship.fleet.simulated import FleetModel, SimulatedProvider
 from safeship.metrics.sources.router import RouterMetricsSource
 from safeship.metrics.sources.simulated import SimulatedMetrics
 from safeship.rollout.journal import StoreJournal
-from safeship.rollout.reconciler import Reconciler
+from safeship.rollout.reconciler import Reconciler, StatusSink
 from safeship.rollout.state import Phase, Plan, RolloutStatus, VerifyResult, new_status
 from safeship.store.repository import Store
 from safeship.traffic.simulated import SimulatedRouter
@@ -89,8 +89,12 @@ async def simulate(
     model: FleetModel,
     seed: int = 0,
     max_duration: float = DAY,
+    sink: StatusSink | None = None,
 ) -> Flight:
-    """Fly one rollout of `spec` to `version` over `targets` simulated targets."""
+    """Fly one rollout of `spec` to `version` over `targets` simulated targets.
+
+    Plans are persisted to an in-memory store unless `sink` takes them (bench/judges_product.py
+    flies thousands of rollouts to measure the judges, not SQLite)."""
     spec = sized(spec, targets)
     stable = spec.service.stable or "stable"
     clock, rng = VirtualClock(START), np.random.default_rng(seed)
@@ -109,7 +113,7 @@ async def simulate(
             provider=provider,
             router=router,
             metrics=metrics,
-            sink=StoreJournal(store, actor="simulator", clock=clock),
+            sink=sink or StoreJournal(store, actor="simulator", clock=clock),
             clock=clock,
             on_plan=recorder.on_plan,
             verifier=simulated_verify,

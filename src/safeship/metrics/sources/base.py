@@ -16,4 +16,10 @@ from safeship.config.models import MetricSpec
 class MetricsSource(Protocol):
     """Where the analysis numbers come from (the router's counters, PromQL, Prometheus)."""
 
-    async def measure(self, metric: MetricSpec, *, version: str, window: float) -> Measurement: ...
+    async def measure(
+        self, metric: MetricSpec, *, version: str, window: float, since: float | None = None
+    ) -> Measurement:
+        """`version`'s measurement over the last `window` seconds; with `since`, exactly the
+        data from that time on (counts accumulated since the analysis, or the last traffic
+        change, started; `window` is then now - since)."""
+        ...

@@ -4,7 +4,8 @@ Where it sits: the reconciler asks `measure(metric, version=, window=)` each ana
 `QueryMetricsSource` turns that into PromQL and asks a `Querier` to run it. Built-in metrics
 are PromQL templates over the router's series (`safeship_router_requests_total`,
 `..._request_duration_seconds_bucket`), Flagger style; a metric's own `query` has
-{{version}}, {{service}} and {{window}} filled in. For a `compare` metric the same is
+{{version}}, {{service}} and {{window}} filled in, and stands on the requests of that pool
+(or on its `samplesQuery`), its data floor. For a `compare` metric the same is
 measured for the baseline: the series of the stable pool, or with a fresh baseline
 (`baseline: {pool: fresh}`) of the pool="baseline" replicas. Any query error or unreachable
 source becomes a Measurement with `error` set (inconclusive).
@@ -63,7 +64,11 @@ class QueryMetricsSource:
         other.baseline_pool = pool
         return other
 
-    async def measure(self, metric: MetricSpec, *, version: str, window: float) -> Measurement:
+    async def measure(
+        self, metric: MetricSpec, *, version: str, window: float, since: float | None = None
+    ) -> Measurement:
+        if since is not None:  # exactly from `since` on: a range in milliseconds, not rounded
+            window = max(self.clock.now() - since, 0.001)
         try:
             canary = await self._observe(
                 metric, f'version="{_esc(version)}"', version, window, pool="canary"
@@ -88,18 +93,28 @@ class QueryMetricsSource:
     async def _observe(
         self, metric: MetricSpec, pick: str, version: str, window: float, *, pool: str
     ) -> Observed:
-        w = format_duration(window)
+        w = _range(window)
         sel = f'service="{_esc(self.service)}",{pick}'
         if metric.query is not None:
             expr = fill(metric.query, version=version, service=self.service, window=w, pool=pool)
             values = tuple(v for _, v in await self._query(expr))
-            return Observed(
-                values[0] if len(values) == 1 else None, len(values), window, values=values
-            )
+            samples = await self._samples(metric.samples_query, sel, w, version=version, pool=pool)
+            first = values[0] if len(values) == 1 else None
+            return Observed(first, samples, window, values=values)
         counts = await self._counts(sel, w)
         value = await self._builtin(metric.builtin or "", sel, w) if counts.trials else None
         histogram = await self._histogram(sel, w) if metric.compare is not None else None
         return Observed(value, counts.trials, window, counts=counts, histogram=histogram)
+
+    async def _samples(
+        self, samples_query: str | None, sel: str, w: str, *, version: str, pool: str
+    ) -> int:
+        """What a query's value stands on: `samplesQuery` summed, else the pool's requests."""
+        if samples_query is None:
+            return (await self._counts(sel, w)).trials
+        expr = fill(samples_query, version=version, service=self.service, window=w, pool=pool)
+        found = [v for _, v in await self._query(expr) if not math.isnan(v)]
+        return max(0, round(sum(found)))
 
     async def _builtin(self, builtin: str, sel: str, w: str) -> float | None:
         return _one(await self._query(builtin_query(builtin, selector=sel, window=w)))
@@ -161,6 +176,14 @@ def histogram_of(samples: list[Sample]) -> Histogram | None:
         cumulative.append(running)
     count = max(running, round(inf[0]))
     return Histogram(tuple(le for le, _ in finite), tuple(cumulative), count)
+
+
+def _range(seconds: float) -> str:
+    """A PromQL range: as people write it for whole seconds, else exact to the millisecond
+    (a cumulative span must not reach back into the previous traffic split)."""
+    if seconds == round(seconds) and seconds < 3600:
+        return format_duration(seconds)
+    return f"{max(1, round(seconds * 1000))}ms"
 
 
 def _one(samples: list[Sample]) -> float | None:

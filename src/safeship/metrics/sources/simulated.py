@@ -21,9 +21,11 @@ class SimulatedMetrics:
     ) -> None:
         self.inner, self.model, self.clock, self.start = inner, model, clock, start
 
-    async def measure(self, metric: MetricSpec, *, version: str, window: float) -> Measurement:
+    async def measure(
+        self, metric: MetricSpec, *, version: str, window: float, since: float | None = None
+    ) -> Measurement:
         down = self.model.metrics_down
         elapsed = self.clock.now() - self.start
         if down is not None and down[0] <= elapsed < down[1]:
             return Measurement(None, 0, window, error="metrics source down (simulated)")
-        return await self.inner.measure(metric, version=version, window=window)
+        return await self.inner.measure(metric, version=version, window=window, since=since)

@@ -18,7 +18,9 @@ class StaticMetricsSource:
     def __init__(self, measurements: Mapping[tuple[str, str], Measurement]) -> None:
         self.measurements = dict(measurements)
 
-    async def measure(self, metric: MetricSpec, *, version: str, window: float) -> Measurement:
+    async def measure(
+        self, metric: MetricSpec, *, version: str, window: float, since: float | None = None
+    ) -> Measurement:
         found = self.measurements.get((metric.name, version))
         if found is None:
             return Measurement(
