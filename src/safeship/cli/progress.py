@@ -7,7 +7,9 @@ from types import TracebackType
 
 from rich.console import Console
 from rich.status import Status
+from rich.text import Text
 
+from safeship.cli.output import say
 from safeship.config.models import RolloutSpec
 from safeship.core.durations import format_duration
 from safeship.rollout.state import Phase, Plan, RolloutStatus
@@ -37,9 +39,9 @@ class RolloutProgress:
         status = plan.status
         stamp = time.strftime("%H:%M:%S")
         for event in plan.events:
-            self.console.print(f"[dim]{stamp}[/] {status.canary_version}: {event}", highlight=False)
+            say(self.console, (stamp, "dim"), f" {status.canary_version}: {event}")
         if self._status:
-            self._status.update(self.line(status))
+            self._status.update(Text(self.line(status)))
 
     def line(self, status: RolloutStatus) -> str:
         step = min(status.step_index + 1, self.steps)
@@ -53,8 +55,9 @@ class RolloutProgress:
     def summary(self, status: RolloutStatus) -> None:
         took = format_duration((status.finished_at or status.started_at) - status.started_at)
         style = STYLE.get(status.phase, "white")
-        self.console.print(
-            f"[{style}]{status.phase.value}[/] {status.service} {status.stable_version} →"
-            f" {status.canary_version} in {took}: {status.message}",
-            highlight=False,
+        say(
+            self.console,
+            (status.phase.value, style),
+            f" {status.service} {status.stable_version} → {status.canary_version} in {took}:"
+            f" {status.message}",
         )
