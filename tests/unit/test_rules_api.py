@@ -47,7 +47,7 @@ def _client() -> tuple[TestClient, RuleManager, FakeClock]:
         store=store,
         clock=clock,
         registry=CollectorRegistry(),
-        ready=lambda: True,
+        ready=no_reasons,
         rules=manager,
     )
     return TestClient(app), manager, clock
@@ -135,6 +135,10 @@ def test_without_a_manager_the_routes_are_not_mounted() -> None:
         store=store,
         clock=FakeClock(),
         registry=CollectorRegistry(),
-        ready=lambda: True,
+        ready=no_reasons,
     )
     assert TestClient(app).get("/prometheus/api/v1/alerts").status_code == 404
+
+
+async def no_reasons() -> list[str]:
+    return []
