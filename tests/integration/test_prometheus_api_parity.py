@@ -342,3 +342,30 @@ def test_safeship_query_range_json_matches_prometheus(
     params = {"query": expr, "start": str(END - 600), "end": str(END), "step": "45"}
     expected = comparable(*apis[0]("/query_range", params))
     assert comparable(200, json.loads(run.stdout)) == expected
+
+
+@pytest.mark.parametrize(
+    ("path", "params"),
+    [
+        ("/status/buildinfo", {}),
+        ("/metadata", {}),
+        ("/query_exemplars", {"query": "http_requests_total"}),
+        ("/query_exemplars", {"query": "sum("}),
+    ],
+)
+def test_endpoints_grafana_and_promtool_ask_answer_in_prometheus_shape(
+    apis: tuple[Get, Get], path: str, params: dict[str, str]
+) -> None:
+    (want_status, want), (got_status, got) = (ask(path, params) for ask in apis)
+    assert (got_status, got["status"], got.get("errorType")) == (
+        want_status,
+        want["status"],
+        want.get("errorType"),
+    )
+    data, expected = got.get("data"), want.get("data")
+    assert type(data) is type(expected)
+    if isinstance(expected, dict) and path == "/status/buildinfo":
+        release = expected["version"].split("+")[0]  # a distribution's build: 2.42.0+ds
+        assert set(data) == set(expected) and data["version"] == release
+    else:
+        assert data == expected

@@ -4,6 +4,8 @@ PromQL on the Prometheus-compatible API, plus health, its own /metrics and `safe
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import subprocess
 import sys
 import time
@@ -128,3 +130,36 @@ def test_a_bad_config_exits_2_and_changes_nothing(tmp_path: Path) -> None:
     done = subprocess.run(argv, capture_output=True, timeout=30)
     assert done.returncode == 2
     assert b"scrape_interval" in done.stdout + done.stderr
+
+
+def readiness_until(base: str, status: int, *, within: float = 15) -> dict[str, object]:
+    """The readiness answer once it has `status` (fails after `within` seconds)."""
+    deadline = time.monotonic() + within
+    while True:
+        answer = httpx.get(f"{base}/health/readiness", timeout=5)
+        if answer.status_code == status:
+            body: dict[str, object] = answer.json()
+            return body
+        assert time.monotonic() < deadline, f"readiness stayed {answer.status_code}: {answer.text}"
+        time.sleep(0.2)
+
+
+def test_readiness_fails_while_the_state_database_is_gone_and_recovers(tmp_path: Path) -> None:
+    folder = tmp_path / "state"
+    listen = f"127.0.0.1:{free_port()}"
+    env = {**os.environ, "SAFESHIP_DB": f"sqlite:///{folder}/state.db"}
+    process = subprocess.Popen(
+        [str(SAFESHIP), "serve", "--listen", listen], env=env, stderr=subprocess.DEVNULL
+    )
+    try:
+        wait_for(f"http://{listen}/health/liveness", process)
+        assert readiness_until(f"http://{listen}", 200) == {"status": "ok"}
+        shutil.rmtree(folder)
+        body = readiness_until(f"http://{listen}", 503)
+        assert body["status"] == "not ready"
+        assert body["reasons"] == ["state database unreachable: unable to open database file"]
+        folder.mkdir()
+        assert readiness_until(f"http://{listen}", 200) == {"status": "ok"}
+    finally:
+        process.terminate()
+        process.wait(timeout=10)

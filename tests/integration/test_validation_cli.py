@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import http.server
+import os
 import subprocess
 import sys
 import threading
@@ -57,6 +58,8 @@ def write_spec(tmp_path: Path, checks: str) -> Path:
 
 def safeship(*args: str | Path, cwd: Path) -> subprocess.CompletedProcess[str]:
     env = {"COLUMNS": "200", "PATH": "/usr/bin:/bin"}
+    if "PYTHONPATH" in os.environ:  # a worktree's sources, not the installed ones
+        env["PYTHONPATH"] = os.environ["PYTHONPATH"]
     return subprocess.run(
         [*SAFESHIP, *map(str, args)], cwd=cwd, env=env, capture_output=True, text=True, timeout=60
     )
@@ -76,7 +79,7 @@ def test_validate_runs_every_kind_of_check_and_prints_a_table(
   - {{name: optional, kind: http, url: "{dependency}/missing", critical: false, retries: 1}}
 """,
     )
-    done = safeship("validate", spec, cwd=tmp_path)
+    done = safeship("validate", spec, "--checks", cwd=tmp_path)
     assert done.returncode == 0, done.stdout + done.stderr
     for name in ("unit-tests", "dependency", "disk", "app-config"):
         assert any(name in line and "passed" in line for line in done.stdout.splitlines())
@@ -105,6 +108,22 @@ def test_a_failing_command_check_exits_2_on_validate(tmp_path: Path) -> None:
         '  - {name: unit-tests, kind: command, command: [python, -c, "raise SystemExit(1)"],'
         " retries: 1}\n",
     )
-    done = safeship("validate", spec, cwd=tmp_path)
+    done = safeship("validate", spec, "--checks", cwd=tmp_path)
     assert done.returncode == 2
     assert "exit code 1" in done.stdout and "attempt 2 of 2" in done.stdout
+
+
+def test_validate_runs_no_command_check_unless_asked(tmp_path: Path) -> None:
+    ran = tmp_path / "ran"
+    spec = write_spec(
+        tmp_path,
+        f'  - {{name: unit-tests, kind: command, command: [touch, "{ran}"]}}\n'
+        "  - {name: disk, kind: diskSpace, path: ., minFree: 1MB}\n",
+    )
+    done = safeship("validate", spec, cwd=tmp_path)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert not ran.exists(), "validate ran a command check without --checks"
+    assert "skipped command checks unit-tests" in done.stdout
+    assert any("disk" in line and "passed" in line for line in done.stdout.splitlines())
+    assert safeship("validate", spec, "--checks", cwd=tmp_path).returncode == 0
+    assert ran.exists()

@@ -68,7 +68,7 @@ def _client(store: SeriesStore, history: SqlEngine | None) -> TestClient:
         store=store,
         clock=FakeClock(END_S),
         registry=CollectorRegistry(),
-        ready=lambda: True,
+        ready=no_reasons,
         history=None if history is None else HistoryReader(history),
     )
     return TestClient(app)
@@ -171,3 +171,7 @@ def test_serve_wires_a_reader_of_the_configured_history(history: SqlEngine) -> N
     assert (
         history_reader(ControlPlaneConfig.model_validate({"history": {"enabled": False}})) is None
     )
+
+
+async def no_reasons() -> list[str]:
+    return []

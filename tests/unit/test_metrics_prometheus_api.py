@@ -128,3 +128,17 @@ def test_re2_inline_flags_select_series(client: TestClient) -> None:
     assert [r["metric"]["job"] for r in body.json()["data"]["result"]] == ["api"]
     series = client.get("/prometheus/api/v1/series", params={"match[]": 'hits_total{job=~"("}'})
     assert series.status_code == 400 and series.json()["errorType"] == "bad_data"
+
+
+def test_buildinfo_metadata_and_exemplars_answer_as_prometheus_shapes(client: TestClient) -> None:
+    info = client.get("/prometheus/api/v1/status/buildinfo").json()
+    assert info["status"] == "success" and info["data"]["version"] == "2.42.0"
+    assert set(info["data"]) == {
+        "version", "revision", "branch", "buildUser", "buildDate", "goVersion"
+    }  # fmt: skip
+    metadata = client.get("/prometheus/api/v1/metadata").json()
+    assert metadata == {"status": "success", "data": {}}
+    exemplars = client.get("/prometheus/api/v1/query_exemplars", params={"query": "up"})
+    assert exemplars.json() == {"status": "success", "data": []}
+    bad = client.get("/prometheus/api/v1/query_exemplars", params={"query": "up{"})
+    assert bad.status_code == 400 and bad.json()["errorType"] == "bad_data"

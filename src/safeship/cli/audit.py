@@ -18,7 +18,7 @@ from rich.console import Console
 from rich.table import Table
 from sqlalchemy.exc import SQLAlchemyError
 
-from safeship.cli.output import ExitCode, Format
+from safeship.cli.output import ExitCode, Format, row, say
 from safeship.core.durations import format_duration
 from safeship.store import AuditEntry, RolloutRecord, Store, StoreError, default_url
 
@@ -47,7 +47,7 @@ def _opened(db: str | None) -> Iterator[Store]:
         with Store.open(db or default_url()) as store:
             yield store
     except (StoreError, SQLAlchemyError) as exc:
-        Console(stderr=True).print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
+        say(Console(stderr=True), ("error:", "red"), " ", str(exc))
         code = exc.exit_code if isinstance(exc, StoreError) else ExitCode.UNAVAILABLE
         raise typer.Exit(code) from exc
 
@@ -69,7 +69,7 @@ def list_command(
         record = store.get_rollout(rollout)
         entries = store.audit_entries(rollout_id=rollout, limit=limit)
     if record is None and not entries:
-        Console(stderr=True).print(f"no rollout {rollout!r}; `safeship audit list` shows them all")
+        say(Console(stderr=True), f"no rollout {rollout!r}; `safeship audit list` shows them all")
         raise typer.Exit(ExitCode.INVALID)
     _show_rollout(record, entries, output)
 
@@ -121,7 +121,7 @@ def rollouts_table(records: Sequence[RolloutRecord], *, now: float) -> Table:
         versions = f"{r.from_version or '—'} → {r.to_version}"
         when, took = _local_time(r.created_at), format_duration(r.duration(now))
         outcome = r.result or f"running ({r.phase})"
-        table.add_row(r.id, r.service, versions, r.actor, when, took, outcome, r.reason)
+        row(table, r.id, r.service, versions, r.actor, when, took, outcome, r.reason)
     return table
 
 
@@ -133,7 +133,7 @@ def entries_table(entries: Sequence[AuditEntry]) -> Table:
         table.add_column(name, overflow="fold")
     for e in entries:
         details = json.dumps(e.details, sort_keys=True) if e.details else ""
-        table.add_row(str(e.id), _local_time(e.ts), e.actor, e.action, e.reason, details)
+        row(table, str(e.id), _local_time(e.ts), e.actor, e.action, e.reason, details)
     return table
 
 

@@ -12,7 +12,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from safeship.cli.output import ExitCode, refuse
+from safeship.cli.output import ExitCode, refuse, row, say
 from safeship.cli.progress import RolloutProgress
 from safeship.core.errors import SafeshipError
 from safeship.store.repository import Store
@@ -49,9 +49,9 @@ def demo(
         _print_summary(result)
         if report:
             report.write_text(json.dumps(result.to_json(), indent=2))
-        console.print(f"audit trail: safeship audit list --db {db}")
+        say(console, f"audit trail: safeship audit list --db {db}")
         if not once:
-            console.print(f"the fleet keeps serving on {stack.url}; Ctrl-C to stop")
+            say(console, f"the fleet keeps serving on {stack.url}; Ctrl-C to stop")
 
     try:
         with Store.open(db) as store, progress:
@@ -76,7 +76,8 @@ def _print_summary(result: DemoReport) -> None:
     table = Table("rollout", "result", "took", "to weight 0", "sent", "bad", "mech", "reason")
     for r in result.rollouts:
         to_zero = f"{r.canary_traffic_to_zero_s:.1f}s" if r.canary_traffic_to_zero_s else "-"
-        table.add_row(
+        row(
+            table,
             f"{r.from_version} → {r.version}",
             r.result,
             f"{r.duration_s:.1f}s",

@@ -17,7 +17,7 @@ import typer
 from pydantic import ValidationError
 from rich.console import Console
 
-from safeship.cli.output import ExitCode, fail
+from safeship.cli.output import ExitCode, fail, say
 from safeship.cli.rollouts import DbOption, _open_store, _run
 from safeship.config.models import RolloutSpec
 from safeship.core.secrets import MASK, register_env
@@ -95,7 +95,7 @@ def _request(
                 service=record.service,
                 details=options,
             )
-    console.print(f"{kind} requested for {rollout}; its controller acts on it within a second")
+    say(console, f"{kind} requested for {rollout}; its controller acts on it within a second")
 
 
 def _unfinished(store: Store, rollout: str) -> RolloutRecord:

@@ -18,7 +18,7 @@ from rich.table import Table
 
 from safeship.alerting.rule_tests import report, run_file
 from safeship.alerting.rules import load_rule_file
-from safeship.cli.output import ExitCode
+from safeship.cli.output import ExitCode, row
 from safeship.core.durations import parse_duration
 from safeship.core.errors import ConfigError
 
@@ -111,11 +111,11 @@ def result_table(data: dict[str, Any]) -> Table:
     table = Table("series", "time", "value")
     kind, result = data["resultType"], data["result"]
     if kind in ("scalar", "string"):
-        table.add_row("", str(result[0]), str(result[1]))
-    for row in result if kind in ("vector", "matrix") else []:
-        labels = _braces(row["metric"])
-        for t, v in row.get("values") or [row["value"]]:
-            table.add_row(labels, str(t), v)
+        row(table, "", str(result[0]), str(result[1]))
+    for series in result if kind in ("vector", "matrix") else []:
+        labels = _braces(series["metric"])
+        for t, v in series.get("values") or [series["value"]]:
+            row(table, labels, str(t), v)
     return table
 
 

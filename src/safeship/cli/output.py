@@ -1,7 +1,11 @@
-"""What every command shares: exit codes (DESIGN.md §4), output formats, refusing cleanly.
+"""What every command shares: exit codes (DESIGN.md §4), output formats, refusing cleanly,
+and printing user text safely.
 
 The exit code of an error is the error's own (`SafeshipError.exit_code`, core/errors.py);
-commands pass the exception to `refuse` rather than choosing a number.
+commands pass the exception to `refuse` rather than choosing a number. Names, versions,
+reasons, regexes and label values come from people; Rich would read `[/]` or `[a-z]` in them
+as markup (and crash, or eat them), so every line and table cell that holds such text goes
+through `say` or `row`, which never interpret markup.
 """
 
 from __future__ import annotations
@@ -13,13 +17,17 @@ from typing import NoReturn, TextIO, cast
 
 import typer
 from rich.console import Console
+from rich.table import Table
+from rich.text import Text
 
 from safeship.config.loader import load_rollout_spec
 from safeship.config.models import RolloutSpec
 from safeship.core.errors import ConfigError, ExitCode, SafeshipError
 from safeship.core.secrets import register_env, scrub
 
-__all__ = ["ExitCode", "Format", "fail", "load_spec", "refuse"]
+__all__ = ["ExitCode", "Format", "fail", "load_spec", "refuse", "row", "say"]
+
+Part = str | tuple[str, str]
 
 
 class Format(StrEnum):
@@ -59,9 +67,19 @@ def scrub_output() -> None:
         sys.stderr = cast(TextIO, ScrubbingStream(sys.stderr))
 
 
+def say(console: Console, *parts: Part) -> None:
+    """Print one line: a str part is shown exactly as it is, a (text, style) part is styled."""
+    console.print(Text.assemble(*parts), highlight=False, soft_wrap=True)
+
+
+def row(table: Table, *cells: str | Text) -> None:
+    """Add a table row whose str cells are literal text, never markup."""
+    table.add_row(*(cell if isinstance(cell, Text) else Text(cell) for cell in cells))
+
+
 def fail(console: Console, message: str, code: int) -> NoReturn:
     """Print a one-line error meant for a person (known secrets masked) and exit with `code`."""
-    console.print(f"[red]error[/] {scrub(message)}", highlight=False, soft_wrap=True)
+    say(console, ("error", "red"), " ", scrub(message))
     raise typer.Exit(code)
 
 
@@ -78,5 +96,5 @@ def load_spec(console: Console, path: Path) -> RolloutSpec:
         return spec
     except ConfigError as exc:
         for issue in exc.issues:
-            console.print(f"[red]error[/] {issue}", highlight=False, soft_wrap=True)
+            say(console, ("error", "red"), " ", str(issue))
         raise typer.Exit(exc.exit_code) from exc

@@ -6,9 +6,10 @@ import time
 from types import TracebackType
 
 from rich.console import Console
-from rich.markup import escape
 from rich.status import Status
+from rich.text import Text
 
+from safeship.cli.output import say
 from safeship.config.models import RolloutSpec
 from safeship.core.durations import format_duration
 from safeship.core.secrets import scrub
@@ -39,10 +40,9 @@ class RolloutProgress:
         status = plan.status
         stamp = time.strftime("%H:%M:%S")
         for event in plan.events:
-            line = f"{status.canary_version}: {scrub(event)}"
-            self.console.print(f"[dim]{stamp}[/] {escape(line)}", highlight=False, soft_wrap=True)
+            say(self.console, (stamp, "dim"), f" {status.canary_version}: {scrub(event)}")
         if self._status:
-            self._status.update(self.line(status))
+            self._status.update(Text(self.line(status)))
 
     def line(self, status: RolloutStatus) -> str:
         step = min(status.step_index + 1, self.steps)
@@ -56,9 +56,9 @@ class RolloutProgress:
     def summary(self, status: RolloutStatus) -> None:
         took = format_duration((status.finished_at or status.started_at) - status.started_at)
         style = STYLE.get(status.phase, "white")
-        self.console.print(
-            f"[{style}]{status.phase.value}[/] {status.service} {status.stable_version} →"
-            f" {escape(status.canary_version)} in {took}: {escape(scrub(status.message))}",
-            highlight=False,
-            soft_wrap=True,
+        say(
+            self.console,
+            (status.phase.value, style),
+            f" {status.service} {status.stable_version} → {status.canary_version} in {took}:"
+            f" {scrub(status.message)}",
         )

@@ -23,6 +23,8 @@ from safeship.cli.output import (
     fail,
     load_spec,
     refuse,
+    row,
+    say,
 )
 from safeship.cli.progress import RolloutProgress
 from safeship.config.models import RolloutSpec
@@ -50,13 +52,26 @@ def register(app: typer.Typer) -> None:
     app.command()(status)
 
 
-def validate(spec: SpecPath) -> None:
-    """Check a rollout spec; print every problem with file:line:key. Changes nothing."""
+def validate(
+    spec: SpecPath,
+    checks: Annotated[
+        bool,
+        typer.Option(
+            "--checks",
+            help="Also run the spec's `command` checks (they run programs; skipped by default).",
+        ),
+    ] = False,
+) -> None:
+    """Check a rollout spec; print every problem with file:line:key. Changes nothing.
+
+    Pre-deployment checks of kind http, diskSpace and configFile run; `command` checks
+    run only with --checks.
+    """
     loaded = load_spec(console, spec)
-    preflight(console, loaded, spec_path=spec)
+    preflight(console, loaded, spec_path=spec, commands=checks)
     steps = len(compile_steps(loaded, local_targets(loaded)))
     strategy = loaded.strategy.name
-    console.print(f"[green]✓[/] {spec}: {loaded.service.name}, {strategy} in {steps} steps")
+    say(console, ("✓", "green"), f" {spec}: {loaded.service.name}, {strategy} in {steps} steps")
 
 
 def run(
@@ -87,13 +102,13 @@ async def _run(spec: RolloutSpec, store: Store, version: str) -> Phase:
     try:
         async with local_stack(spec) as stack:
             if spec.router.kind == "embedded":  # with `none`, clients go elsewhere
-                console.print(f"router: http://{spec.router.listen}")
+                say(console, f"router: http://{spec.router.listen}")
             with progress:
                 final = await run_rollout(
                     stack, store, version=version, actor=actor, on_plan=progress.update
                 )
     except NothingToDo as exc:
-        console.print(str(exc))
+        say(console, str(exc))
         return Phase.PROMOTED
     except SafeshipError as exc:
         refuse(console, exc)
@@ -136,7 +151,8 @@ def _status_table(found: list[RolloutRecord]) -> Table:
         st = from_record(record)
         verdict = st.last_judgement.outcome.value if st.last_judgement else "-"
         age = format_duration((st.finished_at or record.updated_at) - st.started_at)
-        table.add_row(
+        row(
+            table,
             st.rollout_id,
             st.strategy,
             f"{st.stable_version} → {st.canary_version}",
@@ -166,15 +182,15 @@ def _print_migration(record: RolloutRecord) -> None:
     velocity = f"{m.velocity_per_hour:.1f}/h" if m.velocity_per_hour is not None else "-"
     eta = format_duration(m.eta_seconds) if m.eta_seconds is not None else "-"
     unit = "targets" if m.targets else "% of traffic"
-    console.print(
+    say(
+        console,
         f"progress {m.progress:.0%} ({m.done}/{m.total} {unit}) · stage {m.stage}"
         f" · velocity {velocity} · ETA {eta}",
-        highlight=False,
     )
     if m.targets:
         table = Table("target", "state")
         for name, state in m.targets.items():
-            table.add_row(name, state.value)
+            row(table, name, state.value)
         console.print(table)
 
 
@@ -190,7 +206,7 @@ def _open_store(url: str | None) -> Iterator[Store]:
 
 def _print_steps(spec: RolloutSpec, version: str) -> None:
     stable = spec.service.stable or "the stable version"
-    console.print(f"{spec.service.name}: {stable} → {version}, {spec.fleet.replicas} replicas")
-    console.print(f"strategy {spec.strategy.name}:")
+    say(console, f"{spec.service.name}: {stable} → {version}, {spec.fleet.replicas} replicas")
+    say(console, f"strategy {spec.strategy.name}:")
     for index, step in enumerate(compile_steps(spec, local_targets(spec)), start=1):
-        console.print(f"  {index}. {describe(step)}", highlight=False)
+        say(console, f"  {index}. {describe(step)}")

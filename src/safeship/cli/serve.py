@@ -10,7 +10,7 @@ import typer
 from rich.console import Console
 
 from safeship.alerting.manager import load_groups
-from safeship.cli.output import ExitCode, fail, refuse
+from safeship.cli.output import ExitCode, fail, refuse, say
 from safeship.config.metrics import load_control_plane
 from safeship.core.clock import SystemClock
 from safeship.core.errors import ConfigError
@@ -30,6 +30,9 @@ def serve(
     listen: Annotated[
         str | None, typer.Option("--listen", help="HOST:PORT (default 127.0.0.1:8470)")
     ] = None,
+    check: Annotated[
+        bool, typer.Option("--check", help="Check the config and its rule files, then exit.")
+    ] = False,
 ) -> None:
     """Run the control plane: scrape targets, answer PromQL on /prometheus/api/v1, /health/*."""
     try:
@@ -39,6 +42,9 @@ def serve(
         load_groups(loaded.rule_files)  # every rule file parses before anything starts
     except ConfigError as exc:
         refuse(console, exc)
+    if check:
+        say(console, f"{config or 'defaults'}: valid")
+        raise typer.Exit(ExitCode.OK)
     try:
         asyncio.run(run_control_plane(loaded, clock=SystemClock()))
     except OSError as exc:

@@ -16,7 +16,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from safeship.cli.output import ExitCode, Format, fail, load_spec
+from safeship.cli.output import ExitCode, Format, fail, load_spec, row, say
 from safeship.config.models import RolloutSpec
 from safeship.core.durations import format_duration, parse_duration
 from safeship.fleet.simulated import FleetModel
@@ -77,23 +77,27 @@ def render(out: Console, flight: Flight) -> None:
         "virtual time", "event", title=f"{flight.service}: {flight.stable} → {flight.version}"
     )
     for entry in flight.timeline:
-        timeline.add_row(_clock(entry.at), entry.text)
+        row(timeline, _clock(entry.at), entry.text)
     out.print(timeline)
     if flight.checks:
         checks = Table("virtual time", "step", "outcome", "reason", title="checks")
         for check in flight.checks:
-            checks.add_row(_clock(check.at), str(check.step), check.outcome, check.reason)
+            row(checks, _clock(check.at), str(check.step), check.outcome, check.reason)
         out.print(checks)
     style = STYLE.get(flight.verdict, "white")
-    out.print(
-        f"[{style}]{flight.verdict}[/] ({flight.phase}) after {format_duration(flight.duration_s)}"
+    say(
+        out,
+        (flight.verdict, style),
+        f" ({flight.phase}) after {format_duration(flight.duration_s)}"
         f" of virtual time over {flight.targets} targets: {flight.reason}",
-        highlight=False,
     )
-    out.print(
-        f"[dim]{flight.ticks} ticks, {flight.deploys} deploys ({flight.deploy_failures} failed),"
-        f" seed {flight.seed}, {flight.wall_s:.2f}s wall[/]",
-        highlight=False,
+    say(
+        out,
+        (
+            f"{flight.ticks} ticks, {flight.deploys} deploys ({flight.deploy_failures} failed),"
+            f" seed {flight.seed}, {flight.wall_s:.2f}s wall",
+            "dim",
+        ),
     )
 
 

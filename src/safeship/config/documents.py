@@ -43,7 +43,7 @@ def load_model(path: Path, model: type[M]) -> M:
 
 def load_yaml(path: Path) -> tuple[Any, dict[PathKey, int]]:
     """The document's data and the 1-based line of every key path in it."""
-    loader = _SafeComposer(_read(path), path=path)
+    loader = _loader(path)
     try:
         root = _compose(loader, path)
         lines = dict(_node_lines(root, ()))
@@ -56,7 +56,7 @@ def load_yaml(path: Path) -> tuple[Any, dict[PathKey, int]]:
 
 def compose_file(path: Path) -> yaml.Node | None:
     """The document's node tree (each node knows its line), refused when hostile."""
-    loader = _SafeComposer(_read(path), path=path)
+    loader = _loader(path)
     try:
         return _compose(loader, path)
     except yaml.YAMLError as exc:
@@ -92,6 +92,18 @@ def _read(path: Path) -> str:
         raise ConfigError([ConfigIssue(str(path), line, "", found, "UTF-8 YAML text")]) from None
 
 
+def _loader(path: Path) -> _SafeComposer:
+    """A composer over the file's text; PyYAML checks the characters as it starts, so a
+    control character (U+0001, U+0080, ...) is refused here, at its line."""
+    text = _read(path)
+    try:
+        return _SafeComposer(text, path=path)
+    except yaml.reader.ReaderError as exc:
+        line = text.count("\n", 0, exc.position) + 1
+        found = f"a control character (U+{exc.character:04X})"
+        raise ConfigError([ConfigIssue(str(path), line, "", found, "YAML text")]) from None
+
+
 def _refused(path: str, line: int, problem: str) -> ConfigError:
     """A well-formed document we still will not load; says why and where."""
     return ConfigError([ConfigIssue(path, line, "", problem, "a config file")])
@@ -99,11 +111,17 @@ def _refused(path: str, line: int, problem: str) -> ConfigError:
 
 class _SafeComposer(yaml.SafeLoader):
     """PyYAML's safe loader, refusing nesting deeper than MAX_DEPTH while composing (so a
-    deep document never reaches Python's recursion limit)."""
+    deep document never reaches Python's recursion limit) and while scanning `[` and `{`
+    (PyYAML's scanner is quadratic in flow depth: 100,000 brackets took seconds)."""
 
     def __init__(self, text: str, *, path: Path) -> None:
         super().__init__(text)
         self._depth, self._path = 0, str(path)
+
+    def fetch_flow_collection_start(self, TokenClass: Any) -> None:
+        if self.flow_level >= MAX_DEPTH:
+            raise _refused(self._path, self.line + 1, f"nesting deeper than {MAX_DEPTH} levels")
+        super().fetch_flow_collection_start(TokenClass)
 
     def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node | None:
         self._depth += 1

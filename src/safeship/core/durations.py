@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0}
@@ -13,9 +14,11 @@ def parse_duration(text: str | float | int) -> float:
     if isinstance(text, bool):
         raise ValueError(f"expected a duration like '30s' or '5m', found {text!r}")
     if isinstance(text, int | float):
-        if text < 0:
+        if not 0 <= text < math.inf:  # also refuses NaN
             raise ValueError(f"expected a non-negative duration, found {text}")
         return float(text)
+    if not isinstance(text, str):  # YAML gives any type; a list is a user's mistake too
+        raise ValueError(f"expected a duration like '30s' or '5m', found {type(text).__name__}")
     cleaned = text.strip()
     if cleaned.replace(".", "", 1).isdigit():
         return float(cleaned)

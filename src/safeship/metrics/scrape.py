@@ -133,6 +133,11 @@ class Scraper:
     def health(self) -> dict[str, TargetHealth]:
         return {s.target.url: s.health for s in self._states.values()}
 
+    @property
+    def running(self) -> bool:
+        """Between start() and stop(): the per-target loops are (meant to be) scraping."""
+        return self._running
+
     # -- running ---------------------------------------------------------------------------
     async def start(self) -> None:
         self._running = True

@@ -4,15 +4,16 @@ Where it sits: on top of everything (DESIGN §4, default 127.0.0.1:8470). It mou
 `/prometheus/api/v1/...` over the engine and store (and the rollup history when given,
 for queries older than the store; `rules` and `alerts` over the rule
 manager when there is one), `/health/liveness` (the process answers), `/health/readiness`
-(the wiring says it can serve) and `/metrics` (its own registry, passed in rather than
-global), and `http_server` runs it under uvicorn. It decides nothing itself; the wiring
-(`wiring/serve.py`) builds what it serves. An error raised on purpose answers with the HTTP
-status its category maps to (core/errors.py).
+(the wiring's `ready()` lists no reason not to be: scraping, rules and the store work)
+and `/metrics` (its own registry, passed in rather than global), and `http_server` runs it
+under uvicorn. It decides nothing itself; the wiring (`wiring/serve.py`) builds what it
+serves. An error raised on purpose answers with the HTTP status its category maps to
+(core/errors.py).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 import uvicorn
 from fastapi import FastAPI, Request
@@ -37,7 +38,7 @@ def create_app(
     store: SeriesStore,
     clock: Clock,
     registry: CollectorRegistry,
-    ready: Callable[[], bool],
+    ready: Callable[[], Awaitable[list[str]]],
     rules: RuleManager | None = None,
     history: HistoryReader | None = None,
 ) -> FastAPI:
@@ -62,8 +63,11 @@ def create_app(
 
     @app.get("/health/readiness")
     async def readiness() -> JSONResponse:
-        ok = ready()
-        return JSONResponse({"status": "ok" if ok else "not ready"}, status_code=200 if ok else 503)
+        """200 when ready; 503 with every reason not to be (wiring/readiness.py decides)."""
+        reasons = await ready()
+        if not reasons:
+            return JSONResponse({"status": "ok"})
+        return JSONResponse({"status": "not ready", "reasons": reasons}, status_code=503)
 
     @app.get("/metrics")
     async def metrics() -> Response:

@@ -15,6 +15,7 @@ from urllib.parse import parse_qsl
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
+from safeship import __version__
 from safeship.core.clock import Clock, SystemClock
 from safeship.core.durations import parse_duration
 from safeship.core.errors import InvalidInput, SafeshipError
@@ -30,6 +31,18 @@ _NOT_RANGEABLE = {
     "StringLiteral": "string",
     "MatrixSelector": "range vector",
     "SubqueryExpr": "range vector",
+}
+
+
+# What /status/buildinfo answers: Grafana and promtool read `version` to pick features, so
+# it is the Prometheus API version safeship speaks; safeship's own is in `branch`.
+BUILD_INFO = {
+    "version": "2.42.0",
+    "revision": "",
+    "branch": f"safeship-{__version__}",
+    "buildUser": "",
+    "buildDate": "",
+    "goVersion": "",
 }
 
 
@@ -79,14 +92,29 @@ def prometheus_api(
     async def label_values(name: str) -> JSONResponse:
         return _answer(lambda: store.label_values(name))
 
+    async def query_exemplars(request: Request) -> JSONResponse:
+        """The store keeps no exemplars: an empty answer, as Prometheus gives without any."""
+        p = await params(request)
+        return _answer(lambda: _query_param(lambda: _exemplars(p)))
+
+    async def metadata() -> JSONResponse:
+        """Scrapes keep no TYPE/HELP yet: an empty map, Prometheus's shape (Grafana asks)."""
+        return _answer(dict)
+
+    async def buildinfo() -> JSONResponse:
+        return _answer(lambda: BUILD_INFO)
+
     for path, handler in (
         ("/query", query),
         ("/query_range", query_range),
         ("/series", series),
         ("/labels", labels),
+        ("/query_exemplars", query_exemplars),
     ):
         router.add_api_route(path, handler, methods=["GET", "POST"])
     router.add_api_route("/label/{name}/values", label_values, methods=["GET"])
+    router.add_api_route("/metadata", metadata, methods=["GET"])
+    router.add_api_route("/status/buildinfo", buildinfo, methods=["GET"])
     return router
 
 
@@ -103,6 +131,11 @@ _ERROR_TYPES = {400: "bad_data", 422: "execution", 503: "unavailable"}
 def error_type(status: int) -> str:
     """Prometheus's errorType for an HTTP status, as its API pairs them."""
     return _ERROR_TYPES.get(status, "internal")
+
+
+def _exemplars(p: dict[str, list[str]]) -> list[dict[str, Any]]:
+    parse(_one(p, "query"))  # a bad query is refused as Prometheus refuses it
+    return []
 
 
 def _query_param(work: Any) -> Any:

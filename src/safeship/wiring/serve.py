@@ -30,6 +30,7 @@ from safeship.metrics.rollups import Rollup
 from safeship.metrics.scrape import Scraper
 from safeship.metrics.store import SeriesStore
 from safeship.store.engine import default_url
+from safeship.wiring.readiness import ControlPlaneReadiness, StoreProbe
 
 if TYPE_CHECKING:
     import uvicorn
@@ -62,12 +63,15 @@ async def serve(config: ControlPlaneConfig, *, clock: Clock, listen: str | None 
     plane = build(config, clock=clock)
     host, port = split_host_port(listen or config.listen)
     rules = rule_manager(plane, clock=clock)
+    readiness = ControlPlaneReadiness(
+        scraper=plane.scraper, rules=rules, stores=store_probes(config), clock=clock
+    )
     app = create_app(
         engine=plane.engine,
         store=plane.store,
         clock=clock,
         registry=plane.registry,
-        ready=lambda: True,
+        ready=readiness.reasons,
         rules=rules,
         history=history_reader(config),
     )
@@ -104,6 +108,14 @@ def rule_manager(plane: ControlPlane, *, clock: Clock) -> RuleManager | None:
         default_interval_s=plane.config.evaluation_interval,
         memory=AlertMemory.open(default_url()),
     )
+
+
+def store_probes(config: ControlPlaneConfig) -> list[StoreProbe]:
+    """The state databases serve writes to: alert state and, when kept, the history's."""
+    urls = [default_url()] if config.rule_files or config.history.enabled else []
+    if config.history.enabled and config.history.database:
+        urls.append(config.history.database)
+    return [StoreProbe(url) for url in dict.fromkeys(urls)]
 
 
 def history_reader(config: ControlPlaneConfig) -> HistoryReader | None:
