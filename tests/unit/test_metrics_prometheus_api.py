@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
+
+import httpx
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
@@ -142,3 +146,67 @@ def test_buildinfo_metadata_and_exemplars_answer_as_prometheus_shapes(client: Te
     assert exemplars.json() == {"status": "success", "data": []}
     bad = client.get("/prometheus/api/v1/query_exemplars", params={"query": "up{"})
     assert bad.status_code == 400 and bad.json()["errorType"] == "bad_data"
+
+
+def test_labels_and_values_honour_match_start_end_and_limit() -> None:
+    store = SeriesStore()
+    store.append({"__name__": "a", "job": "api", "zone": "x"}, 0, 1.0)
+    store.append({"__name__": "b", "job": "web"}, 600_000, 1.0)
+    app = FastAPI()
+    app.include_router(prometheus_api(Engine(store), store, clock=FakeClock(600.0)))
+    api = TestClient(app)
+
+    def data(path: str, **params: str) -> object:
+        return api.get(f"/prometheus/api/v1/{path}", params=params).json()["data"]
+
+    assert data("labels") == ["__name__", "job", "zone"]
+    assert data("labels", **{"match[]": "b"}) == ["__name__", "job"]
+    assert data("label/job/values", start="300") == ["web"]
+    assert data("label/job/values", end="300") == ["api"]
+    assert data("label/job/values", limit="1") == ["api"]
+    body = api.get("/prometheus/api/v1/labels", params={"limit": "x"}).json()
+    assert (body["status"], body["errorType"]) == ("error", "bad_data")
+
+
+class _SlowEngine:
+    """A querier whose every query takes `seconds` of a worker thread."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+
+    def instant(self, expr: str, t: float) -> object:
+        time.sleep(self.seconds)
+        return Engine(SeriesStore()).instant(expr, t)
+
+
+def test_a_query_over_its_timeout_answers_timeout() -> None:
+    app = FastAPI()
+    app.include_router(prometheus_api(_SlowEngine(2.0), SeriesStore()))  # type: ignore[arg-type]
+    started = time.monotonic()
+    response = TestClient(app).get(
+        "/prometheus/api/v1/query", params={"query": "1", "timeout": "0.2"}
+    )
+    assert time.monotonic() - started < 1.5
+    assert response.status_code == 503
+    assert response.json()["errorType"] == "timeout"
+
+
+def test_a_slow_query_does_not_stall_the_event_loop() -> None:
+    asyncio.run(_slow_and_quick())
+
+
+async def _slow_and_quick() -> None:
+    store = SeriesStore()
+    store.append({"__name__": "up", "job": "api"}, 0, 1.0)
+    app = FastAPI()
+    app.include_router(prometheus_api(_SlowEngine(1.0), store))  # type: ignore[arg-type]
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+        slow = asyncio.create_task(client.get("/prometheus/api/v1/query", params={"query": "1"}))
+        await asyncio.sleep(0.1)  # the slow query now holds a worker thread
+        started = time.monotonic()
+        labels = await client.get("/prometheus/api/v1/labels")
+        quick = time.monotonic() - started
+        assert labels.json()["data"] == ["__name__", "job"] and not slow.done()
+        assert quick < 0.5
+        assert (await slow).json()["status"] == "success"

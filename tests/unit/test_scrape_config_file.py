@@ -70,7 +70,8 @@ def test_metrics_source_is_embedded_or_one_prometheus_url(
 ) -> None:
     if ok:
         spec = MetricsSpec.model_validate({"source": source})
-        assert spec.source.prometheus in (None, "http://127.0.0.1:9090")
+        prometheus = spec.source.prometheus
+        assert prometheus is None or prometheus.url == "http://127.0.0.1:9090"
     else:
         with pytest.raises(ValidationError):
             MetricsSpec.model_validate({"source": source})

@@ -12,7 +12,14 @@ import glob
 from pathlib import Path
 from typing import Annotated, Literal, Protocol
 
-from pydantic import AfterValidator, Field, model_validator
+from pydantic import (
+    AfterValidator,
+    BeforeValidator,
+    Field,
+    PlainSerializer,
+    SecretStr,
+    model_validator,
+)
 
 from safeship.config.base import Duration, ListenAddress, Model
 from safeship.config.condition import ConditionError, parse_condition
@@ -20,6 +27,7 @@ from safeship.config.documents import load_model
 from safeship.config.scrape import ScrapeConfig
 from safeship.core.durations import parse_duration
 from safeship.core.errors import ConfigError, ConfigIssue
+from safeship.core.secrets import shown
 
 CompareTest = Literal["relative", "mannWhitney", "proportions", "sequential"]
 
@@ -57,11 +65,59 @@ class EmbeddedSourceSpec(Model):
     retention: Duration = 3600.0
 
 
+# A password or token: a literal or a `${NAME}` reference, masked in every dump and repr, and
+# resolved (and registered as a secret) only where it is used (core/secrets.py).
+SecretValue = Annotated[
+    SecretStr, PlainSerializer(lambda s: shown(s.get_secret_value()), return_type=str)
+]
+
+
+class BasicAuth(Model):
+    username: str
+    password: SecretValue
+
+
+class TlsSpec(Model):
+    """Client TLS to a Prometheus: a CA bundle, a client certificate, or no verification."""
+
+    ca_file: str | None = None
+    cert_file: str | None = None
+    key_file: str | None = None
+    insecure_skip_verify: bool = False
+
+    @model_validator(mode="after")
+    def _pair(self) -> TlsSpec:
+        if (self.cert_file is None) != (self.key_file is None):
+            raise ValueError("expected both 'certFile' and 'keyFile', or neither")
+        return self
+
+
+class PrometheusSourceSpec(Model):
+    """A Prometheus-compatible server: its base URL (a path prefix is kept, so a safeship
+    serve at http://host:8470/prometheus works) and how to authenticate to it."""
+
+    url: HttpUrl
+    bearer_token: SecretValue | None = None
+    basic_auth: BasicAuth | None = None
+    tls: TlsSpec | None = None
+
+    @model_validator(mode="after")
+    def _one_auth(self) -> PrometheusSourceSpec:
+        if self.bearer_token is not None and self.basic_auth is not None:
+            raise ValueError("expected one of 'bearerToken' or 'basicAuth', found both")
+        return self
+
+
+def _prometheus(value: object) -> object:
+    """`prometheus: URL` is short for `prometheus: {url: URL}`."""
+    return {"url": value} if isinstance(value, str) else value
+
+
 class MetricsSourceSpec(Model):
-    """Exactly one of `embedded: {...}` or `prometheus: URL`."""
+    """Exactly one of `embedded: {...}` or `prometheus: URL | {url, bearerToken, ...}`."""
 
     embedded: EmbeddedSourceSpec | None = None
-    prometheus: HttpUrl | None = None
+    prometheus: Annotated[PrometheusSourceSpec, BeforeValidator(_prometheus)] | None = None
 
     @model_validator(mode="after")
     def _one_kind(self) -> MetricsSourceSpec:

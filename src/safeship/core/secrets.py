@@ -59,6 +59,11 @@ def reference(value: str) -> str | None:
     return found.group(1) if found else None
 
 
+def shown(value: str) -> str:
+    """How a secret value may be written down: a reference as it is, a literal as MASK."""
+    return value if reference(value) is not None else MASK
+
+
 def resolve_env(
     env: Mapping[str, str], *, environ: Mapping[str, str] | None = None, where: str = "service.env"
 ) -> dict[str, str]:
@@ -75,6 +80,14 @@ def resolve_env(
             issues.append(ConfigIssue("", None, f"{where}.{key}", value, f"${name} set"))
     if issues:
         raise ConfigError(issues)
+    return resolved
+
+
+def resolve_secret(value: str, *, environ: Mapping[str, str] | None = None) -> str:
+    """A secret's value: a `${NAME}` reference read from the environment, else the literal;
+    either way remembered as secret from now on."""
+    resolved = resolve_env({"secret": value}, environ=environ, where="value")["secret"]
+    SECRETS.add(resolved)
     return resolved
 
 
@@ -106,9 +119,7 @@ def redact(value: Any) -> Any:
 def _entry(key: str, value: Any) -> Any:
     if not is_secret_key(key):
         return redact(value)
-    if isinstance(value, str) and reference(value) is not None:
-        return value
-    return MASK
+    return shown(value) if isinstance(value, str) else MASK
 
 
 class ScrubbingFilter(logging.Filter):

@@ -9,8 +9,10 @@ wait in a small head and are merged in on the next read, so appends stay O(1).
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterable, Mapping, Sequence
+import threading
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Concatenate, ParamSpec, TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -75,10 +77,33 @@ class StoreView:
         return unpack_time(self.keys[positions])
 
 
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def _locked(
+    method: Callable[Concatenate[SeriesStore, P], R],
+) -> Callable[Concatenate[SeriesStore, P], R]:
+    """Run `method` under the store's lock: the scrape loop writes on the event loop while
+    API queries read from worker threads (server/prometheus_api.py)."""
+
+    def run(self: SeriesStore, /, *args: P.args, **kwargs: P.kwargs) -> R:
+        with self._lock:
+            return method(self, *args, **kwargs)
+
+    run.__doc__ = method.__doc__
+    return run
+
+
 class SeriesStore:
-    """In-memory series with an optional retention window (in seconds)."""
+    """In-memory series with an optional retention window (in seconds).
+
+    Thread-safe: writes, the lazy compaction behind `view()` and index lookups hold one lock;
+    a `StoreView` is immutable, so evaluation over it needs none.
+    """
 
     def __init__(self, *, retention: float | None = None) -> None:
+        self._lock = threading.RLock()
         self._index = LabelIndex()
         self._retention_ms = None if retention is None else int(retention * 1000)
         self._keys: Ints = np.empty(0, dtype=np.int64)
@@ -92,10 +117,12 @@ class SeriesStore:
         self._max_t = MIN_T
 
     # -- writing ---------------------------------------------------------------------------
+    @_locked
     def ref(self, labels: Mapping[str, str] | Labels) -> int:
         """A stable reference for a series, for the `append_refs` fast path."""
         return self._index.ref(_canon(labels))
 
+    @_locked
     def append(self, labels: Mapping[str, str] | Labels, t_ms: int, value: float) -> None:
         sid = self._index.ref(_canon(labels))
         self._one_keys.append(int(pack(sid, t_ms)))
@@ -110,6 +137,7 @@ class SeriesStore:
         refs = np.fromiter((self.ref(x) for x in labels), dtype=np.int64, count=len(labels))
         self.append_refs(refs, t_ms, values)
 
+    @_locked
     def append_refs(self, refs: Ints, t_ms: int | Ints, values: Floats | Sequence[float]) -> None:
         """The fast path: series references from `ref`, times, values (aligned arrays)."""
         refs = np.asarray(refs, dtype=np.int64)
@@ -127,6 +155,7 @@ class SeriesStore:
         self.append(labels, t_ms, STALE_NAN)
 
     # -- reading ---------------------------------------------------------------------------
+    @_locked
     def view(self) -> StoreView:
         if self._view is None:
             self._compact()
@@ -135,14 +164,17 @@ class SeriesStore:
             self._view = StoreView(self._keys, self._values, stale)
         return self._view
 
+    @_locked
     def match(self, matchers: Iterable[Matcher]) -> Ids:
         """Ids of the matching series in label order."""
         return self._index.select(tuple(matchers))
 
+    @_locked
     def match_labels(self, matchers: Iterable[Matcher]) -> list[Labels]:
         """Label sets of `match(matchers)`, in the same order (a shared, read-only list)."""
         return self._index.select_labels(tuple(matchers))
 
+    @_locked
     def labels(self, sid: int) -> Labels:
         return self._index.labels(sid)
 
@@ -161,12 +193,15 @@ class SeriesStore:
     def series(self, matchers: Iterable[Matcher], start_ms: int, end_ms: int) -> list[Labels]:
         return [s.labels for s in self.select(matchers, start_ms, end_ms)]
 
+    @_locked
     def label_names(self) -> list[str]:
         return self._index.label_names()
 
+    @_locked
     def label_values(self, name: str) -> list[str]:
         return self._index.label_values(name)
 
+    @_locked
     def __len__(self) -> int:
         return len(self._index)
 

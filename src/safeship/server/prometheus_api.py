@@ -2,16 +2,20 @@
 
 Answers with Prometheus's exact JSON shapes so Grafana and other Prometheus clients can use
 safeship as a data source. The router only parses parameters and serialises results; the
-engine and the store do the work.
+engine and the store do the work, in worker threads (at most `MAX_CONCURRENT_QUERIES` at
+once, each bounded by `timeout`), so a heavy query never stalls the scrape loop or the rule
+manager on the event loop.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 from urllib.parse import parse_qsl
 
+import anyio
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
@@ -26,6 +30,8 @@ from safeship.metrics.promql.parsing import matchers_of, parse
 from safeship.metrics.retention import HistoryReader
 from safeship.metrics.store import MAX_T, MIN_T, SeriesStore
 
+MAX_CONCURRENT_QUERIES = 4  # worker threads answering API calls at once; the rest wait
+DEFAULT_TIMEOUT_S = 120.0  # Prometheus's -query.timeout default
 _MAX_POINTS = 11_000  # Prometheus refuses range queries with more points per series
 _NOT_RANGEABLE = {
     "StringLiteral": "string",
@@ -62,6 +68,19 @@ def prometheus_api(
     now = (clock or SystemClock()).now
     querier: Querier = engine if history is None else HistoryQuery(engine, store, history)
     router = APIRouter(prefix="/prometheus/api/v1")
+    limiter = anyio.CapacityLimiter(MAX_CONCURRENT_QUERIES)
+
+    async def answer(work: Callable[[], Any], p: dict[str, list[str]]) -> JSONResponse:
+        """`work` in a worker thread within the request's `timeout`, as a Prometheus answer."""
+        try:
+            timeout = parse_step(_one(p, "timeout", repr(DEFAULT_TIMEOUT_S)), name="timeout")
+            with anyio.fail_after(timeout):
+                data = await anyio.to_thread.run_sync(work, limiter=limiter, abandon_on_cancel=True)
+        except TimeoutError:
+            return _error("timeout", "query timed out in expression evaluation", 503)
+        except SafeshipError as exc:
+            return _error(error_type(exc.http_status), str(exc), exc.http_status)
+        return JSONResponse({"status": "success", "data": data})
 
     async def params(request: Request) -> dict[str, list[str]]:
         found: dict[str, list[str]] = {}
@@ -76,33 +95,35 @@ def prometheus_api(
 
     async def query(request: Request) -> JSONResponse:
         p = await params(request)
-        return _answer(lambda: _query_param(lambda: _instant(querier, p, now())))
+        return await answer(lambda: _query_param(lambda: _instant(querier, p, now())), p)
 
     async def query_range(request: Request) -> JSONResponse:
         p = await params(request)
-        return _answer(lambda: _query_param(lambda: _range(querier, p)))
+        return await answer(lambda: _query_param(lambda: _range(querier, p)), p)
 
     async def series(request: Request) -> JSONResponse:
         p = await params(request)
-        return _answer(lambda: _series(store, p, now()))
+        return await answer(lambda: _limited(_series(store, p), p), p)
 
     async def labels(request: Request) -> JSONResponse:
-        return _answer(lambda: store.label_names())
+        p = await params(request)
+        return await answer(lambda: _limited(_label_names(store, p), p), p)
 
-    async def label_values(name: str) -> JSONResponse:
-        return _answer(lambda: store.label_values(name))
+    async def label_values(name: str, request: Request) -> JSONResponse:
+        p = await params(request)
+        return await answer(lambda: _limited(_label_values(store, name, p), p), p)
 
     async def query_exemplars(request: Request) -> JSONResponse:
         """The store keeps no exemplars: an empty answer, as Prometheus gives without any."""
         p = await params(request)
-        return _answer(lambda: _query_param(lambda: _exemplars(p)))
+        return await answer(lambda: _query_param(lambda: _exemplars(p)), p)
 
-    async def metadata() -> JSONResponse:
+    async def metadata(request: Request) -> JSONResponse:
         """Scrapes keep no TYPE/HELP yet: an empty map, Prometheus's shape (Grafana asks)."""
-        return _answer(dict)
+        return await answer(dict, await params(request))
 
-    async def buildinfo() -> JSONResponse:
-        return _answer(lambda: BUILD_INFO)
+    async def buildinfo(request: Request) -> JSONResponse:
+        return await answer(lambda: BUILD_INFO, await params(request))
 
     for path, handler in (
         ("/query", query),
@@ -116,13 +137,6 @@ def prometheus_api(
     router.add_api_route("/metadata", metadata, methods=["GET"])
     router.add_api_route("/status/buildinfo", buildinfo, methods=["GET"])
     return router
-
-
-def _answer(work: Any) -> JSONResponse:
-    try:
-        return JSONResponse({"status": "success", "data": work()})
-    except SafeshipError as exc:
-        return _error(error_type(exc.http_status), str(exc), exc.http_status)
 
 
 _ERROR_TYPES = {400: "bad_data", 422: "execution", 503: "unavailable"}
@@ -176,7 +190,7 @@ def parse_time(text: str, name: str = "time") -> float:
         ) from None
 
 
-def parse_step(text: str) -> float:
+def parse_step(text: str, name: str = "step") -> float:
     try:
         return float(text)
     except ValueError:
@@ -185,7 +199,7 @@ def parse_step(text: str) -> float:
         return parse_duration(text)
     except ValueError:
         raise BadData(
-            f'invalid parameter "step": cannot parse "{text}" to a valid duration'
+            f'invalid parameter "{name}": cannot parse "{text}" to a valid duration'
         ) from None
 
 
@@ -228,17 +242,47 @@ def _check_range_type(expr: str) -> None:
         )
 
 
-def _series(store: SeriesStore, p: dict[str, list[str]], now: float) -> list[dict[str, str]]:
-    selectors = p.get("match[]") or []
-    if not selectors:
+def _series(store: SeriesStore, p: dict[str, list[str]]) -> list[dict[str, str]]:
+    if not p.get("match[]"):
         raise BadData("no match[] parameter provided")
+    return [dict(x) for x in _matching(store, p)]
+
+
+def _matching(store: SeriesStore, p: dict[str, list[str]]) -> list[Labels]:
+    """The label sets of the series that `match[]` selects with samples in [start, end]."""
     start = round(parse_time(_one(p, "start"), "start") * 1000) if "start" in p else MIN_T
     end = round(parse_time(_one(p, "end"), "end") * 1000) if "end" in p else MAX_T
     found: dict[Labels, None] = {}
-    for selector in selectors:
+    for selector in p["match[]"]:
         for labels in store.series(matchers_of(selector), start, end):
             found[labels] = None
-    return [dict(x) for x in sorted(found)]
+    return sorted(found)
+
+
+def _label_names(store: SeriesStore, p: dict[str, list[str]]) -> list[str]:
+    """Every label name, or with `match[]` those of the series it selects (as Prometheus)."""
+    if not p.get("match[]") and "start" not in p and "end" not in p:
+        return store.label_names()
+    if not p.get("match[]"):
+        p = {**p, "match[]": ['{__name__=~".+"}']}
+    return sorted({name for labels in _matching(store, p) for name, _ in labels})
+
+
+def _label_values(store: SeriesStore, name: str, p: dict[str, list[str]]) -> list[str]:
+    if not p.get("match[]") and "start" not in p and "end" not in p:
+        return store.label_values(name)
+    if not p.get("match[]"):
+        p = {**p, "match[]": ['{__name__=~".+"}']}
+    return sorted({v for labels in _matching(store, p) for n, v in labels if n == name})
+
+
+def _limited(found: list[Any], p: dict[str, list[str]]) -> list[Any]:
+    """At most `limit` results (0 or none: all), as Prometheus 2.48+ answers `limit`."""
+    text = _one(p, "limit", "0")
+    if not text.isdigit():
+        raise BadData(f'invalid parameter "limit": cannot parse "{text}" to a valid limit')
+    limit = int(text)
+    return found[:limit] if limit else found
 
 
 def format_value(value: float) -> str:

@@ -15,8 +15,6 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
-import httpx
-
 from safeship.config.metrics import MetricsSpec
 from safeship.core.addresses import http_url
 from safeship.core.clock import Clock
@@ -24,7 +22,7 @@ from safeship.core.errors import DeployError
 from safeship.core.types import Replica
 from safeship.metrics.promql import Engine
 from safeship.metrics.scrape import Scraper
-from safeship.metrics.sources.prometheus import PrometheusMetricsSource
+from safeship.metrics.sources.prometheus import PrometheusMetricsSource, http_client
 from safeship.metrics.sources.promql import PromQLMetricsSource
 from safeship.metrics.sources.query import QueryMetricsSource
 from safeship.metrics.store import SeriesStore
@@ -54,8 +52,8 @@ async def local_signals(
 ) -> AsyncIterator[Signals]:
     """Scrape the router and the replicas into an embedded store (or use Prometheus)."""
     if spec.source.prometheus is not None:
-        async with httpx.AsyncClient(trust_env=False, timeout=10.0) as client:  # closed with us
-            url = spec.source.prometheus
+        async with http_client(spec.source.prometheus) as client:  # closed with us
+            url = spec.source.prometheus.url
             yield Signals(PrometheusMetricsSource(url, service=service, clock=clock, client=client))
         return
     embedded = spec.source.embedded_or_default

@@ -8,11 +8,14 @@ measurement, never an exception.
 
 from __future__ import annotations
 
+import ssl
 from collections.abc import Mapping
 
 import httpx
 
+from safeship.config.metrics import PrometheusSourceSpec, TlsSpec
 from safeship.core.clock import Clock
+from safeship.core.secrets import resolve_secret
 from safeship.metrics.sources.query import QueryMetricsSource, Sample, SourceError
 
 
@@ -41,6 +44,30 @@ def _samples(data: Mapping[str, object], expr: str) -> list[Sample]:
     if kind == "vector" and isinstance(result, list):
         return [(dict(item["metric"]), float(item["value"][1])) for item in result]
     raise SourceError(f"query {expr!r}: expected an instant vector or a scalar, got {kind}")
+
+
+def http_client(spec: PrometheusSourceSpec) -> httpx.AsyncClient:
+    """A client for `spec`'s server: its auth and TLS settings, secrets resolved only here."""
+    headers, auth = {}, None
+    if spec.bearer_token is not None:
+        headers["Authorization"] = f"Bearer {resolve_secret(spec.bearer_token.get_secret_value())}"
+    if spec.basic_auth is not None:
+        password = resolve_secret(spec.basic_auth.password.get_secret_value())
+        auth = httpx.BasicAuth(spec.basic_auth.username, password)
+    return httpx.AsyncClient(
+        trust_env=False, timeout=10.0, headers=headers, auth=auth, verify=_verify(spec.tls)
+    )
+
+
+def _verify(tls: TlsSpec | None) -> ssl.SSLContext | bool:
+    if tls is None:
+        return True
+    if tls.insecure_skip_verify:
+        return False
+    context = ssl.create_default_context(cafile=tls.ca_file)
+    if tls.cert_file is not None and tls.key_file is not None:
+        context.load_cert_chain(tls.cert_file, tls.key_file)
+    return context
 
 
 class PrometheusMetricsSource(QueryMetricsSource):
