@@ -117,8 +117,19 @@ class Agent:
 
         def argv(worker_id: str, metrics_port: int) -> tuple[str, ...]:
             module = "safeship.agent.worker"
-            return (sys.executable, "-m", module, "--state-dir", state_dir, "--service", name,
-                    "--id", worker_id, "--metrics-port", str(metrics_port))  # fmt: skip
+            return (
+                sys.executable,
+                "-m",
+                module,
+                "--state-dir",
+                state_dir,
+                "--service",
+                name,
+                "--id",
+                worker_id,
+                "--metrics-port",
+                str(metrics_port),
+            )
 
         return argv
 

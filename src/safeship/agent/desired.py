@@ -59,8 +59,9 @@ def with_route(
         if len(workers) == request.workers:
             break
         port = allocate_port("127.0.0.1")
-        workers.append(Unit(id=worker_id, argv=worker_argv(worker_id, port), port=port,
-                            health_path="/metrics"))  # fmt: skip
+        workers.append(
+            Unit(id=worker_id, argv=worker_argv(worker_id, port), port=port, health_path="/metrics")
+        )
     route = Route(request=request, generation=generation)
     return service.model_copy(update={"route": route, "workers": tuple(workers)})
 

@@ -51,8 +51,13 @@ class Backend(Frozen):
 
     @classmethod
     def of(cls, replica: Replica) -> Backend:
-        return cls(id=replica.id, version=replica.version, host=replica.host, port=replica.port,
-                   role=replica.role)  # fmt: skip
+        return cls(
+            id=replica.id,
+            version=replica.version,
+            host=replica.host,
+            port=replica.port,
+            role=replica.role,
+        )
 
 
 class Split(Frozen):

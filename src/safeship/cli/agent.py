@@ -12,6 +12,7 @@ from pathlib import Path
 
 import typer
 
+from safeship.agent.backoff import RestartPolicy
 from safeship.agent.daemon import AgentOptions, run_agent
 from safeship.core.errors import SafeshipError
 
@@ -30,6 +31,10 @@ def register(app: typer.Typer) -> None:
         ),
         start_timeout: float = typer.Option(15.0, help="Seconds a process has to turn healthy."),
         stop_timeout: float = typer.Option(5.0, help="Seconds between SIGTERM and SIGKILL."),
+        restart_sec: float = typer.Option(0.2, help="First wait before restarting a crash."),
+        restart_max_sec: float = typer.Option(10.0, help="The wait doubles up to this."),
+        start_limit_burst: int = typer.Option(5, help="Crashes allowed per interval, then failed."),
+        start_limit_interval: float = typer.Option(60.0, help="Seconds the burst is counted in."),
     ) -> None:
         """Run the data-plane agent: supervised replicas and router workers, steered over a
         local API; they outlive it."""
@@ -39,6 +44,12 @@ def register(app: typer.Typer) -> None:
             stop_fleet_on_exit=stop_fleet_on_exit,
             start_timeout=start_timeout,
             stop_timeout=stop_timeout,
+            policy=RestartPolicy(
+                initial=restart_sec,
+                cap=restart_max_sec,
+                burst=start_limit_burst,
+                interval=start_limit_interval,
+            ),
         )
         try:
             asyncio.run(run_agent(options))
