@@ -299,7 +299,7 @@ class LocalProvider:
             "{replica}": replica.id,
         }
         template = self._command + self._version_args.get(replica.version, [])
-        return [_fill(part, values) for part in template]
+        return [fill_placeholders(part, values) for part in template]
 
     async def _await_healthy(self, run: _Running, client: httpx.AsyncClient) -> None:
         """Poll the health path with a short backoff until 2xx, exit, or start_timeout."""
@@ -339,7 +339,8 @@ def _observed(run: _Running) -> Replica:
     return replace(run.replica, healthy=False)
 
 
-def _fill(part: str, values: Mapping[str, str]) -> str:
+def fill_placeholders(part: str, values: Mapping[str, str]) -> str:
+    """`part` with each `{placeholder}` of `values` replaced (the agent fills commands too)."""
     # Plain replacement, not str.format: arguments may legitimately contain other braces.
     for placeholder, value in values.items():
         part = part.replace(placeholder, value)

@@ -36,8 +36,11 @@ class Router(Protocol):
         ...
 
 
-def router_for(spec: RouterSpec, *, service: str) -> EmbeddedRouter | NopRouter:
-    """The router `spec.kind` names, not yet listening (`start()` opens its ports)."""
+def router_for(
+    spec: RouterSpec, *, service: str, reuse_port: bool = False
+) -> EmbeddedRouter | NopRouter:
+    """The router `spec.kind` names, not yet listening (`start()` opens its ports);
+    `reuse_port` for one of several processes sharing the listen port (agent workers)."""
     if spec.kind == "none":
         return NopRouter()
     host, port = split_host_port(spec.listen)
@@ -56,6 +59,7 @@ def router_for(spec: RouterSpec, *, service: str) -> EmbeddedRouter | NopRouter:
             response=spec.response_timeout,
             max_connections=spec.max_connections,
         ),
+        reuse_port=reuse_port,
     )
 
 

@@ -48,10 +48,13 @@ class EmbeddedRouter:
         connect_timeout: float = 2.0,
         timeouts: Timeouts | None = None,
         limits: Limits | None = None,
+        reuse_port: bool = False,
     ) -> None:
         """`timeouts` (client idle and header, backend response, connections per backend)
         overrides `connect_timeout` when given; see `traffic.frontend` for what each means.
-        `limits` (request sizes, pipelining, trusted proxies) default to nginx-like ones."""
+        `limits` (request sizes, pipelining, trusted proxies) default to nginx-like ones.
+        `reuse_port` (SO_REUSEPORT) lets several router processes share one listen port,
+        as the agent's router workers do; the kernel spreads connections between them."""
         self.service = service
         self.registry = registry if registry is not None else CollectorRegistry()
         self._stats = RouterStats(service)
@@ -60,6 +63,7 @@ class EmbeddedRouter:
         self._listen = (listen_host, listen_port)
         self._metrics_listen = (metrics_host, metrics_port)
         self._drain_timeout = drain_timeout
+        self._reuse_port = reuse_port
         timeouts = timeouts or Timeouts(connect=connect_timeout)
         if timeouts.problems():
             raise DeployError(f"router for {service}: " + "; ".join(timeouts.problems()))
@@ -88,7 +92,12 @@ class EmbeddedRouter:
         frontend = self._frontend
         try:
             self._server = await loop.create_server(
-                lambda: ClientConnection(frontend), host, port, backlog=2048, reuse_address=True
+                lambda: ClientConnection(frontend),
+                host,
+                port,
+                backlog=2048,
+                reuse_address=True,
+                reuse_port=self._reuse_port or None,
             )
             metrics_host, metrics_port = self._metrics_listen
             if metrics_port is not None:

@@ -1,0 +1,245 @@
+"""Talking to a `safeship agent` over its Unix socket, and the controller's view of it.
+
+`AgentClient` is the API in Python (httpx over the socket). On top of it, `AgentProvider`
+is a fleet `Provider` (pools only: `scale`, `replicas`, `close`) and `AgentRouter` a traffic
+`Router` (`apply`, `current`, `counters`), so a controller can steer the agent's data plane
+as it steers the in-process one. Both are clients: `close()` leaves the fleet serving.
+`Router.counters()` is synchronous in the protocol, so `AgentRouter.counters` makes one
+blocking call over the socket (the agent sums its workers' metrics; a few milliseconds).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from safeship.agent.model import (
+    Pool,
+    ReplicasRequest,
+    RouteRequest,
+    ServiceView,
+    Split,
+    StateView,
+    UnitView,
+)
+from safeship.config.models import RouterSpec
+from safeship.core.errors import DeployError
+from safeship.core.types import MAIN, Replica, Role, Target, TrafficSplit, VersionCounters
+
+_BASE = "http://agent"
+_POLL = 0.05
+
+
+class AgentClient:
+    """The agent's local API; every failure is a `DeployError` that says what to do."""
+
+    def __init__(self, socket_path: Path, *, timeout: float = 10.0) -> None:
+        self.socket_path = socket_path
+        transport = httpx.AsyncHTTPTransport(uds=str(socket_path))
+        self._http = httpx.AsyncClient(
+            transport=transport, base_url=_BASE, timeout=timeout, trust_env=False
+        )
+
+    async def health(self) -> dict[str, Any]:
+        answer: dict[str, Any] = (await self._call("GET", "/health")).json()
+        return answer
+
+    async def state(self) -> StateView:
+        return StateView.model_validate_json((await self._call("GET", "/state")).content)
+
+    async def service(self, name: str) -> ServiceView | None:
+        return (await self.state()).services.get(name)
+
+    async def put_replicas(self, name: str, request: ReplicasRequest) -> bool:
+        body = request.model_dump(mode="json")
+        changed: bool = (await self._call("PUT", f"/services/{name}/replicas", body)).json()[
+            "changed"
+        ]
+        return changed
+
+    async def put_route(self, name: str, request: RouteRequest) -> bool:
+        body = request.model_dump(mode="json")
+        changed: bool = (await self._call("PUT", f"/services/{name}/route", body)).json()["changed"]
+        return changed
+
+    def counters_now(self, name: str) -> dict[str, VersionCounters]:
+        """Blocking: the router counters of `name`, summed over its workers."""
+        transport = httpx.HTTPTransport(uds=str(self.socket_path))
+        with httpx.Client(transport=transport, base_url=_BASE, timeout=5.0) as http:
+            try:
+                response = http.get(f"/services/{name}/counters")
+            except httpx.HTTPError as exc:
+                raise self._unreachable(exc) from exc
+        _raise_for(response)
+        return {v: VersionCounters(**c) for v, c in response.json().items()}
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    async def _call(self, method: str, path: str, body: Any = None) -> httpx.Response:
+        try:
+            response = await self._http.request(method, path, json=body)
+        except httpx.HTTPError as exc:
+            raise self._unreachable(exc) from exc
+        _raise_for(response)
+        return response
+
+    def _unreachable(self, exc: Exception) -> DeployError:
+        return DeployError(
+            f"safeship agent not reachable on {self.socket_path}: {type(exc).__name__} {exc} "
+            "(is `safeship agent` running with this --socket?)"
+        )
+
+
+def _raise_for(response: httpx.Response) -> None:
+    if response.is_success:
+        return
+    try:
+        detail = response.json().get("error") or response.json().get("detail")
+    except ValueError:
+        detail = response.text
+    raise DeployError(f"agent refused: HTTP {response.status_code}: {detail}")
+
+
+class AgentProvider:
+    """A fleet `Provider` whose replicas the agent runs (pool strategies; no targets yet)."""
+
+    def __init__(
+        self,
+        client: AgentClient,
+        *,
+        service: str,
+        command: list[str],
+        version_args: Mapping[str, list[str]] | None = None,
+        env: Mapping[str, str] | None = None,
+        health_path: str = "/health",
+        start_timeout: float = 30.0,
+    ) -> None:
+        self.service = service
+        self._client = client
+        self._command = tuple(command)
+        self._version_args = {v: tuple(a) for v, a in (version_args or {}).items()}
+        self._env = dict(env or {})
+        self._health_path = health_path
+        self._start_timeout = start_timeout
+
+    async def replicas(self) -> list[Replica]:
+        view = await self._client.service(self.service)
+        return [] if view is None else [_replica(u) for u in view.replicas]
+
+    async def scale(self, version: str, count: int, *, role: Role = MAIN) -> list[Replica]:
+        """Ask for `count` replicas of (version, role); return once all are ready."""
+        if count < 0:
+            raise ValueError(f"replica count must be >= 0, found {count}")
+        view = await self._client.service(self.service)
+        counts: dict[tuple[str, Role], int] = {}
+        for unit in view.replicas if view else ():
+            key = (unit.version or "", unit.role)
+            counts[key] = counts.get(key, 0) + 1
+        counts[(version, role)] = count
+        await self._client.put_replicas(self.service, self._request(counts))
+        return await self._await_ready(version, role, count)
+
+    async def targets(self) -> list[Target]:
+        return []
+
+    async def deploy(self, target: str, version: str | None) -> Target:
+        raise DeployError("the agent runs pools only; target strategies need the local provider")
+
+    async def close(self) -> None:
+        """Closes the connection only: the agent keeps the replicas running."""
+        await self._client.aclose()
+
+    def _request(self, counts: Mapping[tuple[str, Role], int]) -> ReplicasRequest:
+        pools = tuple(
+            Pool(version=v, role=r, count=n, args=self._version_args.get(v, ()))
+            for (v, r), n in counts.items()
+            if n > 0
+        )
+        return ReplicasRequest(
+            command=self._command, env=self._env, health_path=self._health_path, pools=pools
+        )
+
+    async def _await_ready(self, version: str, role: Role, count: int) -> list[Replica]:
+        deadline = time.monotonic() + self._start_timeout
+        while True:
+            view = await self._client.service(self.service)
+            units = view.replicas if view else ()
+            mine = [u for u in units if (u.version, u.role) == (version, role)]
+            failed = [u for u in mine if u.state == "failed"]
+            if failed:
+                raise DeployError(f"replica {failed[0].id} of {version} failed: {failed[0].reason}")
+            if len(mine) == count and all(u.state == "ready" for u in mine):
+                return [_replica(u) for u in mine]
+            if time.monotonic() > deadline:
+                states = ", ".join(f"{u.id}: {u.state} {u.reason}".strip() for u in mine)
+                raise DeployError(f"{version} not ready in {self._start_timeout:g}s ({states})")
+            await asyncio.sleep(_POLL)
+
+
+class AgentRouter:
+    """A traffic `Router` whose workers the agent runs; `apply` returns once every worker
+    has applied the split and drained the backends that left it."""
+
+    def __init__(
+        self,
+        client: AgentClient,
+        *,
+        service: str,
+        spec: RouterSpec | None = None,
+        workers: int = 2,
+        timeout: float = 60.0,
+    ) -> None:
+        self.service = service
+        self._client = client
+        self._spec = spec or RouterSpec()
+        self._workers = workers
+        self._timeout = timeout
+        self._split = TrafficSplit(stable=())
+
+    async def apply(self, split: TrafficSplit) -> None:
+        request = RouteRequest(split=Split.of(split), router=self._spec, workers=self._workers)
+        await self._client.put_route(self.service, request)
+        await self._await_applied()
+        self._split = split
+
+    def current(self) -> TrafficSplit:
+        return self._split
+
+    def counters(self) -> dict[str, VersionCounters]:
+        return self._client.counters_now(self.service)
+
+    async def _await_applied(self) -> None:
+        deadline = time.monotonic() + self._timeout
+        while True:
+            view = await self._client.service(self.service)
+            if view is not None and view.route is not None and _applied(view):
+                return
+            if time.monotonic() > deadline:
+                raise DeployError(f"router workers of {self.service} did not apply the route")
+            await asyncio.sleep(_POLL)
+
+
+def _applied(view: ServiceView) -> bool:
+    assert view.route is not None
+    generation = view.route.generation
+    workers = view.workers
+    return bool(workers) and all(
+        w.state == "ready" and (w.generation or 0) >= generation for w in workers
+    )
+
+
+def _replica(unit: UnitView) -> Replica:
+    return Replica(
+        id=unit.id,
+        version=unit.version or "",
+        host=unit.host,
+        port=unit.port,
+        healthy=unit.state == "ready",
+        role=unit.role,
+    )
