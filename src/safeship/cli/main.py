@@ -58,3 +58,7 @@ gates.register(app)
 from safeship.cli import serve  # noqa: E402
 
 serve.register(app)
+
+from safeship.cli import tokens  # noqa: E402
+
+tokens.register(app)

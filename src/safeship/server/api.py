@@ -18,7 +18,8 @@ from safeship.core.clock import Clock
 from safeship.core.errors import Conflict, NotFound
 from safeship.rollout import commands
 from safeship.rollout.state import RequestKind
-from safeship.server.auth import Authenticator, FailureLimiter, Principal, add_auth_errors
+from safeship.server.api_errors import add_error_handlers
+from safeship.server.auth import Authenticator, FailureLimiter, Principal
 from safeship.server.events import events_api
 from safeship.server.models import (
     ActionAccepted,
@@ -45,13 +46,14 @@ def errors(*codes: int) -> dict[int | str, dict[str, Any]]:
     return {code: {"model": ErrorBody} for code in codes}
 
 
-AUTH_ERRORS = errors(401, 403, 429)
+# Every route: a parameter that does not validate, and the refusals of authentication.
+AUTH_ERRORS = errors(401, 403, 422, 429)
 
 
 def mount_api(app: FastAPI, *, store: Store, clock: Clock, poll_s: float = 0.5) -> None:
     """Add /api/v1 to `app`, authenticated against the tokens in `store`."""
     auth = Authenticator(store, FailureLimiter(clock=clock))
-    add_auth_errors(app)
+    add_error_handlers(app)
     app.include_router(rollouts_api(store, auth))
     app.include_router(audit_api(store, auth))
     app.include_router(tokens_api(store, auth))
@@ -63,7 +65,7 @@ def rollouts_api(store: Store, auth: Authenticator) -> APIRouter:
     viewer = Depends(auth.require(Role.viewer))
     operator = Depends(auth.require(Role.operator))
     accepted: dict[str, Any] = {"status_code": status.HTTP_202_ACCEPTED}
-    gate_errors = errors(404, 409)
+    gate_errors = errors(400, 404, 409)
 
     @router.get("/rollouts")
     def list_rollouts(

@@ -17,14 +17,11 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from fastapi import Depends, FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from safeship.core.clock import Clock
 from safeship.core.errors import Forbidden, RateLimited, Unauthenticated
-from safeship.core.secrets import scrub
-from safeship.server.models import ErrorBody
 from safeship.store.repository import Store
 from safeship.store.tokens import Role
 
@@ -107,20 +104,3 @@ class Authenticator:
             self._limiter.failed(address)
             raise Unauthenticated("unknown or revoked token")
         return Principal(record.name, record.role)
-
-
-def add_auth_errors(app: FastAPI) -> None:
-    """401 and 429 carry the headers that tell a client what to do (the body as for any
-    error of the hierarchy: server/app.py answers the others)."""
-
-    async def refused(_request: Request, exc: Exception) -> JSONResponse:
-        assert isinstance(exc, Unauthenticated | RateLimited)
-        headers = {"WWW-Authenticate": "Bearer"} if exc.http_status == 401 else {}
-        if isinstance(exc, RateLimited):
-            headers["Retry-After"] = str(math.ceil(exc.retry_after))
-        kind = {401: "unauthorized", 403: "forbidden", 429: "too_many_requests"}
-        body = ErrorBody(errorType=kind[exc.http_status], error=scrub(str(exc)))
-        return JSONResponse(body.model_dump(), status_code=exc.http_status, headers=headers)
-
-    app.add_exception_handler(Unauthenticated, refused)
-    app.add_exception_handler(RateLimited, refused)

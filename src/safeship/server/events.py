@@ -47,7 +47,7 @@ def events_api(store: Store, auth: Authenticator, *, poll_s: float) -> APIRouter
     router = APIRouter(prefix="/api/v1", tags=["events"])
     sse: dict[str, Any] = {"content": {"text/event-stream": {"schema": {"type": "string"}}}}
     refusals: dict[int | str, dict[str, Any]] = {
-        code: {"model": ErrorBody} for code in (400, 401, 403, 429)
+        code: {"model": ErrorBody} for code in (400, 401, 403, 422, 429)
     }
 
     @router.get("/events", response_class=StreamingResponse, responses={200: sse, **refusals})

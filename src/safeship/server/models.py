@@ -64,7 +64,7 @@ class RolloutSummary(BaseModel):
 
     def record(self, spec: dict[str, Any] | None = None) -> RolloutRecord:
         """The stored record this was made from (`spec` only comes with a detail)."""
-        names = {f.name for f in dataclasses.fields(RolloutRecord)}
+        names = {f.name for f in dataclasses.fields(RolloutRecord)} - {"spec"}
         values = {k: v for k, v in self.model_dump().items() if k in names}
         return RolloutRecord(**values, spec=spec or {})
 
