@@ -15,7 +15,7 @@ from pydantic import BaseModel, Field
 
 from safeship.rollout.journal import from_record
 from safeship.store.records import AuditEntry, AuditVerification, RolloutRecord, RolloutResult
-from safeship.store.tokens import Role, TokenRecord
+from safeship.store.tokens import NAME, Role, TokenRecord
 
 
 class ErrorBody(BaseModel):
@@ -154,7 +154,7 @@ class TokenView(BaseModel):
 
 
 class TokenCreate(BaseModel):
-    name: str = Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9][A-Za-z0-9._@-]*$")
+    name: str = Field(pattern=f"^{NAME.pattern}$")  # the store's rule, so 422 before 400
     role: Role
 
 
