@@ -1,6 +1,7 @@
 """`safeship audit list|verify`: read the store's rollouts and audit log, check the hash chain.
 
-Thin over `safeship.store`: open the database, fetch, render as a Rich table or JSON.
+Thin over the store, or a control plane's API with `--server` (cli/backend.py): fetch,
+render as a Rich table or JSON.
 """
 
 from __future__ import annotations
@@ -8,19 +9,19 @@ from __future__ import annotations
 import dataclasses
 import json
 import time
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.table import Table
-from sqlalchemy.exc import SQLAlchemyError
 
+from safeship.cli.backend import backend
 from safeship.cli.output import ExitCode, Format, row, say
+from safeship.cli.remote import ServerOption
 from safeship.core.durations import format_duration
-from safeship.store import AuditEntry, RolloutRecord, Store, StoreError, default_url
+from safeship.store import AuditEntry, RolloutRecord
 
 audit_app = typer.Typer(
     help="The audit log: who did what, when and why, and proof it was not altered.",
@@ -40,18 +41,6 @@ def register(app: typer.Typer) -> None:
     app.add_typer(audit_app, name="audit")
 
 
-@contextmanager
-def _opened(db: str | None) -> Iterator[Store]:
-    """The store at `db`; a database that cannot be used exits 3 with the reason, no traceback."""
-    try:
-        with Store.open(db or default_url()) as store:
-            yield store
-    except (StoreError, SQLAlchemyError) as exc:
-        say(Console(stderr=True), ("error:", "red"), " ", str(exc))
-        code = exc.exit_code if isinstance(exc, StoreError) else ExitCode.UNAVAILABLE
-        raise typer.Exit(code) from exc
-
-
 @audit_app.command("list")
 def list_command(
     rollout: Annotated[
@@ -60,14 +49,15 @@ def list_command(
     limit: Annotated[int, typer.Option("--limit", min=1, help="At most this many rows.")] = 50,
     output: Annotated[Format, typer.Option("--format", help="table or json.")] = (Format.table),
     db: DbOption = None,
+    server: ServerOption = None,
 ) -> None:
     """Rollouts, newest first; with --rollout, that rollout and every audited action of it."""
-    with _opened(db) as store:
+    with backend(db, server, console=Console(stderr=True)) as where:
         if rollout is None:
-            _show_rollouts(store.list_rollouts(limit=limit), output)
+            _show_rollouts(where.rollouts(limit=limit), output)
             return
-        record = store.get_rollout(rollout)
-        entries = store.audit_entries(rollout_id=rollout, limit=limit)
+        record = where.rollout(rollout)
+        entries = where.audit_entries(rollout_id=rollout, limit=limit)
     if record is None and not entries:
         say(Console(stderr=True), f"no rollout {rollout!r}; `safeship audit list` shows them all")
         raise typer.Exit(ExitCode.INVALID)
@@ -75,11 +65,11 @@ def list_command(
 
 
 @audit_app.command("verify")
-def verify_command(db: DbOption = None) -> None:
+def verify_command(db: DbOption = None, server: ServerOption = None) -> None:
     """Recompute the audit hash chain and check its signed checkpoints; exit 1 naming what
     was done (edited, removed or reordered, truncated, rewritten, forged checkpoint)."""
-    with _opened(db) as store:
-        result = store.verify_audit()
+    with backend(db, server, console=Console(stderr=True)) as source:
+        result = source.verify_audit()
     console = Console(highlight=False, markup=False)
     if result.ok:
         signed = f", {result.checkpoints} signed checkpoints" if result.checkpoints else ""

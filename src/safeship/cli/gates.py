@@ -1,7 +1,8 @@
 """Manual gates: `safeship pause|resume|promote|abort|rollback|retry ROLLOUT`.
 
 `safeship run` is another process, so a gate travels through the store: the command writes
-a request and its audit entry in one transaction; the controller running the rollout sees it
+a request and its audit entry in one transaction (`rollout.commands.request`), directly or,
+with `--server`, through the control plane's API; the controller running the rollout sees it
 within a fraction of a second and its pure planner applies it (rollout/gates.py). `retry`
 starts a finished, failed rollout again, in this process, from the spec it was run with.
 """
@@ -17,13 +18,16 @@ import typer
 from pydantic import ValidationError
 from rich.console import Console
 
-from safeship.cli.output import ExitCode, fail, say
+from safeship.cli.backend import backend
+from safeship.cli.output import ExitCode, fail, refuse, say
+from safeship.cli.remote import ServerOption
 from safeship.cli.rollouts import DbOption, _open_store, _run
 from safeship.config.models import RolloutSpec
+from safeship.core.errors import SafeshipError
 from safeship.core.secrets import MASK, register_env
-from safeship.rollout.state import Phase
+from safeship.rollout.commands import retryable
+from safeship.rollout.state import Phase, RequestKind
 from safeship.store.records import RolloutRecord
-from safeship.store.repository import Store
 
 console = Console()
 RolloutArg = Annotated[str, typer.Argument(help="Rollout id (see `safeship status`).")]
@@ -40,14 +44,18 @@ def register(app: typer.Typer) -> None:
         app.command()(command)
 
 
-def pause(rollout: RolloutArg, reason: ReasonOption = "", db: DbOption = None) -> None:
+def pause(
+    rollout: RolloutArg, reason: ReasonOption = "", db: DbOption = None, server: ServerOption = None
+) -> None:
     """Hold the rollout where it is (traffic and targets stay as they are)."""
-    _request(db, rollout, "pause", reason=reason)
+    _request(db, server, rollout, "pause", reason=reason)
 
 
-def resume(rollout: RolloutArg, reason: ReasonOption = "", db: DbOption = None) -> None:
+def resume(
+    rollout: RolloutArg, reason: ReasonOption = "", db: DbOption = None, server: ServerOption = None
+) -> None:
     """Continue a paused rollout (past an open `pause: {}` step too)."""
-    _request(db, rollout, "resume", reason=reason)
+    _request(db, server, rollout, "resume", reason=reason)
 
 
 def promote(
@@ -55,14 +63,17 @@ def promote(
     full: Annotated[bool, typer.Option("--full", help="Skip every remaining step.")] = False,
     reason: ReasonOption = "",
     db: DbOption = None,
+    server: ServerOption = None,
 ) -> None:
     """Move past the current step, or with --full straight to the new version everywhere."""
-    _request(db, rollout, "promote", reason=reason, options={"full": full})
+    _request(db, server, rollout, "promote", reason=reason, options={"full": full})
 
 
-def abort(rollout: RolloutArg, reason: ReasonOption = "", db: DbOption = None) -> None:
+def abort(
+    rollout: RolloutArg, reason: ReasonOption = "", db: DbOption = None, server: ServerOption = None
+) -> None:
     """Stop the rollout and roll it back at once; it ends as aborted."""
-    _request(db, rollout, "abort", reason=reason)
+    _request(db, server, rollout, "abort", reason=reason)
 
 
 def rollback(
@@ -72,52 +83,33 @@ def rollback(
     ] = RollbackStrategy.fast,
     reason: ReasonOption = "",
     db: DbOption = None,
+    server: ServerOption = None,
 ) -> None:
     """Roll back: fast (everything at once) or gradual (in waves, stopping if cleared)."""
-    _request(db, rollout, "rollback", reason=reason, options={"mode": strategy.value})
+    _request(db, server, rollout, "rollback", reason=reason, options={"mode": strategy.value})
 
 
 def _request(
-    db: str | None, rollout: str, kind: str, *, reason: str, options: dict[str, Any] | None = None
+    db: str | None,
+    server: str | None,
+    rollout: str,
+    kind: RequestKind,
+    *,
+    reason: str,
+    options: dict[str, Any] | None = None,
 ) -> None:
-    actor = os.environ.get("USER", "cli")
-    with _open_store(db) as store:
-        record = _unfinished(store, rollout)
-        with store.transaction() as tx:
-            tx.add_request(
-                rollout_id=rollout, kind=kind, actor=actor, reason=reason, options=options
-            )
-            tx.audit(
-                actor=actor,
-                action=f"request {kind}",
-                reason=reason,
-                rollout_id=rollout,
-                service=record.service,
-                details=options,
-            )
+    with backend(db, server, console=console) as where:
+        where.request(rollout, kind, reason=reason, options=options or {})
     say(console, f"{kind} requested for {rollout}; its controller acts on it within a second")
-
-
-def _unfinished(store: Store, rollout: str) -> RolloutRecord:
-    record = store.get_rollout(rollout)
-    if record is None:
-        fail(console, f"no rollout {rollout}; `safeship status` lists them", ExitCode.INVALID)
-    if record.finished:
-        fail(console, f"rollout {rollout} is already {record.phase}", ExitCode.INVALID)
-    return record
 
 
 def retry(rollout: RolloutArg, db: DbOption = None) -> None:
     """Run an aborted or rolled-back rollout again (same spec, same version), in-process."""
     with _open_store(db) as store:
-        record = store.get_rollout(rollout)
-        if record is None or record.result not in ("rolled_back", "aborted", "failed"):
-            found = "no such rollout" if record is None else f"it is {record.phase}"
-            fail(
-                console,
-                f"only a rolled-back or aborted rollout can be retried; {found}",
-                ExitCode.INVALID,
-            )
+        try:
+            record = retryable(store.get_rollout(rollout), rollout)
+        except SafeshipError as exc:
+            refuse(console, exc)
         spec = _stored_spec(record)
         store.audit(
             actor=os.environ.get("USER", "cli"),

@@ -62,3 +62,6 @@ serve.register(app)
 from safeship.cli import agent  # noqa: E402
 
 agent.register(app)
+from safeship.cli import tokens  # noqa: E402
+
+tokens.register(app)

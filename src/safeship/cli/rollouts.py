@@ -16,6 +16,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from safeship.cli.backend import backend
 from safeship.cli.checks import preflight
 from safeship.cli.output import (
     ExitCode,
@@ -27,6 +28,7 @@ from safeship.cli.output import (
     say,
 )
 from safeship.cli.progress import RolloutProgress
+from safeship.cli.remote import ServerOption
 from safeship.config.models import RolloutSpec
 from safeship.core.durations import format_duration
 from safeship.core.errors import SafeshipError, StoreError
@@ -123,10 +125,13 @@ def status(
         bool, typer.Option("--detailed", help="Per-target state, progress, velocity, ETA.")
     ] = False,
     db: DbOption = None,
+    server: ServerOption = None,
 ) -> None:
     """Progress of a rollout: phase, step, weight, last verdict (--detailed: the migration)."""
-    with _open_store(db) as store:
-        records = [store.get_rollout(rollout)] if rollout else store.list_rollouts(limit=10)
+    with backend(db, server, console=console) as where:
+        records = [where.rollout(rollout)] if rollout else where.rollouts(limit=10)
+        if detailed and records and records[0] is not None and not rollout:
+            records = [where.rollout(records[0].id)]  # with its spec, which a listing omits
     found = [r for r in records if r is not None]
     if not found:
         fail(console, f"no rollout {rollout}" if rollout else "no rollouts yet", ExitCode.INVALID)

@@ -12,8 +12,10 @@ from rich.console import Console
 from safeship.alerting.manager import load_groups
 from safeship.cli.output import ExitCode, fail, refuse, say
 from safeship.config.metrics import load_control_plane
+from safeship.core.addresses import is_loopback, split_host_port
 from safeship.core.clock import SystemClock
-from safeship.core.errors import ConfigError
+from safeship.core.errors import ConfigError, SafeshipError
+from safeship.wiring.serve import Tls
 from safeship.wiring.serve import serve as run_control_plane
 
 console = Console(stderr=True)
@@ -33,8 +35,15 @@ def serve(
     check: Annotated[
         bool, typer.Option("--check", help="Check the config and its rule files, then exit.")
     ] = False,
+    tls_cert: Annotated[
+        Path | None, typer.Option("--tls-cert", help="PEM certificate: serve HTTPS.")
+    ] = None,
+    tls_key: Annotated[Path | None, typer.Option("--tls-key", help="PEM private key.")] = None,
 ) -> None:
-    """Run the control plane: scrape targets, answer PromQL on /prometheus/api/v1, /health/*."""
+    """Run the control plane: /api/v1 (tokens, roles), PromQL on /prometheus/api/v1, /health/*."""
+    if (tls_cert is None) != (tls_key is None):
+        fail(console, "--tls-cert and --tls-key go together", ExitCode.INVALID)
+    tls = Tls(str(tls_cert), str(tls_key)) if tls_cert and tls_key else None
     try:
         loaded = load_control_plane(config)
         if listen is not None:
@@ -45,8 +54,17 @@ def serve(
     if check:
         say(console, f"{config or 'defaults'}: valid")
         raise typer.Exit(ExitCode.OK)
+    host, _ = split_host_port(loaded.listen)
+    if tls is None and not is_loopback(host):
+        console.print(
+            f"[yellow]warning[/] serving on {loaded.listen} without TLS: tokens cross the"
+            " network in clear text; pass --tls-cert and --tls-key, or listen on 127.0.0.1",
+            highlight=False,
+        )
     try:
-        asyncio.run(run_control_plane(loaded, clock=SystemClock()))
+        asyncio.run(run_control_plane(loaded, clock=SystemClock(), tls=tls))
+    except SafeshipError as exc:
+        refuse(console, exc)
     except OSError as exc:
         fail(console, f"cannot serve on {listen or loaded.listen}: {exc}", ExitCode.UNAVAILABLE)
     except KeyboardInterrupt:

@@ -67,3 +67,13 @@ def _is_ipv6(host: str) -> bool:
         return isinstance(ipaddress.ip_address(host), ipaddress.IPv6Address)
     except ValueError:
         return False
+
+
+def is_loopback(host: str) -> bool:
+    """Whether a listener on `host` is reachable from this machine only (`localhost` too)."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False  # a name other than localhost may resolve to anything

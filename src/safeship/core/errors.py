@@ -9,7 +9,12 @@ category, never a module's private error, and nobody picks a code by hand.
     ├── InvalidInput           what was given cannot be used      exit 2, HTTP 400
     │   ├── ConfigError        a config file, with file:line:key  exit 2, HTTP 422
     │   ├── UsageError         a command-line value               exit 2, HTTP 400
-    │   └── TemplateError      an alert template                  exit 2, HTTP 400
+    │   ├── TemplateError      an alert template                  exit 2, HTTP 400
+    │   ├── NotFound           no such rollout, token, ...        exit 2, HTTP 404
+    │   └── Conflict           not now: the state does not allow  exit 2, HTTP 409
+    ├── Unauthenticated        no token, or one we do not know    exit 2, HTTP 401
+    │   └── Forbidden          a token whose role is too low      exit 2, HTTP 403
+    ├── RateLimited            too many failed attempts; wait     exit 3, HTTP 429
     ├── QueryError             a query that cannot be answered    exit 2, HTTP 422
     ├── StoreError             the state database is unusable     exit 3, HTTP 503
     └── DeployError            a fleet or router action failed    exit 3, HTTP 502
@@ -80,6 +85,41 @@ class UsageError(InvalidInput):
 
 class TemplateError(InvalidInput):
     """A template that cannot be expanded; the message says what was found."""
+
+
+class NotFound(InvalidInput):
+    """What a request names does not exist (a rollout id, a token name)."""
+
+    http_status: ClassVar[int] = 404
+
+
+class Conflict(InvalidInput):
+    """A valid request the current state refuses (pausing a finished rollout, a taken name)."""
+
+    http_status: ClassVar[int] = 409
+
+
+class Unauthenticated(SafeshipError):
+    """No token, or one that is unknown or revoked: the caller must present a valid one."""
+
+    exit_code: ClassVar[ExitCode] = ExitCode.INVALID
+    http_status: ClassVar[int] = 401
+
+
+class Forbidden(Unauthenticated):
+    """A valid token whose role does not allow the action; the message names the role needed."""
+
+    http_status: ClassVar[int] = 403
+
+
+class RateLimited(SafeshipError):
+    """Too many failed attempts from one client; `retry_after` says how long to wait."""
+
+    http_status: ClassVar[int] = 429
+
+    def __init__(self, message: str, *, retry_after: float) -> None:
+        self.retry_after = retry_after
+        super().__init__(message)
 
 
 class QueryError(SafeshipError):

@@ -76,8 +76,24 @@ def create_app(
     return app
 
 
-def http_server(app: FastAPI, *, host: str, port: int) -> uvicorn.Server:
-    """uvicorn for `app`, quiet; `await server.serve()` runs it until SIGINT/SIGTERM."""
+def http_server(
+    app: FastAPI,
+    *,
+    host: str,
+    port: int,
+    tls_cert: str | None = None,
+    tls_key: str | None = None,
+) -> uvicorn.Server:
+    """uvicorn for `app`, quiet, HTTPS when given a certificate and key; `await
+    server.serve()` runs it until SIGINT/SIGTERM."""
     return uvicorn.Server(
-        uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="off")
+        uvicorn.Config(
+            app,
+            host=host,
+            port=port,
+            log_level="warning",
+            lifespan="off",
+            ssl_certfile=tls_cert,
+            ssl_keyfile=tls_key,
+        )
     )

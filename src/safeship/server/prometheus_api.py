@@ -132,7 +132,9 @@ def prometheus_api(
         ("/labels", labels),
         ("/query_exemplars", query_exemplars),
     ):
-        router.add_api_route(path, handler, methods=["GET", "POST"])
+        for method in ("GET", "POST"):  # one operation each: OpenAPI ids must be unique
+            name = f"prometheus_{path.strip('/')}_{method.lower()}"
+            router.add_api_route(path, handler, methods=[method], operation_id=name)
     router.add_api_route("/label/{name}/values", label_values, methods=["GET"])
     router.add_api_route("/metadata", metadata, methods=["GET"])
     router.add_api_route("/status/buildinfo", buildinfo, methods=["GET"])

@@ -12,14 +12,16 @@ from types import TracebackType
 from typing import Any
 
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import DBAPIError, SQLAlchemyError
+from sqlalchemy.exc import DBAPIError, IntegrityError, SQLAlchemyError
 
 from safeship.core.clock import Clock, SystemClock
-from safeship.core.errors import StoreError
+from safeship.core.errors import Conflict, StoreError
 from safeship.store.audit_key import AuditKey, load_key, write_head
 from safeship.store.engine import READ_ONLY, create_engine, default_url
 from safeship.store.migrate import upgrade_to_head
 from safeship.store.records import AuditEntry, AuditVerification, RequestRecord, RolloutRecord
+from safeship.store.rollouts import Cursor
+from safeship.store.tokens import Role, TokenRecord, needs_touch
 from safeship.store.transaction import Transaction
 
 
@@ -155,3 +157,38 @@ class Store:
         key = self._key or load_key(self._url, create=False)
         with self._reading() as tx:
             return tx.verify_audit(key)
+
+    def rollouts_changed_since(
+        self, after: Cursor | None, *, limit: int = 100
+    ) -> list[RolloutRecord]:
+        with self._reading() as tx:
+            return tx.rollouts_changed_since(after, limit=limit)
+
+    def newest_rollout_change(self) -> Cursor | None:
+        with self._reading() as tx:
+            return tx.newest_rollout_change()
+
+    def create_token(self, *, name: str, role: Role, actor: str) -> tuple[TokenRecord, str]:
+        """A new token (shown once) and its audit entry, in one transaction."""
+        try:
+            with self.transaction() as tx:
+                return tx.create_token(name=name, role=role, actor=actor)
+        except IntegrityError as exc:  # a concurrent create of the same name won the race
+            raise Conflict(f"a token named {name!r} exists; pick another name") from exc
+
+    def revoke_token(self, name: str, *, actor: str) -> TokenRecord:
+        with self.transaction() as tx:
+            return tx.revoke_token(name, actor=actor)
+
+    def tokens(self) -> list[TokenRecord]:
+        with self._reading() as tx:
+            return tx.tokens()
+
+    def authenticate(self, token: str) -> TokenRecord | None:
+        """The record of a valid token (its last use noted, to the minute), else None."""
+        with self._reading() as tx:
+            record = tx.verify_token(token)
+        if record is not None and needs_touch(record, now=self._clock.now()):
+            with self.transaction() as tx:
+                tx.touch_token(record)
+        return record

@@ -79,3 +79,27 @@ def stable_version(conn: Connection, service: str) -> str | None:
 def set_stable_version(conn: Connection, *, service: str, version: str, now: float) -> None:
     values = {"name": service, "stable_version": version, "updated_at": now}
     upsert(conn, services, values, key="name")
+
+
+Cursor = tuple[float, str]  # (updated_at, id): where a reader of changes has got to
+
+
+def changed_since(conn: Connection, after: Cursor | None, *, limit: int) -> list[RolloutRecord]:
+    """Rollouts saved after `after` (all with None), oldest change first, at most `limit`."""
+    query = sa.select(rollouts).order_by(rollouts.c.updated_at, rollouts.c.id).limit(limit)
+    if after is not None:
+        at, rollout_id = after
+        query = query.where(
+            sa.or_(
+                rollouts.c.updated_at > at,
+                sa.and_(rollouts.c.updated_at == at, rollouts.c.id > rollout_id),
+            )
+        )
+    return [row_to_record(row) for row in conn.execute(query)]
+
+
+def newest_change(conn: Connection) -> Cursor | None:
+    """The cursor of the newest saved rollout: a reader starting now reads after it."""
+    query = sa.select(rollouts.c.updated_at, rollouts.c.id)
+    row = conn.execute(query.order_by(rollouts.c.updated_at.desc(), rollouts.c.id.desc())).first()
+    return (row.updated_at, row.id) if row is not None else None

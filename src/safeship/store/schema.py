@@ -87,3 +87,18 @@ rollout_requests = sa.Table(
     sa.Column("handled_at", sa.Double(), nullable=True),
     sa.Index("ix_rollout_requests_pending", "rollout_id", "handled_at"),
 )
+
+# API tokens (migration 0006): `id` is the public lookup part of the token, `hash` a keyed
+# hash of its secret part (store/tokens.py says why a fast hash suffices); the token itself
+# is shown once and never stored.
+api_tokens = sa.Table(
+    "api_tokens",
+    metadata,
+    sa.Column("id", sa.String(32), primary_key=True),
+    sa.Column("name", sa.String(128), nullable=False, unique=True),
+    sa.Column("role", sa.String(16), nullable=False),
+    sa.Column("hash", sa.String(128), nullable=False),
+    sa.Column("created_at", sa.Double(), nullable=False),
+    sa.Column("created_by", sa.String(128), nullable=False),
+    sa.Column("last_used_at", sa.Double(), nullable=True),
+)

@@ -15,6 +15,7 @@ from safeship.core.clock import Clock
 from safeship.store import audit as audit_rows
 from safeship.store import requests as request_rows
 from safeship.store import rollouts as rollout_rows
+from safeship.store import tokens as token_rows
 from safeship.store.audit_key import AuditKey, read_head
 from safeship.store.records import (
     AuditEntry,
@@ -23,6 +24,8 @@ from safeship.store.records import (
     RequestRecord,
     RolloutRecord,
 )
+from safeship.store.rollouts import Cursor
+from safeship.store.tokens import Role, TokenRecord
 
 
 class Transaction:
@@ -130,3 +133,34 @@ class Transaction:
 
     def mark_requests_handled(self, ids: list[int]) -> None:
         request_rows.mark_handled(self._conn, ids, now=self._clock.now())
+
+    def rollouts_changed_since(self, after: Cursor | None, *, limit: int) -> list[RolloutRecord]:
+        """Rollouts saved after the cursor, oldest change first (the API's event stream)."""
+        return rollout_rows.changed_since(self._conn, after, limit=limit)
+
+    def newest_rollout_change(self) -> Cursor | None:
+        return rollout_rows.newest_change(self._conn)
+
+    def create_token(self, *, name: str, role: Role, actor: str) -> tuple[TokenRecord, str]:
+        """A new API token and its audit entry; the token is returned once, never stored."""
+        record, token = token_rows.create(
+            self._conn, name=name, role=role, created_by=actor, now=self._clock.now()
+        )
+        self.audit(actor=actor, action="create token", details={"name": name, "role": role})
+        return record, token
+
+    def revoke_token(self, name: str, *, actor: str) -> TokenRecord:
+        """Delete the token named `name`, audited; it stops working at once."""
+        record = token_rows.revoke(self._conn, name)
+        details = {"name": name, "role": record.role}
+        self.audit(actor=actor, action="revoke token", details=details)
+        return record
+
+    def tokens(self) -> list[TokenRecord]:
+        return token_rows.listing(self._conn)
+
+    def verify_token(self, token: str) -> TokenRecord | None:
+        return token_rows.verify(self._conn, token)
+
+    def touch_token(self, record: TokenRecord) -> None:
+        token_rows.touch(self._conn, record, now=self._clock.now())

@@ -1,9 +1,10 @@
-"""Wiring of `safeship serve`: the control plane's store, scraper, engine, rules and history.
+"""Wiring of `safeship serve`: the control plane's store, scraper, engine, rules, history, API.
 
 Where it sits: it builds the signal path of the data flow ("scrape /metrics ─▶ metric store
 ─▶ alert rules", and the rollups kept for history) from a `ControlPlaneConfig`, and hands the
-pieces to the HTTP app (`server/app.py`). It decides nothing: a store fed by
-`scrape_configs`, the rule manager evaluating `rule_files` over it, and the app under uvicorn.
+pieces to the HTTP app (`server/app.py`), with /api/v1 over the state store (`server/api.py`).
+It decides nothing: a store fed by `scrape_configs`, the rule manager evaluating `rule_files`
+over it, and the app under uvicorn.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from safeship.metrics.rollups import Rollup
 from safeship.metrics.scrape import Scraper
 from safeship.metrics.store import SeriesStore
 from safeship.store.engine import default_url
+from safeship.store.repository import Store
 from safeship.wiring.readiness import ControlPlaneReadiness, StoreProbe
 
 if TYPE_CHECKING:
@@ -56,9 +58,24 @@ def build(config: ControlPlaneConfig, *, clock: Clock) -> ControlPlane:
     return ControlPlane(config, store, scraper, Engine(store), registry)
 
 
-async def serve(config: ControlPlaneConfig, *, clock: Clock, listen: str | None = None) -> None:
+@dataclass(frozen=True)
+class Tls:
+    """The certificate and key uvicorn serves HTTPS with (PEM files)."""
+
+    cert: str
+    key: str
+
+
+async def serve(
+    config: ControlPlaneConfig,
+    *,
+    clock: Clock,
+    listen: str | None = None,
+    tls: Tls | None = None,
+) -> None:
     """Run the control plane until cancelled (SIGINT/SIGTERM stop uvicorn)."""
-    from safeship.server.app import create_app, http_server  # FastAPI: only to serve
+    from safeship.server.api import mount_api  # FastAPI: only to serve
+    from safeship.server.app import create_app, http_server
 
     plane = build(config, clock=clock)
     host, port = split_host_port(listen or config.listen)
@@ -75,10 +92,19 @@ async def serve(config: ControlPlaneConfig, *, clock: Clock, listen: str | None 
         rules=rules,
         history=history_reader(config),
     )
-    server = http_server(app, host=host, port=port)
+    state = Store.open(default_url(), clock=clock)
+    mount_api(app, store=state, clock=clock)
+    server = http_server(
+        app,
+        host=host,
+        port=port,
+        tls_cert=tls.cert if tls else None,
+        tls_key=tls.key if tls else None,
+    )
     loop = asyncio.get_running_loop()
     async with plane.scraper:
-        tasks = [loop.create_task(_scrape_self(plane, server, host, port))]
+        # Under TLS the scraper would not trust our certificate: no self-scrape then.
+        tasks = [loop.create_task(_scrape_self(plane, server, host, port))] if tls is None else []
         if config.history.enabled:
             tasks.append(loop.create_task(keep_history(plane, clock=clock)))
         if rules is not None:
@@ -90,6 +116,7 @@ async def serve(config: ControlPlaneConfig, *, clock: Clock, listen: str | None 
                 task.cancel()
             if rules is not None:
                 rules.close()
+            state.close()
 
 
 def rule_manager(plane: ControlPlane, *, clock: Clock) -> RuleManager | None:

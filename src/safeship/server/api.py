@@ -1,0 +1,196 @@
+"""/api/v1: rollouts, their manual gates, the audit log and tokens, over the state store.
+
+Where it sits: the "store ─▶ API / SSE ─▶ dashboard, CLI" end of the data flow (DESIGN §2).
+It decides nothing: reads come from the store, a gate goes through `rollout.commands.request`
+(the very function the CLI calls on the store directly), and the controller running the
+rollout applies it. Every endpoint names the role it needs (server/auth.py); the actor of
+what is audited is the caller's token name. Errors come from the one hierarchy
+(core/errors.py) and answer with its status; each route documents the ones it can raise.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, FastAPI, Query, status
+
+from safeship.core.clock import Clock
+from safeship.core.errors import Conflict, NotFound
+from safeship.rollout import commands
+from safeship.rollout.state import RequestKind
+from safeship.server.api_errors import add_error_handlers
+from safeship.server.auth import Authenticator, FailureLimiter, Principal
+from safeship.server.events import events_api
+from safeship.server.models import (
+    ActionAccepted,
+    ActionBody,
+    AuditEntryView,
+    AuditVerificationView,
+    ErrorBody,
+    PromoteBody,
+    RollbackBody,
+    RolloutDetail,
+    RolloutSummary,
+    TokenCreate,
+    TokenCreated,
+    TokenView,
+)
+from safeship.store.repository import Store
+from safeship.store.tokens import Role
+
+PREFIX = "/api/v1"
+
+
+def errors(*codes: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI `responses` for the error statuses a route can answer with."""
+    return {code: {"model": ErrorBody} for code in codes}
+
+
+# Every route: a parameter that does not validate, and the refusals of authentication.
+AUTH_ERRORS = errors(401, 403, 422, 429)
+
+
+def mount_api(app: FastAPI, *, store: Store, clock: Clock, poll_s: float = 0.5) -> None:
+    """Add /api/v1 to `app`, authenticated against the tokens in `store`."""
+    auth = Authenticator(store, FailureLimiter(clock=clock))
+    add_error_handlers(app)
+    app.include_router(rollouts_api(store, auth))
+    app.include_router(audit_api(store, auth))
+    app.include_router(tokens_api(store, auth))
+    app.include_router(events_api(store, auth, poll_s=poll_s))
+
+
+def rollouts_api(store: Store, auth: Authenticator) -> APIRouter:
+    router = APIRouter(prefix=PREFIX, tags=["rollouts"], responses=AUTH_ERRORS)
+    viewer = Depends(auth.require(Role.viewer))
+    operator = Depends(auth.require(Role.operator))
+    accepted: dict[str, Any] = {"status_code": status.HTTP_202_ACCEPTED}
+    gate_errors = errors(400, 404, 409)
+
+    @router.get("/rollouts")
+    def list_rollouts(
+        service: str | None = None,
+        limit: Annotated[int, Query(ge=1, le=500)] = 50,
+        _: Principal = viewer,
+    ) -> list[RolloutSummary]:
+        """Rollouts, newest first; `service` keeps one service's."""
+        return [RolloutSummary.of(r) for r in store.list_rollouts(service=service, limit=limit)]
+
+    @router.get("/rollouts/{rollout_id}", responses=errors(404))
+    def get_rollout(rollout_id: str, _: Principal = viewer) -> RolloutDetail:
+        """One rollout: phase, step, weights, last verdict, message, status and spec."""
+        record = store.get_rollout(rollout_id)
+        if record is None:
+            raise NotFound(f"no rollout {rollout_id}; GET {PREFIX}/rollouts lists them")
+        return RolloutDetail.of(record)
+
+    def gate(
+        kind: RequestKind, rollout_id: str, caller: Principal, reason: str, **options: Any
+    ) -> ActionAccepted:
+        request_id = commands.request(
+            store,
+            rollout_id=rollout_id,
+            kind=kind,
+            actor=caller.name,
+            reason=reason,
+            options=options or None,
+        )
+        return ActionAccepted(
+            rollout=rollout_id, action=kind, request_id=request_id, actor=caller.name
+        )
+
+    @router.post("/rollouts/{rollout_id}/pause", **accepted, responses=gate_errors)
+    def pause(
+        rollout_id: str, body: ActionBody | None = None, caller: Principal = operator
+    ) -> ActionAccepted:
+        """Hold the rollout where it is (traffic and targets stay as they are)."""
+        return gate("pause", rollout_id, caller, (body or ActionBody()).reason)
+
+    @router.post("/rollouts/{rollout_id}/resume", **accepted, responses=gate_errors)
+    def resume(
+        rollout_id: str, body: ActionBody | None = None, caller: Principal = operator
+    ) -> ActionAccepted:
+        """Continue a paused rollout (past an open `pause: {}` step too)."""
+        return gate("resume", rollout_id, caller, (body or ActionBody()).reason)
+
+    @router.post("/rollouts/{rollout_id}/promote", **accepted, responses=gate_errors)
+    def promote(
+        rollout_id: str, body: PromoteBody | None = None, caller: Principal = operator
+    ) -> ActionAccepted:
+        """Move past the current step, or with `full` straight to the new version everywhere."""
+        body = body or PromoteBody()
+        return gate("promote", rollout_id, caller, body.reason, full=body.full)
+
+    @router.post("/rollouts/{rollout_id}/abort", **accepted, responses=gate_errors)
+    def abort(
+        rollout_id: str, body: ActionBody | None = None, caller: Principal = operator
+    ) -> ActionAccepted:
+        """Stop the rollout and roll it back at once; it ends as aborted."""
+        return gate("abort", rollout_id, caller, (body or ActionBody()).reason)
+
+    @router.post("/rollouts/{rollout_id}/rollback", **accepted, responses=gate_errors)
+    def rollback(
+        rollout_id: str, body: RollbackBody | None = None, caller: Principal = operator
+    ) -> ActionAccepted:
+        """Roll back: fast (everything at once) or gradual (in waves, stopping if cleared)."""
+        body = body or RollbackBody()
+        return gate("rollback", rollout_id, caller, body.reason, mode=body.strategy)
+
+    @router.post("/rollouts/{rollout_id}/retry", **accepted, responses=gate_errors)
+    def retry(
+        rollout_id: str, body: ActionBody | None = None, caller: Principal = operator
+    ) -> ActionAccepted:
+        """Run a rolled-back or aborted rollout again. Today a rollout runs where its fleet
+        is (`safeship run`), not in the control plane, so this answers 409 saying so."""
+        commands.retryable(store.get_rollout(rollout_id), rollout_id)
+        raise Conflict(
+            f"the control plane does not run rollouts yet: run `safeship retry {rollout_id}`"
+            " where its fleet runs"
+        )
+
+    return router
+
+
+def audit_api(store: Store, auth: Authenticator) -> APIRouter:
+    router = APIRouter(prefix=PREFIX, tags=["audit"], responses=AUTH_ERRORS)
+    viewer = Depends(auth.require(Role.viewer))
+
+    @router.get("/audit")
+    def audit(
+        rollout: str | None = None,
+        limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+        _: Principal = viewer,
+    ) -> list[AuditEntryView]:
+        """The newest `limit` audit entries (of one rollout with `rollout`), oldest first."""
+        entries = store.audit_entries(rollout_id=rollout, limit=limit)
+        return [AuditEntryView.of(e) for e in entries]
+
+    @router.get("/audit/verify")
+    def verify(_: Principal = viewer) -> AuditVerificationView:
+        """Recompute the hash chain and check its signed checkpoints."""
+        return AuditVerificationView.of(store.verify_audit())
+
+    return router
+
+
+def tokens_api(store: Store, auth: Authenticator) -> APIRouter:
+    router = APIRouter(prefix=PREFIX, tags=["tokens"], responses=AUTH_ERRORS)
+    admin = Depends(auth.require(Role.admin))
+
+    @router.get("/tokens")
+    def list_tokens(_: Principal = admin) -> list[TokenView]:
+        """Every token's name, role, creation and last use; never a token."""
+        return [TokenView.of(t) for t in store.tokens()]
+
+    @router.post("/tokens", status_code=status.HTTP_201_CREATED, responses=errors(400, 409))
+    def create_token(body: TokenCreate, caller: Principal = admin) -> TokenCreated:
+        """A new token, shown in this answer only; audited with the caller as actor."""
+        record, token = store.create_token(name=body.name, role=body.role, actor=caller.name)
+        return TokenCreated(**TokenView.of(record).model_dump(), token=token)
+
+    @router.delete("/tokens/{name}", responses=errors(404))
+    def revoke_token(name: str, caller: Principal = admin) -> TokenView:
+        """Revoke a token: it stops working at once; audited."""
+        return TokenView.of(store.revoke_token(name, actor=caller.name))
+
+    return router

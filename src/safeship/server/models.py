@@ -1,0 +1,162 @@
+"""What /api/v1 takes and answers, as pydantic models: the OpenAPI schema is generated from them.
+
+Plain pydantic, no FastAPI, so the CLI's client (`cli/remote.py`) parses answers with the same
+models the server answers with. A rollout answers with every field of its stored record (the
+CLI rebuilds a `RolloutRecord` from it) plus what a reader wants without parsing the status:
+step, weight, last verdict and message.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+from safeship.rollout.journal import from_record
+from safeship.store.records import AuditEntry, AuditVerification, RolloutRecord, RolloutResult
+from safeship.store.tokens import NAME, Role, TokenRecord
+
+
+class ErrorBody(BaseModel):
+    """Every refusal: the error category's HTTP status, and a message for a person."""
+
+    status: Literal["error"] = "error"
+    errorType: str
+    error: str
+
+
+class RolloutSummary(BaseModel):
+    """A rollout as listed: identity, outcome, and where it stands."""
+
+    id: str
+    service: str
+    from_version: str | None
+    to_version: str
+    strategy: str
+    actor: str
+    phase: str
+    created_at: float
+    updated_at: float
+    finished_at: float | None
+    result: RolloutResult | None
+    reason: str
+    steps_hash: str
+    step: int = Field(description="Index of the current step, from 0.")
+    canary_weight: float = Field(description="Percent of traffic routed to the new version.")
+    last_verdict: str | None = Field(description="Outcome of the newest analysis judgement.")
+    message: str
+    status: dict[str, Any] = Field(description="The planner's persisted status, secrets masked.")
+
+    @classmethod
+    def of(cls, record: RolloutRecord) -> RolloutSummary:
+        st = from_record(record)
+        verdict = st.last_judgement.outcome.value if st.last_judgement else None
+        fields = {f.name: getattr(record, f.name) for f in dataclasses.fields(record)}
+        fields.pop("spec")
+        return cls(
+            **{**fields, "status": dict(record.status)},
+            step=st.step_index,
+            canary_weight=st.canary_weight,
+            last_verdict=verdict,
+            message=st.message,
+        )
+
+    def record(self, spec: dict[str, Any] | None = None) -> RolloutRecord:
+        """The stored record this was made from (`spec` only comes with a detail)."""
+        names = {f.name for f in dataclasses.fields(RolloutRecord)} - {"spec"}
+        values = {k: v for k, v in self.model_dump().items() if k in names}
+        return RolloutRecord(**values, spec=spec or {})
+
+
+class RolloutDetail(RolloutSummary):
+    """One rollout: the summary and the spec it runs (secrets masked)."""
+
+    spec: dict[str, Any]
+
+    @classmethod
+    def of(cls, record: RolloutRecord) -> RolloutDetail:
+        return cls(**RolloutSummary.of(record).model_dump(), spec=dict(record.spec))
+
+
+class ActionBody(BaseModel):
+    """Why, for the audit log (the actor is the token's name, never a field of the body)."""
+
+    reason: str = Field("", max_length=2000)
+
+
+class PromoteBody(ActionBody):
+    full: bool = Field(False, description="Skip every remaining step.")
+
+
+class RollbackBody(ActionBody):
+    strategy: Literal["fast", "gradual"] = Field(
+        "fast", description="fast: everything at once; gradual: in waves, stopping if cleared."
+    )
+
+
+class ActionAccepted(BaseModel):
+    """A queued request: the rollout's controller applies it within about a second."""
+
+    rollout: str
+    action: str
+    request_id: int
+    actor: str
+
+
+class AuditEntryView(BaseModel):
+    id: int
+    ts: float
+    actor: str
+    action: str
+    rollout_id: str | None
+    service: str | None
+    reason: str
+    details: dict[str, Any]
+    prev_hash: str
+    hash: str
+
+    @classmethod
+    def of(cls, entry: AuditEntry) -> AuditEntryView:
+        return cls(**{**dataclasses.asdict(entry), "details": dict(entry.details)})
+
+    def entry(self) -> AuditEntry:
+        return AuditEntry(**self.model_dump())
+
+
+class AuditVerificationView(BaseModel):
+    ok: bool
+    checked: int
+    checkpoints: int
+    broken_id: int | None
+    problem: str | None
+    tampering: str | None
+
+    @classmethod
+    def of(cls, result: AuditVerification) -> AuditVerificationView:
+        return cls(**dataclasses.asdict(result))
+
+
+class TokenView(BaseModel):
+    """A token as listed: never the token, nor its hash."""
+
+    name: str
+    role: Role
+    created_at: float
+    created_by: str
+    last_used_at: float | None
+
+    @classmethod
+    def of(cls, record: TokenRecord) -> TokenView:
+        values = dataclasses.asdict(record)
+        values.pop("id")
+        return cls(**values)
+
+
+class TokenCreate(BaseModel):
+    name: str = Field(pattern=f"^{NAME.pattern}$")  # the store's rule, so 422 before 400
+    role: Role
+
+
+class TokenCreated(TokenView):
+    token: str = Field(description="The token itself: shown this once, stored nowhere.")
