@@ -16,6 +16,9 @@ import pytest
 import sqlalchemy as sa
 from tampering import tamper
 
+from safeship.config.models import RolloutSpec
+from safeship.rollout.journal import StoreJournal
+from safeship.rollout.state import Phase, Plan, new_status
 from safeship.store import AuditEntry, RolloutRecord, Store, StoreError
 from safeship.store.chain import GENESIS_HASH, entry_hash, sign
 from safeship.store.migrate import current_revision, head_revision
@@ -355,3 +358,24 @@ def test_a_key_file_others_can_read_is_refused(
     audit_key_file.chmod(0o644)
     with Store.open(store_url) as reopened, pytest.raises(StoreError, match="chmod 600"):
         reopened.verify_audit()
+
+
+def test_a_rollout_row_edited_behind_the_chain_is_named(store_url: str, store: Store) -> None:
+    clock = FakeClock(start=1_800_000_000.0)
+    spec = RolloutSpec.model_validate(
+        {
+            "service": {"name": "shop", "command": ["x"], "stable": "v1"},
+            "strategy": {"canary": {"steps": [{"setWeight": 50}]}},
+        }
+    )
+    status = new_status(spec, rollout_id="r1", stable="v1", canary="v2", now=clock.now())
+    journal = StoreJournal(store, actor="alice", clock=clock)
+    journal.record(Plan(status, (), 0.0, ("started",)), spec=spec)
+    rolled_back = status.model_copy(update={"phase": Phase.ROLLED_BACK, "message": "bad"})
+    journal.record(Plan(rolled_back), spec=spec)  # no event: the chain records the row anyway
+    result = store.verify_audit()
+    assert (result.ok, result.rollouts, result.uncovered) == (True, 1, 0)
+    tamper(store_url, "UPDATE rollouts SET result = 'promoted', phase = 'Promoted'")
+    result = store.verify_audit()
+    assert (result.ok, result.tampering) == (False, Tampering.ROLLOUT_EDITED)
+    assert result.problem is not None and "phase, result" in result.problem

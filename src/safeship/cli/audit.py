@@ -74,6 +74,10 @@ def verify_command(db: DbOption = None, server: ServerOption = None) -> None:
     if result.ok:
         signed = f", {result.checkpoints} signed checkpoints" if result.checkpoints else ""
         console.print(f"OK: {result.checked} audit entries verified{signed}, the chain is intact")
+        if result.rollouts:
+            matched = result.rollouts - result.uncovered
+            older = f"; {result.uncovered} older than chained states" if result.uncovered else ""
+            console.print(f"rollouts: {matched} match what the chain recorded{older}")
         return
     where = f"audit entry {result.broken_id}" if result.broken_id else "audit log"
     console.print(

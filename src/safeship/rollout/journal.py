@@ -7,10 +7,12 @@ tick, so the status and the record of what is about to be done can never disagre
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from safeship.config.models import RolloutSpec
 from safeship.core.clock import Clock
 from safeship.rollout.state import Action, DeployTarget, Phase, Plan, Request, RolloutStatus
+from safeship.store.chain import ROLLOUT_STATE
 from safeship.store.records import RequestRecord, RolloutRecord, RolloutResult
 from safeship.store.repository import Store
 
@@ -21,6 +23,7 @@ class StoreJournal:
     def __init__(self, store: Store, *, actor: str, clock: Clock) -> None:
         self.store, self.actor, self.clock = store, actor, clock
         self._last: RolloutStatus | None = None
+        self._shown: dict[str, Any] | None = None  # the rollout state the chain last recorded
 
     def record(self, plan: Plan, *, spec: RolloutSpec) -> None:
         status = plan.status
@@ -28,15 +31,24 @@ class StoreJournal:
             return  # nothing changed and nothing to do: no write
         with self.store.transaction() as tx:
             now = self.clock.now()
-            tx.save_rollout(to_record(status, spec=spec, actor=self.actor, now=now))
-            for what in [*plan.events, *describe_actions(plan.actions)]:
+            record = to_record(status, spec=spec, actor=self.actor, now=now)
+            tx.save_rollout(record)
+            shown = record.shown()
+            entries = [*plan.events, *describe_actions(plan.actions)]
+            if not entries and shown != self._shown:
+                entries = ["rollout state"]  # the row changed: the chain must say so too
+            for index, what in enumerate(entries):
+                last = index == len(entries) - 1  # the last entry carries the row's state
                 tx.audit(
                     actor=self.actor,
                     action=what,
                     reason=status.message,
                     rollout_id=status.rollout_id,
                     service=status.service,
+                    details={ROLLOUT_STATE: shown} if last else None,
                 )
+            if entries:
+                self._shown = shown
             tx.mark_requests_handled(list(plan.consumed))
             if status.phase is Phase.PROMOTED:
                 tx.set_stable_version(status.service, status.canary_version)

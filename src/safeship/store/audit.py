@@ -24,8 +24,14 @@ from safeship.store.chain import (
     verify_chain,
 )
 from safeship.store.locks import AUDIT_LOCK_KEY
-from safeship.store.records import AuditEntry, AuditVerification, Checkpoint, Tampering
-from safeship.store.schema import audit, audit_checkpoints
+from safeship.store.records import (
+    AuditEntry,
+    AuditVerification,
+    Checkpoint,
+    RolloutRecord,
+    Tampering,
+)
+from safeship.store.schema import audit, audit_checkpoints, rollouts
 
 VERIFY_BATCH = 1000
 CHECKPOINT_EVERY = 64  # entries between two signed checkpoints, at most
@@ -166,7 +172,28 @@ def verify(conn: Connection, *, key: bytes | None, head: Checkpoint | None) -> A
             return _broken(checked, *found, broken_id=one.entry_id)
     if missing := _missing_checkpoints(stored, head, checked):
         return _broken(checked, Tampering.CHECKPOINTS_DELETED, missing)
-    return AuditVerification(ok=True, checked=checked, checkpoints=len(signed))
+    rows = conn.execute(sa.select(rollouts)).all()
+    for row in rows:
+        if (edited := _edited(row, walk.shown.get(row.id))) is not None:
+            return _broken(checked, Tampering.ROLLOUT_EDITED, edited)
+    return AuditVerification(
+        ok=True,
+        checked=checked,
+        checkpoints=len(signed),
+        rollouts=len(rows),
+        uncovered=sum(1 for row in rows if row.id not in walk.shown),
+    )
+
+
+def _edited(row: sa.Row[Any], recorded: Mapping[str, Any] | None) -> str | None:
+    """How rollout `row` differs from the state the chain last recorded for it, if it does."""
+    if recorded is None:
+        return None  # written before rollout states were chained: nothing to compare
+    shown = RolloutRecord(**row._asdict()).shown()
+    changed = [key for key, value in shown.items() if recorded.get(key) != value]
+    if not changed:
+        return None
+    return f"rollout {row.id}: {', '.join(changed)} differ from what the audit chain recorded"
 
 
 def _missing_checkpoints(stored: list[Checkpoint], head: Checkpoint | None, entries: int) -> str:

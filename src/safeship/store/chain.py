@@ -18,6 +18,7 @@ from typing import Any
 from safeship.store.records import AuditEntry, AuditVerification, Checkpoint, Tampering
 
 GENESIS_HASH = "0" * 64
+ROLLOUT_STATE = "rollout"  # the details key under which an entry records a rollout's state
 
 
 def canonical_json(value: Any) -> str:
@@ -86,6 +87,7 @@ class Walk:
     result: AuditVerification
     last_id: int
     hashes: dict[int, str]
+    shown: dict[str, Mapping[str, Any]]  # per rollout, the newest state the chain recorded
 
 
 def verify_chain(entries: Iterable[AuditEntry], *, keep: Container[int] = ()) -> Walk:
@@ -96,6 +98,7 @@ def verify_chain(entries: Iterable[AuditEntry], *, keep: Container[int] = ()) ->
     """
     expected_prev, checked, last_id = GENESIS_HASH, 0, 0
     hashes: dict[int, str] = {}
+    shown: dict[str, Mapping[str, Any]] = {}
     for entry in entries:
         checked += 1
         found = entry_problem(entry, expected_prev)
@@ -104,11 +107,14 @@ def verify_chain(entries: Iterable[AuditEntry], *, keep: Container[int] = ()) ->
             broken = AuditVerification(
                 ok=False, checked=checked, broken_id=entry.id, problem=problem, tampering=tampering
             )
-            return Walk(broken, last_id, hashes)
+            return Walk(broken, last_id, hashes, shown)
         expected_prev, last_id = entry.hash, entry.id
         if entry.id in keep:
             hashes[entry.id] = entry.hash
-    return Walk(AuditVerification(ok=True, checked=checked), last_id, hashes)
+        state = entry.details.get(ROLLOUT_STATE)
+        if entry.rollout_id is not None and isinstance(state, Mapping):
+            shown[entry.rollout_id] = state
+    return Walk(AuditVerification(ok=True, checked=checked), last_id, hashes, shown)
 
 
 def sign(key: bytes, *, entry_id: int, head_hash: str) -> str:

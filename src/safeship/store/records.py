@@ -46,6 +46,17 @@ class RolloutRecord:
     def finished(self) -> bool:
         return self.finished_at is not None
 
+    def shown(self) -> dict[str, Any]:
+        """What `audit list` shows of this rollout: the chain records it (journal.py), so
+        `audit verify` notices a row edited behind the chain's back."""
+        return {
+            "from_version": self.from_version,
+            "to_version": self.to_version,
+            "phase": self.phase,
+            "result": self.result,
+            "reason": self.reason,
+        }
+
     def duration(self, now: float) -> float:
         """Seconds from creation to finish, or to `now` while still running."""
         end = self.finished_at if self.finished_at is not None else now
@@ -91,6 +102,7 @@ class Tampering(StrEnum):
     REWRITTEN = "rewritten"  # the chain is consistent but not the one that was signed
     FORGED_CHECKPOINT = "forged-checkpoint"  # a checkpoint the key did not sign
     CHECKPOINTS_DELETED = "checkpoints-deleted"  # signed checkpoints are missing
+    ROLLOUT_EDITED = "rollout-edited"  # a rollout row is not what the chain last recorded
     NO_KEY = "no-key"  # checkpoints exist but the key to check them is not here
 
 
@@ -101,6 +113,8 @@ class AuditVerification:
     ok: bool
     checked: int
     checkpoints: int = 0  # signed checkpoints verified
+    rollouts: int = 0  # rollout rows checked against the state the chain recorded
+    uncovered: int = 0  # rollout rows with no recorded state (written before it was recorded)
     broken_id: int | None = None
     problem: str | None = None
     tampering: Tampering | None = None
