@@ -87,3 +87,14 @@ rollout_requests = sa.Table(
     sa.Column("handled_at", sa.Double(), nullable=True),
     sa.Index("ix_rollout_requests_pending", "rollout_id", "handled_at"),
 )
+
+# One row per thing that has a single leader (migration 0007): the control plane, or one
+# service's rollout. `token` is the fencing token; see store/lease.py.
+leader_lease = sa.Table(
+    "leader_lease",
+    metadata,
+    sa.Column("name", sa.String(128), primary_key=True),
+    sa.Column("holder", sa.String(256), nullable=False),
+    sa.Column("token", sa.BigInteger(), nullable=False),
+    sa.Column("expires_at", sa.Double(), nullable=False),
+)

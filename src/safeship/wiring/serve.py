@@ -30,6 +30,7 @@ from safeship.metrics.rollups import Rollup
 from safeship.metrics.scrape import Scraper
 from safeship.metrics.store import SeriesStore
 from safeship.store.engine import default_url
+from safeship.wiring.leader import control_plane_leadership
 from safeship.wiring.readiness import ControlPlaneReadiness, StoreProbe
 
 if TYPE_CHECKING:
@@ -79,6 +80,7 @@ async def serve(config: ControlPlaneConfig, *, clock: Clock, listen: str | None 
     loop = asyncio.get_running_loop()
     async with plane.scraper:
         tasks = [loop.create_task(_scrape_self(plane, server, host, port))]
+        tasks += control_plane_leadership(default_url(), registry=plane.registry, clock=clock)
         if config.history.enabled:
             tasks.append(loop.create_task(keep_history(plane, clock=clock)))
         if rules is not None:
