@@ -62,3 +62,7 @@ serve.register(app)
 from safeship.cli import agent  # noqa: E402
 
 agent.register(app)
+
+from safeship.cli import backup  # noqa: E402
+
+backup.register(app)
