@@ -10,6 +10,7 @@ import asyncio
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -22,6 +23,7 @@ from safeship.store import Store
 from safeship.store.leadership import Elector, lead
 from safeship.store.lease import LeaseReason, renew_interval
 from safeship.testing import FakeClock
+from safeship.wiring.run import run_rollout
 
 TTL = 9.0
 NAME = "rollout:web"
@@ -183,3 +185,16 @@ def test_a_status_is_never_persisted_by_a_follower(two: tuple[Elector, Elector])
     with pytest.raises(NotLeader):
         journal.record(plan(), spec=SPEC)
     assert b.store.get_rollout("web-1") is None
+
+
+def test_safeship_run_of_a_service_led_elsewhere_exits_with_who_leads(store_url: str) -> None:
+    stack = SimpleNamespace(spec=SPEC)  # refused before the stack is touched
+
+    async def scenario() -> None:
+        with Store.open(store_url) as first, Store.open(store_url) as second:
+            async with lead(first, name="rollout:web", what="rollout of web", ttl=0.9):
+                await run_rollout(stack, second, version="v2", actor="t", leased=True)  # type: ignore[arg-type]
+
+    with pytest.raises(NotLeader, match=r"^rollout of web is led by .+ until ") as refused:
+        asyncio.run(scenario())
+    assert refused.value.exit_code == 3
