@@ -4,15 +4,20 @@ unchanged, plus many processes' worth of electors racing for a fresh lease at on
 
 from __future__ import annotations
 
+import asyncio
 import importlib
 import sys
 import threading
+import time
 from pathlib import Path
 
 import pytest
+from prometheus_client import CollectorRegistry
 
+from safeship.core.clock import SystemClock
 from safeship.store import Store
 from safeship.store.leadership import Elector
+from safeship.wiring.leader import control_plane_leadership
 
 pytestmark = pytest.mark.integration
 
@@ -48,3 +53,28 @@ def test_electors_racing_for_a_fresh_lease_elect_exactly_one(store_url: str) -> 
         s.close()
     assert len(leaders) == 1
     assert lease is not None and (lease.holder, lease.token) == (leaders[0], 1)
+
+
+def test_serve_leads_the_control_plane_and_exports_safeship_leader(store_url: str) -> None:
+    registry = CollectorRegistry()
+
+    def leading() -> list[float]:
+        return [
+            s.value for m in registry.collect() for s in m.samples if s.name == "safeship_leader"
+        ]
+
+    async def scenario() -> list[float]:
+        tasks = control_plane_leadership(store_url, registry=registry, clock=SystemClock())
+        for _ in range(200):
+            if leading() == [1.0]:
+                break
+            await asyncio.sleep(0.02)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        return leading()
+
+    assert asyncio.run(scenario()) == [1.0]
+    with Store.open(store_url) as store:
+        lease = store.lease("control-plane")
+    assert lease is not None and lease.expires_at <= time.time()  # released on shutdown
