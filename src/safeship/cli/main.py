@@ -65,3 +65,7 @@ agent.register(app)
 from safeship.cli import tokens  # noqa: E402
 
 tokens.register(app)
+
+from safeship.cli import backup  # noqa: E402
+
+backup.register(app)

@@ -17,6 +17,7 @@ category, never a module's private error, and nobody picks a code by hand.
     ├── RateLimited            too many failed attempts; wait     exit 3, HTTP 429
     ├── QueryError             a query that cannot be answered    exit 2, HTTP 422
     ├── StoreError             the state database is unusable     exit 3, HTTP 503
+    │   └── NotLeader          another controller holds the lease exit 3, HTTP 503
     └── DeployError            a fleet or router action failed    exit 3, HTTP 502
 
 Domain errors (PromQL, exposition, series notation, ...) stay in their module as
@@ -139,3 +140,12 @@ class DeployError(SafeshipError):
     """A fleet or router action that failed; the message says which and why."""
 
     http_status: ClassVar[int] = 502
+
+
+class NotLeader(StoreError):
+    """This controller does not hold the lease (any more): it must not act.
+
+    Raised when a lease is held by someone else, and inside the persist transaction when
+    the lease's fencing token is no longer the one this controller was given, so an old
+    leader that was paused and resumed cannot write, hence cannot act.
+    """

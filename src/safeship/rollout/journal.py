@@ -2,17 +2,20 @@
 
 This is the reconciler's `StatusSink` and `RequestSource` over the store. One transaction per
 tick, so the status and the record of what is about to be done can never disagree after a crash.
+With a `fence` (the leader's lease term, store/leadership.py), the same transaction first checks
+the term is still current: a controller that lost its lease raises `NotLeader` before acting.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from safeship.config.models import RolloutSpec
 from safeship.core.clock import Clock
 from safeship.rollout.state import Action, DeployTarget, Phase, Plan, Request, RolloutStatus
 from safeship.store.chain import ROLLOUT_STATE
+from safeship.store.lease import Fence
 from safeship.store.records import RequestRecord, RolloutRecord, RolloutResult
 from safeship.store.repository import Store
 
@@ -20,8 +23,15 @@ RESULTS: dict[Phase, RolloutResult] = {Phase.PROMOTED: "promoted", Phase.ROLLED_
 
 
 class StoreJournal:
-    def __init__(self, store: Store, *, actor: str, clock: Clock) -> None:
-        self.store, self.actor, self.clock = store, actor, clock
+    def __init__(
+        self,
+        store: Store,
+        *,
+        actor: str,
+        clock: Clock,
+        fence: Callable[[], Fence] | None = None,
+    ) -> None:
+        self.store, self.actor, self.clock, self.fence = store, actor, clock, fence
         self._last: RolloutStatus | None = None
         self._shown: dict[str, Any] | None = None  # the rollout state the chain last recorded
 
@@ -30,6 +40,8 @@ class StoreJournal:
         if status == self._last and not (plan.actions or plan.events or plan.consumed):
             return  # nothing changed and nothing to do: no write
         with self.store.transaction() as tx:
+            if self.fence is not None:
+                tx.check_fence(self.fence())  # compare-and-persist: NotLeader ends the tick
             now = self.clock.now()
             record = to_record(status, spec=spec, actor=self.actor, now=now)
             tx.save_rollout(record)

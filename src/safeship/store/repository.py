@@ -18,6 +18,7 @@ from safeship.core.clock import Clock, SystemClock
 from safeship.core.errors import Conflict, StoreError
 from safeship.store.audit_key import AuditKey, load_key, write_head
 from safeship.store.engine import READ_ONLY, create_engine, default_url
+from safeship.store.lease import Decision, Fence, Lease
 from safeship.store.migrate import upgrade_to_head
 from safeship.store.records import AuditEntry, AuditVerification, RequestRecord, RolloutRecord
 from safeship.store.rollouts import Cursor
@@ -54,6 +55,11 @@ class Store:
     @property
     def dialect(self) -> str:
         return self._engine.dialect.name
+
+    @property
+    def clock(self) -> Clock:
+        """The clock that stamps rows and times leases."""
+        return self._clock
 
     def close(self) -> None:
         self._engine.dispose()
@@ -192,3 +198,15 @@ class Store:
             with self.transaction() as tx:
                 tx.touch_token(record)
         return record
+
+    def lease(self, name: str) -> Lease | None:
+        with self._reading() as tx:
+            return tx.lease(name)
+
+    def claim_lease(self, name: str, *, holder: str, ttl: float) -> Decision:
+        with self.transaction() as tx:
+            return tx.claim_lease(name, holder=holder, ttl=ttl)
+
+    def release_lease(self, fence: Fence) -> None:
+        with self.transaction() as tx:
+            tx.release_lease(fence)

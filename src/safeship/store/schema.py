@@ -102,3 +102,14 @@ api_tokens = sa.Table(
     sa.Column("created_by", sa.String(128), nullable=False),
     sa.Column("last_used_at", sa.Double(), nullable=True),
 )
+
+# One row per thing that has a single leader (migration 0007): the control plane, or one
+# service's rollout. `token` is the fencing token; see store/lease.py.
+leader_lease = sa.Table(
+    "leader_lease",
+    metadata,
+    sa.Column("name", sa.String(128), primary_key=True),
+    sa.Column("holder", sa.String(256), nullable=False),
+    sa.Column("token", sa.BigInteger(), nullable=False),
+    sa.Column("expires_at", sa.Double(), nullable=False),
+)

@@ -13,10 +13,12 @@ from sqlalchemy.engine import Connection
 
 from safeship.core.clock import Clock
 from safeship.store import audit as audit_rows
+from safeship.store import leadership as lease_rows
 from safeship.store import requests as request_rows
 from safeship.store import rollouts as rollout_rows
 from safeship.store import tokens as token_rows
 from safeship.store.audit_key import AuditKey, read_head
+from safeship.store.lease import Decision, Fence, Lease
 from safeship.store.records import (
     AuditEntry,
     AuditVerification,
@@ -164,3 +166,18 @@ class Transaction:
 
     def touch_token(self, record: TokenRecord) -> None:
         token_rows.touch(self._conn, record, now=self._clock.now())
+
+    def lease(self, name: str) -> Lease | None:
+        return lease_rows.read(self._conn, name)
+
+    def claim_lease(self, name: str, *, holder: str, ttl: float) -> Decision:
+        """Acquire, renew or take over the lease `name` for `holder` (store/lease.py decides)."""
+        return lease_rows.claim(self._conn, name=name, me=holder, now=self._clock.now(), ttl=ttl)
+
+    def release_lease(self, fence: Fence) -> None:
+        lease_rows.release(self._conn, fence, now=self._clock.now())
+
+    def check_fence(self, fence: Fence) -> None:
+        """Raise `NotLeader` unless `fence` is still the lease's term; the row stays locked
+        until this transaction ends, so no takeover slips in between check and commit."""
+        lease_rows.check(self._conn, fence)

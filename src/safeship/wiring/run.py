@@ -3,7 +3,9 @@
 Where it sits: `safeship run` and `safeship demo` call `run_rollout` with a `LocalStack`
 (`wiring/local_stack.py`); it joins the stack to the `Reconciler` (observe, plan, persist,
 act) with a `StoreJournal` that persists every plan and reads people's requests. The pure
-planner decides; this module only picks the status to start from.
+planner decides; this module only picks the status to start from. On PostgreSQL the run holds
+the lease `rollout:SERVICE` (store/leadership.py) and every persist carries its fencing token,
+so two runs of one service never both act: the second gets `NotLeader` (exit 3).
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import secrets
 import time
 from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager, nullcontext
 
 from safeship.config.models import RolloutSpec
 from safeship.core.errors import SafeshipError
@@ -19,6 +22,7 @@ from safeship.rollout.metrics import RolloutView
 from safeship.rollout.reconciler import Reconciler
 from safeship.rollout.state import Plan, RolloutStatus, new_status, steps_hash
 from safeship.rollout.strategies import compile_steps, local_targets
+from safeship.store.leadership import Elector, lead
 from safeship.store.repository import Store
 from safeship.wiring.local_stack import LocalStack
 
@@ -34,11 +38,39 @@ async def run_rollout(
     version: str,
     actor: str,
     on_plan: Callable[[Plan], None] | None = None,
+    leased: bool | None = None,
 ) -> RolloutStatus:
-    """Move the service to `version` (or resume the unfinished rollout to it) and return the end."""
+    """Move the service to `version` (or resume the unfinished rollout to it) and return the end.
+
+    `leased` (default: on PostgreSQL) holds the service's rollout lease for the whole run.
+    """
+    async with _leadership(store, stack.spec.service.name, leased) as elector:
+        return await _reconcile(
+            stack, store, version=version, actor=actor, on_plan=on_plan, elector=elector
+        )
+
+
+def _leadership(
+    store: Store, service: str, leased: bool | None
+) -> AbstractAsyncContextManager[Elector | None]:
+    if leased is False or (leased is None and store.dialect != "postgresql"):
+        return nullcontext(None)
+    return lead(store, name=f"rollout:{service}", what=f"rollout of {service}")
+
+
+async def _reconcile(
+    stack: LocalStack,
+    store: Store,
+    *,
+    version: str,
+    actor: str,
+    on_plan: Callable[[Plan], None] | None,
+    elector: Elector | None,
+) -> RolloutStatus:
     status = start_or_resume(stack.spec, store, version=version, actor=actor, now=stack.clock.now())
     await stack.serve(status.stable_version)
-    journal = StoreJournal(store, actor=actor, clock=stack.clock)
+    fence = elector.fence if elector is not None else None
+    journal = StoreJournal(store, actor=actor, clock=stack.clock, fence=fence)
     reconciler = Reconciler(
         spec=stack.spec,
         provider=stack.provider,

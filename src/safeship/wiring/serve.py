@@ -32,6 +32,7 @@ from safeship.metrics.scrape import Scraper
 from safeship.metrics.store import SeriesStore
 from safeship.store.engine import default_url
 from safeship.store.repository import Store
+from safeship.wiring.leader import control_plane_leadership
 from safeship.wiring.readiness import ControlPlaneReadiness, StoreProbe
 
 if TYPE_CHECKING:
@@ -105,6 +106,7 @@ async def serve(
     async with plane.scraper:
         # Under TLS the scraper would not trust our certificate: no self-scrape then.
         tasks = [loop.create_task(_scrape_self(plane, server, host, port))] if tls is None else []
+        tasks += control_plane_leadership(default_url(), registry=plane.registry, clock=clock)
         if config.history.enabled:
             tasks.append(loop.create_task(keep_history(plane, clock=clock)))
         if rules is not None:
