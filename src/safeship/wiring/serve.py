@@ -9,6 +9,7 @@ pieces to the HTTP app (`server/app.py`). It decides nothing: a store fed by
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -31,6 +32,7 @@ from safeship.metrics.scrape import Scraper
 from safeship.metrics.store import SeriesStore
 from safeship.store.engine import default_url
 from safeship.wiring.readiness import ControlPlaneReadiness, StoreProbe
+from safeship.wiring.wal import StoreLog, wal_directory
 
 if TYPE_CHECKING:
     import uvicorn
@@ -63,8 +65,13 @@ async def serve(config: ControlPlaneConfig, *, clock: Clock, listen: str | None 
     plane = build(config, clock=clock)
     host, port = split_host_port(listen or config.listen)
     rules = rule_manager(plane, clock=clock)
+    wal = store_log(plane)
     readiness = ControlPlaneReadiness(
-        scraper=plane.scraper, rules=rules, stores=store_probes(config), clock=clock
+        scraper=plane.scraper,
+        rules=rules,
+        stores=store_probes(config),
+        clock=clock,
+        replaying=wal.replaying,
     )
     app = create_app(
         engine=plane.engine,
@@ -76,20 +83,56 @@ async def serve(config: ControlPlaneConfig, *, clock: Clock, listen: str | None 
         history=history_reader(config),
     )
     server = http_server(app, host=host, port=port)
-    loop = asyncio.get_running_loop()
-    async with plane.scraper:
-        tasks = [loop.create_task(_scrape_self(plane, server, host, port))]
-        if config.history.enabled:
-            tasks.append(loop.create_task(keep_history(plane, clock=clock)))
+    work = asyncio.get_running_loop().create_task(
+        _after_replay(plane, wal, rules, clock=clock, self_target=(server, host, port))
+    )
+    work.add_done_callback(lambda done: _stop_on_failure(done, server))
+    try:
+        await server.serve()
+    finally:
+        work.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await work
         if rules is not None:
-            tasks.append(loop.create_task(rules.run()))
-        try:
-            await server.serve()
-        finally:
-            for task in tasks:
-                task.cancel()
-            if rules is not None:
-                rules.close()
+            rules.close()
+        wal.close()
+
+
+async def _after_replay(
+    plane: ControlPlane,
+    wal: StoreLog,
+    rules: RuleManager | None,
+    *,
+    clock: Clock,
+    self_target: tuple[uvicorn.Server, str, int],
+) -> None:
+    """Replay the WAL, and only then scrape, evaluate rules and roll up: a scrape first
+    would interleave new samples with old ones, an evaluation first would resolve alerts."""
+    await wal.replay()
+    async with plane.scraper:
+        jobs = [_scrape_self(plane, *self_target), wal.keep_checkpoints(clock=clock)]
+        if plane.config.history.enabled:
+            jobs.append(keep_history(plane, clock=clock))
+        if rules is not None:
+            jobs.append(rules.run())
+        await asyncio.gather(*jobs)
+
+
+def _stop_on_failure(done: asyncio.Task[None], server: uvicorn.Server) -> None:
+    if not done.cancelled() and done.exception() is not None:
+        server.should_exit = True  # `await work` in serve() raises it
+
+
+def store_log(plane: ControlPlane) -> StoreLog:
+    """The embedded store's WAL as safeship.yaml sets it (`metrics.source.embedded.wal`)."""
+    embedded = plane.config.metrics.source.embedded_or_default
+    return StoreLog(
+        plane.store,
+        embedded.wal,
+        directory=wal_directory(embedded.wal, default_url()),
+        retention_s=embedded.retention,
+        registry=plane.registry,
+    )
 
 
 def rule_manager(plane: ControlPlane, *, clock: Clock) -> RuleManager | None:
@@ -107,6 +150,7 @@ def rule_manager(plane: ControlPlane, *, clock: Clock) -> RuleManager | None:
         clock=clock,
         default_interval_s=plane.config.evaluation_interval,
         memory=AlertMemory.open(default_url()),
+        for_grace_period_s=plane.config.for_grace_period,
     )
 
 
