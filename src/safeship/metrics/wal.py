@@ -30,6 +30,7 @@ from safeship.metrics.store import Floats, Ints, Snapshot, unpack_sid, unpack_ti
 from safeship.metrics.wal_format import (
     CHECKPOINT_PREFIX,
     SEGMENT_PREFIX,
+    Buffers,
     checkpoint_name,
     encode_samples,
     encode_series,
@@ -92,6 +93,7 @@ class Wal:
         self._size = 0
         self._written = 0  # records written (to the kernel)
         self._synced = 0  # records known to be on disk
+        self._sealed: list[int] = []  # fds of full segments, fsynced and closed off the hot path
         self._stop = threading.Event()
         self._syncer: threading.Thread | None = None
         if fsync_s > 0:
@@ -122,13 +124,15 @@ class Wal:
         return self._written
 
     def sync(self) -> None:
-        """fsync what was written so far; the write lock is held only to take a duplicate fd."""
+        """fsync what was written so far; the write lock is held only to take the fds."""
         with self._lock:
-            fd, upto = os.dup(self._fd), self._written
-        try:
-            self._timed_fsync(fd)
-        finally:
-            os.close(fd)
+            fds, upto = [*self._sealed, os.dup(self._fd)], self._written
+            self._sealed = []
+        for fd in fds:
+            try:
+                self._timed_fsync(fd)
+            finally:
+                os.close(fd)
         with self._lock:
             self._synced = max(self._synced, upto)
 
@@ -146,8 +150,9 @@ class Wal:
         final = self.directory / checkpoint_name(snapshot.before)
         temporary = final.with_suffix(".tmp")
         with temporary.open("wb") as out:
-            for chunk in _checkpoint_frames(snapshot):
-                out.write(chunk)
+            for frame in _checkpoint_frames(snapshot):
+                for part in frame:
+                    out.write(part)
             out.flush()
             self._timed_fsync(out.fileno())
         os.replace(temporary, final)
@@ -162,10 +167,9 @@ class Wal:
                 (self.directory / name).unlink(missing_ok=True)
 
     # -- internals -------------------------------------------------------------------------
-    def _append(self, frame: bytes) -> None:
+    def _append(self, frame: Buffers) -> None:
         with self._lock:
-            _write_all(self._fd, frame)
-            self._size += len(frame)
+            self._size += _write_all(self._fd, frame)
             self._written += 1
             if self._size >= self._segment_bytes:
                 self._rotate()
@@ -173,10 +177,9 @@ class Wal:
             self.sync()
 
     def _rotate(self) -> None:
-        """Called with the lock held: the sealed segment is fsynced before it is left."""
-        self._timed_fsync(self._fd)
-        os.close(self._fd)
-        self._synced = self._written
+        """Called with the lock held: the full segment is fsynced by the next `sync`, so
+        ingest never waits for 16 MiB to reach the disk."""
+        self._sealed.append(self._fd)
         self._segment += 1
         self._fd = self._open(self._segment)
         self._size = 0
@@ -195,11 +198,11 @@ class Wal:
 
     def _sync_loop(self) -> None:
         while not self._stop.wait(self._fsync_s):
-            if self._synced < self._written:
+            if self._synced < self._written or self._sealed:
                 self.sync()
 
 
-def _checkpoint_frames(snapshot: Snapshot) -> Iterator[bytes]:
+def _checkpoint_frames(snapshot: Snapshot) -> Iterator[Buffers]:
     """Series first (in id order, so replay gives them the same ids), then the samples."""
     series = list(enumerate(snapshot.labels))
     for i in range(0, len(series), _SERIES_CHUNK):
@@ -210,10 +213,18 @@ def _checkpoint_frames(snapshot: Snapshot) -> Iterator[bytes]:
         yield encode_samples(unpack_sid(keys), unpack_time(keys), values)
 
 
-def _write_all(fd: int, data: bytes) -> None:
-    view = memoryview(data)
-    while view:
-        view = view[os.write(fd, view) :]
+def _write_all(fd: int, parts: Buffers) -> int:
+    """writev until every byte is out (a short write is rare but legal); the byte count."""
+    views = [memoryview(p).cast("B") for p in parts]
+    total = sum(v.nbytes for v in views)
+    while views:
+        done = os.writev(fd, views)
+        while views and done >= views[0].nbytes:
+            done -= views[0].nbytes
+            views.pop(0)
+        if views:
+            views[0] = views[0][done:]
+    return total
 
 
 def _fsync_dir(directory: Path) -> None:

@@ -54,25 +54,39 @@ class Record:
     batch: SampleBatch | None = None
 
 
-def frame(kind: Kind, payload: bytes) -> bytes:
-    body = bytes([kind]) + payload
-    return _FRAME.pack(len(body), zlib.crc32(body)) + body
+Buffers = list[bytes | memoryview]
 
 
-def encode_series(series: Sequence[tuple[int, Labels]]) -> bytes:
+def frame(kind: Kind, parts: Buffers) -> Buffers:
+    """The frame as buffers for `os.writev`: the columns are checksummed and written where
+    they lie, never joined into one copy."""
+    head = bytes([kind]) + bytes(parts[0])
+    crc = zlib.crc32(head)
+    for part in parts[1:]:
+        crc = zlib.crc32(part, crc)
+    length = len(head) + sum(memoryview(p).nbytes for p in parts[1:])
+    return [_FRAME.pack(length, crc) + head, *parts[1:]]
+
+
+def encode_series(series: Sequence[tuple[int, Labels]]) -> Buffers:
     """Label sets are logged once per series, so compact JSON costs nothing that matters."""
     text = json.dumps([[sid, [list(p) for p in labels]] for sid, labels in series])
-    return frame(Kind.SERIES, text.encode())
+    return frame(Kind.SERIES, [text.encode()])
 
 
-def encode_samples(refs: Ints, times: Ints | int, values: Floats) -> bytes:
+def encode_samples(refs: Ints, times: Ints | int, values: Floats) -> Buffers:
     shared = isinstance(times, int)
     header = _SAMPLES.pack(int(shared), refs.size, times if isinstance(times, int) else 0)
-    columns = [refs.astype("<i8", copy=False).tobytes()]
+    columns = [_column(refs, "<i8")]
     if not isinstance(times, int):
-        columns.append(times.astype("<i8", copy=False).tobytes())
-    columns.append(values.astype("<f8", copy=False).tobytes())
-    return frame(Kind.SAMPLES, header + b"".join(columns))
+        columns.append(_column(times, "<i8"))
+    columns.append(_column(values, "<f8"))
+    return frame(Kind.SAMPLES, [header, *columns])
+
+
+def _column(array: Ints | Floats, dtype: str) -> memoryview:
+    contiguous = np.ascontiguousarray(array, dtype=dtype)
+    return memoryview(contiguous.data).cast("B")
 
 
 def read_records(data: bytes | memoryview) -> tuple[list[Record], int]:
