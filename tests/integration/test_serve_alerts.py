@@ -159,9 +159,9 @@ def serve_folder(tmp_path: Path) -> Iterator[tuple[Path, list[subprocess.Popen[b
 
 def _alerts(base: str) -> list[dict[str, Any]] | None:
     try:
-        found: list[dict[str, Any]] = httpx.get(f"{base}/prometheus/api/v1/alerts").json()[
-            "data"
-        ]["alerts"]
+        found: list[dict[str, Any]] = httpx.get(f"{base}/prometheus/api/v1/alerts").json()["data"][
+            "alerts"
+        ]
     except httpx.TransportError:
         return None
     return found
