@@ -34,12 +34,22 @@ GROUP = RuleGroup.model_validate(
 
 
 def _manager(
-    clock: FakeClock, memory: AlertMemory, group: RuleGroup = GROUP
+    clock: FakeClock, memory: AlertMemory, group: RuleGroup = GROUP, **options: object
 ) -> tuple[RuleManager, SeriesStore]:
-    """A freshly started manager: a new, empty series store, the state from `memory`."""
-    store = SeriesStore()
+    """A freshly started manager: an empty series store unless given one (as the WAL
+    replays it), the alert state from `memory`."""
+    store = options.pop("store", None) or SeriesStore()
+    assert isinstance(store, SeriesStore)
     loaded = [LoadedGroup(group, "rules.yml")]
-    manager = RuleManager(loaded, engine=Engine(store), store=store, clock=clock, memory=memory)
+    grace = float(options.pop("grace", 600.0))  # type: ignore[arg-type]
+    manager = RuleManager(
+        loaded,
+        engine=Engine(store),
+        store=store,
+        clock=clock,
+        memory=memory,
+        for_grace_period_s=grace,
+    )
     return manager, store
 
 
@@ -64,16 +74,19 @@ def test_alert_goes_pending_then_firing_across_a_restart_then_resolves(tmp_path:
     assert dict(pending.labels) == {"alertname": "High", "job": "api", "severity": "page"}
     assert dict(pending.annotations) == {"summary": "api at 5"}
 
-    clock.advance(60)  # the process restarts: new store, state read back from the table
-    second = _manager(clock, AlertMemory.open(url))
+    clock.advance(60)  # the process restarts: its samples replayed, state read back
+    second = _manager(clock, AlertMemory.open(url), grace=30.0, store=first[1])
     assert _states(second) == ["pending"]
     _tick(second, clock, 5.0)
-    assert _states(second) == ["pending"]  # active 1m of the 2m `for`
+    (moved,) = second[0].alerts()  # the 1m down does not count as pending
+    assert moved.active_at_ms == pending.active_at_ms + 60_000
+    clock.advance(60)
+    _tick(second, clock, 5.0)
+    assert _states(second) == ["pending"]
     clock.advance(60)
     _tick(second, clock, 5.0)
     (fired,) = second[0].alerts()
-    assert fired.state is State.FIRING
-    assert fired.active_at_ms == pending.active_at_ms  # `for` counted from before the restart
+    assert fired.state is State.FIRING and fired.active_at_ms == moved.active_at_ms
     assert fired.fired_at_ms == round(clock.now() * 1000)
 
     clock.advance(60)
@@ -84,6 +97,35 @@ def test_alert_goes_pending_then_firing_across_a_restart_then_resolves(tmp_path:
     (resolved,) = [a for rs in status.state.alerts.values() for a in rs.alerts.values()]
     assert resolved.state is State.INACTIVE
     assert resolved.resolved_at_ms == round(clock.now() * 1000)
+
+
+def test_a_pending_alert_waits_its_whole_for_after_a_restart_within_grace(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path}/state.db"
+    clock = FakeClock(1_700_000_000.0)
+    first = _manager(clock, AlertMemory.open(url))
+    _tick(first, clock, 5.0)
+    clock.advance(60)
+    _tick(first, clock, 5.0)  # 1m of the 2m `for`; then down for 5m, which `for` outlasts
+    clock.advance(5 * 60)
+    second = _manager(clock, AlertMemory.open(url), store=first[1])
+    _tick(second, clock, 5.0)
+    (restarted,) = second[0].alerts()
+    assert restarted.state is State.PENDING
+    assert restarted.active_at_ms == round(clock.now() * 1000)  # `for` < the 10m grace
+
+
+def test_a_firing_alert_keeps_firing_and_its_active_at_across_a_restart(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path}/state.db"
+    clock = FakeClock(1_700_000_000.0)
+    first = _manager(clock, AlertMemory.open(url))
+    for _ in range(3):
+        _tick(first, clock, 5.0)
+        clock.advance(60)
+    (fired,) = first[0].alerts()
+    second = _manager(clock, AlertMemory.open(url), store=first[1])
+    second[0].evaluate_due()  # before any new scrape: the replayed samples still hold
+    (kept,) = second[0].alerts()
+    assert kept.state is State.FIRING and kept.active_at_ms == fired.active_at_ms
 
 
 def test_keep_firing_for_survives_a_restart(tmp_path: Path) -> None:

@@ -60,6 +60,7 @@ def facts(**changes: object) -> Facts:
         (facts(targets=(SCRAPED, NEVER)), "has not completed a round of http://b/metrics"),
         (facts(targets=(STUCK,)), "stuck: http://c/metrics last scraped 26s ago"),
         (facts(groups=(OVERDUE,)), "rule group g evaluation is overdue by 61s"),
+        (facts(replaying=True), "the WAL is being replayed"),
     ],
 )
 def test_each_reason_not_to_be_ready_is_named(observed: Facts, reason: str | None) -> None:

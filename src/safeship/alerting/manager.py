@@ -14,19 +14,22 @@ import logging
 import math
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
+import numpy as np
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine as Database
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.exc import SQLAlchemyError
 
 from safeship.alerting.evaluator import Alert, RuleState, State
+from safeship.alerting.for_state import FOR_GRACE_PERIOD_S, restored
 from safeship.alerting.group import GroupState, evaluate_group
 from safeship.alerting.rules import RuleGroup, load_rule_file
 from safeship.core.clock import Clock
-from safeship.core.labels import Labels, make_labels
+from safeship.core.labels import NAME, Labels, make_labels
+from safeship.metrics.index import equal
 from safeship.metrics.promql import Engine
 from safeship.metrics.retention import labels_hash
 from safeship.metrics.store import SeriesStore
@@ -49,6 +52,7 @@ _TABLE = sa.Table(
     sa.Column("keep_firing_since", sa.BigInteger()),
 )
 log = logging.getLogger(__name__)
+FOR_OUTAGE_TOLERANCE_MS = 3600 * 1000  # Prometheus' --rules.alert.for-outage-tolerance
 Saved = Sequence[tuple[str, Alert]]  # (rule name, alert) rows of one group
 
 
@@ -186,8 +190,10 @@ class RuleManager:
         clock: Clock,
         default_interval_s: float = 60.0,
         memory: AlertMemory | None = None,
+        for_grace_period_s: float = FOR_GRACE_PERIOD_S,
     ) -> None:
         self._engine, self._store, self._clock, self._memory = engine, store, clock, memory
+        self._grace_ms = round(for_grace_period_s * 1000)
         self._groups = [GroupStatus(g, g.group.interval or default_interval_s) for g in groups]
         self._default_interval_s = default_interval_s
         saved = memory.load() if memory is not None else {}
@@ -226,12 +232,48 @@ class RuleManager:
                 wait = min((s.interval_s for s in self._groups), default=self._default_interval_s)
             await self._clock.sleep(wait)
 
+    def _restore_for_state(self, status: GroupStatus, now_ms: int) -> GroupState:
+        """Pending alerts as Prometheus restores them (alerting/for_state.py), with the last
+        `ALERTS_FOR_STATE` sample before the restart as the moment the process went down."""
+        rules = status.loaded.group.rules
+        alerts = {
+            index: RuleState(
+                {
+                    key: restored(
+                        alert,
+                        hold_ms=round(rules[index].for_ * 1000),
+                        grace_ms=self._grace_ms,
+                        down_at_ms=self._last_for_state(alert, now_ms),
+                        now_ms=now_ms,
+                    )
+                    for key, alert in rule_state.alerts.items()
+                }
+            )
+            for index, rule_state in status.state.alerts.items()
+        }
+        return replace(status.state, alerts=alerts)
+
+    def _last_for_state(self, alert: Alert, now_ms: int) -> int | None:
+        if alert.state is not State.PENDING:
+            return None
+        name = make_labels({**dict(alert.labels), NAME: "ALERTS_FOR_STATE"})
+        matchers = [equal(k, v) for k, v in name]
+        found = self._store.select(matchers, now_ms - FOR_OUTAGE_TOLERANCE_MS, now_ms)
+        times = [
+            int(s.timestamps[live][-1])
+            for s in found
+            if s.labels == name and (live := ~np.isnan(s.values)).any()
+        ]
+        return max(times, default=None)
+
     def close(self) -> None:
         if self._memory is not None:
             self._memory.close()
 
     def _evaluate(self, status: GroupStatus, now: float) -> None:
         started = time.perf_counter()  # a duration for the API, not a decision input
+        if status.last_evaluation_s is None:  # the first since start: after the WAL replay
+            status.state = self._restore_for_state(status, round(now * 1000))
         result = evaluate_group(
             status.loaded.group,
             engine=self._engine,

@@ -58,11 +58,21 @@ class CompareSpec(Model):
     alpha: Annotated[float, Field(gt=0, lt=1)] = 0.01
 
 
+class WalSpec(Model):
+    """The embedded store's write-ahead log (`safeship serve` only): `fsync: 0s` syncs every
+    batch; otherwise a power cut loses at most that much, a killed process nothing."""
+
+    enabled: bool = True
+    dir: str | None = None  # None: `wal/` next to the SQLite state database, or ./.safeship/wal
+    fsync: Annotated[Duration, Field(le=60)] = 1.0
+
+
 class EmbeddedSourceSpec(Model):
     """The embedded series store, fed by safeship's own scraper."""
 
     scrape_interval: Duration = 1.0
     retention: Duration = 3600.0
+    wal: WalSpec = WalSpec()
 
 
 # A password or token: a literal or a `${NAME}` reference, masked in every dump and repr, and
@@ -156,6 +166,9 @@ class ControlPlaneConfig(Model):
     # interval of every group that sets none.
     rule_files: list[str] = Field(default=[], alias="rule_files")
     evaluation_interval: Annotated[Duration, Field(gt=0)] = Field(60.0, alias="evaluation_interval")
+    # Prometheus' --rules.alert.for-grace-period: after a restart, a pending alert gets at
+    # least this long (or its whole `for`, when shorter) before it may fire.
+    for_grace_period: Duration = Field(600.0, alias="for_grace_period")
 
     @model_validator(mode="after")
     def _unique_jobs(self) -> ControlPlaneConfig:

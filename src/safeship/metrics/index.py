@@ -79,6 +79,10 @@ class LabelIndex:
     def label_names(self) -> list[str]:
         return sorted(self._postings)
 
+    def all_labels(self) -> list[Labels]:
+        """Every label set, position = series id (a copy: the index keeps growing)."""
+        return list(self._labels)
+
     def label_values(self, name: str) -> list[str]:
         return sorted(self._postings.get(name, {}))
 

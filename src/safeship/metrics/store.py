@@ -12,7 +12,7 @@ import functools
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Concatenate, ParamSpec, TypeVar
+from typing import Concatenate, ParamSpec, Protocol, TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -28,7 +28,29 @@ _TIME_BIAS = 1 << 42  # timestamps from about 1830 to 2109 fit, negative test ti
 MIN_T = -_TIME_BIAS
 MAX_T = _TIME_BIAS - 1
 
-__all__ = ["STALE_NAN", "Series", "SeriesStore", "StoreView"]
+__all__ = ["STALE_NAN", "SampleLog", "Series", "SeriesStore", "Snapshot", "StoreView"]
+
+
+class SampleLog(Protocol):
+    """Where the store logs every write before applying it (metrics/wal.py), under its lock,
+    so the log's order is the store's order and a new series is logged before its samples."""
+
+    def series(self, sid: int, labels: Labels) -> None: ...
+
+    def samples(self, refs: Ints, times: Ints | int, values: Floats) -> None: ...
+
+    def cut(self) -> int: ...
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """Every series (index order: position = id) and the samples inside the retention, as
+    the log held them up to segment `before` (exclusive): what a checkpoint writes."""
+
+    before: int
+    labels: list[Labels]
+    keys: Ints
+    values: Floats
 
 
 def pack(sids: Ints | int, t_ms: Ints | int) -> Ints:
@@ -115,16 +137,39 @@ class SeriesStore:
         self._one_values: list[float] = []
         self._view: StoreView | None = None
         self._max_t = MIN_T
+        self._log: SampleLog | None = None
+
+    @_locked
+    def log_to(self, log: SampleLog | None) -> None:
+        """Log every later write to `log` (after a replay, which must not log again)."""
+        self._log = log
+
+    @_locked
+    def checkpoint(self) -> Snapshot | None:
+        """Cut the log's segment and snapshot the store in one step under the lock, so every
+        record before the cut is in the snapshot and every later one after it."""
+        if self._log is None:
+            return None
+        before = self._log.cut()
+        view = self.view()
+        return Snapshot(before, self._index.all_labels(), view.keys, view.values)
 
     # -- writing ---------------------------------------------------------------------------
     @_locked
     def ref(self, labels: Mapping[str, str] | Labels) -> int:
         """A stable reference for a series, for the `append_refs` fast path."""
-        return self._index.ref(_canon(labels))
+        canon = _canon(labels)
+        known = len(self._index)
+        sid = self._index.ref(canon)
+        if sid == known and self._log is not None:
+            self._log.series(sid, canon)
+        return sid
 
     @_locked
     def append(self, labels: Mapping[str, str] | Labels, t_ms: int, value: float) -> None:
-        sid = self._index.ref(_canon(labels))
+        sid = self.ref(labels)
+        if self._log is not None:
+            self._log.samples(np.asarray([sid], dtype=np.int64), int(t_ms), np.asarray([value]))
         self._one_keys.append(int(pack(sid, t_ms)))
         self._one_values.append(float(value))
         self._max_t = max(self._max_t, int(t_ms))
@@ -142,10 +187,14 @@ class SeriesStore:
         """The fast path: series references from `ref`, times, values (aligned arrays)."""
         refs = np.asarray(refs, dtype=np.int64)
         times = np.broadcast_to(np.asarray(t_ms, dtype=np.int64), np.shape(refs))
+        floats = np.asarray(values, dtype=np.float64).copy()
         if np.ndim(t_ms) == 0:
             self._scrapes.append((refs, int(np.asarray(t_ms))))
+        if self._log is not None:
+            shared = int(np.asarray(t_ms)) if np.ndim(t_ms) == 0 else np.asarray(times)
+            self._log.samples(refs, shared, floats)
         self._head_keys.append(pack(refs, times))
-        self._head_values.append(np.asarray(values, dtype=np.float64).copy())
+        self._head_values.append(floats)
         if times.size:
             self._max_t = max(self._max_t, int(times.max()))
         self._view = None

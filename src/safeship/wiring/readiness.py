@@ -4,14 +4,14 @@ Where it sits: `wiring/serve.py` hands `ControlPlaneReadiness.reasons` to the HT
 call observes once (the scraper's loops, each rule group's schedule, one fresh connection
 to the state database) into an immutable `Facts`, and the pure `judge` turns that into the
 reasons it is not ready; none means ready. Reasons are: the store is unreachable, the
-scrape loop is stopped, has not completed a round or is stuck, or a rule group's
-evaluation is overdue.
+series store's WAL is still being replayed, the scrape loop is stopped, has not completed
+a round or is stuck, or a rule group's evaluation is overdue.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import sqlalchemy as sa
@@ -47,11 +47,14 @@ class Facts:
     targets: tuple[TargetFacts, ...]
     groups: tuple[GroupFacts, ...]
     store_error: str | None
+    replaying: bool = False
 
 
 def judge(facts: Facts) -> list[str]:
     """Why the control plane is not ready (empty: ready). Pure."""
     found = [f"state database unreachable: {facts.store_error}"] if facts.store_error else []
+    if facts.replaying:
+        found.append("the WAL is being replayed")
     if not facts.scraping:
         found.append("the scrape loop is stopped")
     found += [r for t in facts.targets if (r := _scrape_problem(t, facts.now_s))]
@@ -108,8 +111,10 @@ class ControlPlaneReadiness:
         rules: RuleManager | None,
         stores: Sequence[StoreProbe],
         clock: Clock,
+        replaying: Callable[[], bool] = lambda: False,
     ) -> None:
         self._scraper, self._rules, self._stores, self._clock = scraper, rules, stores, clock
+        self._replaying = replaying
 
     async def reasons(self) -> list[str]:
         return judge(await self.observe())
@@ -125,7 +130,8 @@ class ControlPlaneReadiness:
             GroupFacts(s.loaded.group.name, s.interval_s, s.due_s, s.last_evaluation_s)
             for s in (self._rules.groups() if self._rules else [])
         )
-        return Facts(self._clock.now(), self._scraper.running, targets, groups, store_error)
+        running = self._scraper.running
+        return Facts(self._clock.now(), running, targets, groups, store_error, self._replaying())
 
     async def _store_error(self) -> str | None:
         for probe in self._stores:

@@ -10,6 +10,7 @@ over it, and the app under uvicorn.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -34,6 +35,7 @@ from safeship.store.engine import default_url
 from safeship.store.repository import Store
 from safeship.wiring.leader import control_plane_leadership
 from safeship.wiring.readiness import ControlPlaneReadiness, StoreProbe
+from safeship.wiring.wal import StoreLog, wal_directory
 
 if TYPE_CHECKING:
     import uvicorn
@@ -81,8 +83,13 @@ async def serve(
     plane = build(config, clock=clock)
     host, port = split_host_port(listen or config.listen)
     rules = rule_manager(plane, clock=clock)
+    wal = store_log(plane)
     readiness = ControlPlaneReadiness(
-        scraper=plane.scraper, rules=rules, stores=store_probes(config), clock=clock
+        scraper=plane.scraper,
+        rules=rules,
+        stores=store_probes(config),
+        clock=clock,
+        replaying=wal.replaying,
     )
     app = create_app(
         engine=plane.engine,
@@ -102,23 +109,63 @@ async def serve(
         tls_cert=tls.cert if tls else None,
         tls_key=tls.key if tls else None,
     )
-    loop = asyncio.get_running_loop()
-    async with plane.scraper:
-        # Under TLS the scraper would not trust our certificate: no self-scrape then.
-        tasks = [loop.create_task(_scrape_self(plane, server, host, port))] if tls is None else []
-        tasks += control_plane_leadership(default_url(), registry=plane.registry, clock=clock)
-        if config.history.enabled:
-            tasks.append(loop.create_task(keep_history(plane, clock=clock)))
+    # Under TLS the scraper would not trust our certificate: no self-scrape then.
+    self_target = (server, host, port) if tls is None else None
+    work = asyncio.get_running_loop().create_task(
+        _after_replay(plane, wal, rules, clock=clock, self_target=self_target)
+    )
+    work.add_done_callback(lambda done: _stop_on_failure(done, server))
+    leading = control_plane_leadership(default_url(), registry=plane.registry, clock=clock)
+    try:
+        await server.serve()
+    finally:
+        for task in [work, *leading]:
+            task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await work
         if rules is not None:
-            tasks.append(loop.create_task(rules.run()))
-        try:
-            await server.serve()
-        finally:
-            for task in tasks:
-                task.cancel()
-            if rules is not None:
-                rules.close()
-            state.close()
+            rules.close()
+        wal.close()
+        state.close()
+
+
+async def _after_replay(
+    plane: ControlPlane,
+    wal: StoreLog,
+    rules: RuleManager | None,
+    *,
+    clock: Clock,
+    self_target: tuple[uvicorn.Server, str, int] | None,
+) -> None:
+    """Replay the WAL, and only then scrape, evaluate rules and roll up: a scrape first
+    would interleave new samples with old ones, an evaluation first would resolve alerts."""
+    await wal.replay()
+    async with plane.scraper:
+        jobs = [wal.keep_checkpoints(clock=clock)]
+        if self_target is not None:
+            jobs.append(_scrape_self(plane, *self_target))
+        if plane.config.history.enabled:
+            jobs.append(keep_history(plane, clock=clock))
+        if rules is not None:
+            jobs.append(rules.run())
+        await asyncio.gather(*jobs)
+
+
+def _stop_on_failure(done: asyncio.Task[None], server: uvicorn.Server) -> None:
+    if not done.cancelled() and done.exception() is not None:
+        server.should_exit = True  # `await work` in serve() raises it
+
+
+def store_log(plane: ControlPlane) -> StoreLog:
+    """The embedded store's WAL as safeship.yaml sets it (`metrics.source.embedded.wal`)."""
+    embedded = plane.config.metrics.source.embedded_or_default
+    return StoreLog(
+        plane.store,
+        embedded.wal,
+        directory=wal_directory(embedded.wal, default_url()),
+        retention_s=embedded.retention,
+        registry=plane.registry,
+    )
 
 
 def rule_manager(plane: ControlPlane, *, clock: Clock) -> RuleManager | None:
@@ -136,6 +183,7 @@ def rule_manager(plane: ControlPlane, *, clock: Clock) -> RuleManager | None:
         clock=clock,
         default_interval_s=plane.config.evaluation_interval,
         memory=AlertMemory.open(default_url()),
+        for_grace_period_s=plane.config.for_grace_period,
     )
 
 

@@ -1,0 +1,143 @@
+"""The WAL of the series store: what a replay brings back, and what it cuts.
+
+Real files in a temporary folder; damage is done to them the way a crash or a bad disk
+would (a half-written tail, a flipped byte) and the replay must cut there, never fail.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from pathlib import Path
+
+import numpy as np
+
+from safeship.core.labels import STALE_NAN, make_labels
+from safeship.metrics.index import equal
+from safeship.metrics.store import SeriesStore
+from safeship.metrics.wal import Wal
+from safeship.metrics.wal_format import numbered
+from safeship.metrics.wal_replay import recover, replay
+
+UP = make_labels({"__name__": "up", "job": "api"})
+GONE = make_labels({"__name__": "gone", "job": "api"})
+
+
+def logged_store(directory: Path, **options: float) -> tuple[SeriesStore, Wal]:
+    store = SeriesStore(retention=options.get("retention"))
+    wal, _ = recover(directory, store, fsync_s=0)
+    return store, wal
+
+
+def values(store: SeriesStore, name: str) -> list[tuple[int, float]]:
+    found = store.select([equal("__name__", name)], -(1 << 40), 1 << 40)
+    return [(int(t), float(v)) for s in found for t, v in zip(s.timestamps, s.values, strict=True)]
+
+
+def segments(directory: Path) -> list[str]:
+    return [name for _, name in numbered(os.listdir(directory), "segment-")]
+
+
+def test_replay_restores_samples_stale_markers_and_the_label_index(tmp_path: Path) -> None:
+    store, wal = logged_store(tmp_path)
+    refs = np.asarray([store.ref(UP), store.ref(GONE)], dtype=np.int64)
+    store.append_refs(refs, 1000, [1.0, 5.0])
+    store.append_refs(refs, np.asarray([2000, 2000]), np.asarray([0.0, 6.0]))
+    store.mark_stale(GONE, 3000)
+    store.append({"__name__": "ALERTS", "alertname": "A"}, 3000, 1.0)
+    wal.close()
+
+    back = SeriesStore()
+    report = replay(tmp_path, back)
+    assert (report.series, report.samples, report.cut_bytes) == (3, 6, 0)
+    assert values(back, "up") == [(1000, 1.0), (2000, 0.0)]
+    (gone_stale,) = [v for t, v in values(back, "gone") if t == 3000]
+    assert math.isnan(gone_stale) and np.float64(gone_stale).view(np.uint64) == np.float64(
+        STALE_NAN
+    ).view(np.uint64)
+    assert back.label_values("job") == ["api"] and back.label_names() == store.label_names()
+    assert [back.labels(i) for i in range(len(back))] == [store.labels(i) for i in range(3)]
+
+
+def test_a_torn_tail_is_cut_and_the_log_goes_on_after_it(tmp_path: Path) -> None:
+    store, wal = logged_store(tmp_path)
+    ref = np.asarray([store.ref(UP)], dtype=np.int64)
+    for t in range(1, 11):
+        store.append_refs(ref, t * 1000, [float(t)])
+    wal.close()
+    (segment,) = segments(tmp_path)
+    path = tmp_path / segment
+    whole = path.stat().st_size
+    os.truncate(path, whole - 5)  # the process died in the middle of the last record
+
+    back, wal = logged_store(tmp_path)
+    assert [v for _, v in values(back, "up")] == [float(t) for t in range(1, 10)]
+    assert path.stat().st_size < whole - 5  # cut at the last whole record
+    back.append_refs(ref, 20_000, [20.0])  # a new segment after the cut
+    wal.close()
+    again = SeriesStore()
+    replay(tmp_path, again)
+    assert values(again, "up")[-2:] == [(9000, 9.0), (20_000, 20.0)]
+
+
+def test_a_bad_checksum_cuts_that_record_and_drops_every_later_segment(tmp_path: Path) -> None:
+    store = SeriesStore()
+    wal, _ = recover(tmp_path, store, fsync_s=0, segment_bytes=200)
+    ref = np.asarray([store.ref(UP)], dtype=np.int64)
+    for t in range(1, 21):
+        store.append_refs(ref, t * 1000, [float(t)])
+    wal.close()
+    names = segments(tmp_path)
+    assert len(names) > 3
+    damaged = tmp_path / names[1]
+    data = bytearray(damaged.read_bytes())
+    data[-3] ^= 0xFF  # a flipped bit inside the last record of the second segment
+    damaged.write_bytes(bytes(data))
+
+    back = SeriesStore()
+    report = replay(tmp_path, back)
+    kept = [v for _, v in values(back, "up")]
+    assert kept == [float(t) for t in range(1, len(kept) + 1)] and 0 < len(kept) < 20
+    assert report.cut_bytes > 0 and segments(tmp_path) == names[:2]
+
+
+def test_a_sample_of_a_series_never_logged_ends_the_log(tmp_path: Path) -> None:
+    store, wal = logged_store(tmp_path)
+    store.append_refs(np.asarray([store.ref(UP)]), 1000, [1.0])
+    wal.samples(np.asarray([7], dtype=np.int64), 2000, np.asarray([2.0]))  # no such series
+    store.append_refs(np.asarray([0]), 3000, [3.0])
+    wal.close()
+    back = SeriesStore()
+    report = replay(tmp_path, back)
+    assert values(back, "up") == [(1000, 1.0)] and report.cut_bytes > 0
+
+
+def test_a_checkpoint_keeps_only_the_window_and_deletes_older_segments(tmp_path: Path) -> None:
+    store = SeriesStore(retention=10.0)
+    wal, _ = recover(tmp_path, store, fsync_s=0, segment_bytes=300)
+    ref = np.asarray([store.ref(UP)], dtype=np.int64)
+    for t in range(1, 31):
+        store.append_refs(ref, t * 1000, [float(t)])
+    before = segments(tmp_path)
+    snapshot = store.checkpoint()
+    assert snapshot is not None
+    wal.write_checkpoint(snapshot)
+    store.append_refs(ref, 31_000, [31.0])
+    store.mark_stale(GONE, 31_000)  # a series born after the checkpoint
+    wal.close()
+    assert len(before) > 2 and segments(tmp_path) == [f"segment-{snapshot.before:08d}"]
+
+    back = SeriesStore()  # no retention: what the log holds shows
+    replay(tmp_path, back)
+    assert [t // 1000 for t, _ in values(back, "up")] == list(range(20, 32))
+    assert len(back) == 2 and back.labels(1) == GONE
+
+
+def test_a_background_fsync_reports_what_is_on_disk(tmp_path: Path) -> None:
+    store = SeriesStore()
+    wal, _ = recover(tmp_path, store, fsync_s=0.01)
+    store.append_refs(np.asarray([store.ref(UP)]), 1000, [1.0])
+    assert wal.written == 2
+    wal.sync()
+    assert wal.synced == 2
+    wal.close()
