@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import importlib
 import os
 import subprocess
 import sys
@@ -32,3 +33,10 @@ def run_cli(
         text=True,
         timeout=timeout,
     )
+
+
+def contract(module: str, *fixtures: str) -> dict[str, object]:
+    """The tests (and the named fixtures) of `tests/unit/<module>.py`, to run them again in
+    another module that overrides only what differs (e.g. `store_url` on PostgreSQL)."""
+    found = vars(importlib.import_module(f"tests.unit.{module}"))
+    return {k: v for k, v in found.items() if k.startswith("test_") or k in fixtures}

@@ -5,8 +5,6 @@ restored into PostgreSQL, which is how a team moves off the default store.
 
 from __future__ import annotations
 
-import importlib
-import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,13 +12,12 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from tests.helpers import contract
+from tests.unit import test_store_backup as _contract
+
 pytestmark = pytest.mark.integration
 
-sys.path.insert(0, str(Path(__file__).parents[1] / "unit"))
-_contract = importlib.import_module("test_store_backup")
-globals().update({k: v for k, v in vars(_contract).items() if k.startswith("test_")})
-audit_key = _contract.audit_key
-source = _contract.source
+globals().update(contract("test_store_backup", "audit_key", "source"))
 cli = _contract.cli
 ADMIN_DSN = "postgresql://postgres@127.0.0.1:5432/test"
 

@@ -5,11 +5,8 @@ unchanged, plus many processes' worth of electors racing for a fresh lease at on
 from __future__ import annotations
 
 import asyncio
-import importlib
-import sys
 import threading
 import time
-from pathlib import Path
 
 import pytest
 from prometheus_client import CollectorRegistry
@@ -18,14 +15,12 @@ from safeship.core.clock import SystemClock
 from safeship.store import Store
 from safeship.store.leadership import Elector
 from safeship.wiring.leader import control_plane_leadership
+from tests.helpers import contract
 
 pytestmark = pytest.mark.integration
 
-sys.path.insert(0, str(Path(__file__).parents[1] / "unit"))
-_contract = importlib.import_module("test_store_leadership")
-globals().update({k: v for k, v in vars(_contract).items() if k.startswith("test_")})
-clock = _contract.clock
-two = _contract.two
+# The SQLite contract tests run here again; only the `store_url` fixture below differs.
+globals().update(contract("test_store_leadership", "clock", "two"))
 
 
 @pytest.fixture

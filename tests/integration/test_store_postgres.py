@@ -6,26 +6,20 @@ tests/unit/test_store_repository.py runs here unchanged; an unreachable server f
 
 from __future__ import annotations
 
-import importlib
-import sys
 import threading
-from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 
 from safeship.store import Store
 from safeship.store.migrate import current_revision, head_revision
+from tests.helpers import contract
 
 pytestmark = pytest.mark.integration
 
 
-# Re-run the SQLite contract tests here; only the `store_url` fixture below differs.
-sys.path.insert(0, str(Path(__file__).parents[1] / "unit"))
-_contract = importlib.import_module("test_store_repository")
-globals().update({k: v for k, v in vars(_contract).items() if k.startswith("test_")})
-store = _contract.store
-audit_key_file = _contract.audit_key_file
+# The SQLite contract tests run here again; only the `store_url` fixture below differs.
+globals().update(contract("test_store_repository", "store", "audit_key_file"))
 
 
 @pytest.fixture

@@ -2,19 +2,14 @@
 
 from __future__ import annotations
 
-import importlib
-import sys
-from pathlib import Path
-
 import pytest
+
+from tests.helpers import contract
 
 pytestmark = pytest.mark.integration
 
-sys.path.insert(0, str(Path(__file__).parents[1] / "unit"))
-_contract = importlib.import_module("test_store_tokens")
-globals().update({k: v for k, v in vars(_contract).items() if k.startswith("test_")})
-store = _contract.store
-clock = _contract.clock
+# The SQLite contract tests run here again; only the `store_url` fixture below differs.
+globals().update(contract("test_store_tokens", "store", "clock"))
 
 
 @pytest.fixture

@@ -7,12 +7,12 @@ from pathlib import Path
 
 import pytest
 import typer
-from tampering import tamper
 from typer.testing import CliRunner
 
 from safeship.cli import audit as audit_cli
 from safeship.store import RolloutRecord, Store
 from safeship.testing import FakeClock
+from tests.unit.tampering import tamper
 
 WIDE = {"COLUMNS": "250", "NO_COLOR": "1"}
 

@@ -14,7 +14,6 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-from tampering import tamper
 
 from safeship.config.models import RolloutSpec
 from safeship.rollout.journal import StoreJournal
@@ -24,6 +23,7 @@ from safeship.store.chain import GENESIS_HASH, entry_hash, sign
 from safeship.store.migrate import current_revision, head_revision
 from safeship.store.records import Tampering
 from safeship.testing import FakeClock
+from tests.unit.tampering import tamper
 
 
 @pytest.fixture

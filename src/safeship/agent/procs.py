@@ -13,12 +13,13 @@ import asyncio
 import contextlib
 import os
 import signal
-import subprocess
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+
+from safeship.fleet.process import start_in_session
 
 _POLL = 0.05
 
@@ -53,18 +54,13 @@ def spawn_detached(
 ) -> Started:
     """Start `argv` in a new session; it survives us. Output goes to log_dir/name.*.log."""
     log_dir.mkdir(parents=True, exist_ok=True)
-    with (
-        (log_dir / f"{name}.stdout.log").open("ab") as out,
-        (log_dir / f"{name}.stderr.log").open("ab") as err,
-    ):
-        popen = subprocess.Popen(
-            list(argv),
-            stdin=subprocess.DEVNULL,
-            stdout=out,
-            stderr=err,
-            env=dict(env),
-            start_new_session=True,
-        )
+    popen = start_in_session(
+        argv,
+        env=env,
+        stdout_path=log_dir / f"{name}.stdout.log",
+        stderr_path=log_dir / f"{name}.stderr.log",
+        tied=False,
+    )
     # The Popen object is dropped: the process is identified by pid + start time from now
     # on, whether this agent started it or adopted it; `proc_start_time` reaps its zombie.
     popen.returncode = 0  # keeps Popen.__del__ from queueing it for its own reaping

@@ -114,19 +114,34 @@ def spawn(
 ) -> ChildProcess:
     """Start `argv` in its own session, tied to our life, output into the two files."""
     _install_exit_hooks()
+    popen = start_in_session(
+        argv, env=env, stdout_path=stdout_path, stderr_path=stderr_path, tied=True
+    )
+    child = ChildProcess(popen, stderr_path=stderr_path)
+    _LIVE.add(child)
+    return child
+
+
+def start_in_session(
+    argv: Sequence[str],
+    *,
+    env: Mapping[str, str],
+    stdout_path: Path,
+    stderr_path: Path,
+    tied: bool,
+) -> subprocess.Popen[bytes]:
+    """`argv` in its own session (it leads its process group), output appended to the two
+    files; `tied`: it gets SIGKILL when we die (PR_SET_PDEATHSIG), else it outlives us."""
     with stdout_path.open("ab") as out, stderr_path.open("ab") as err:
-        popen = subprocess.Popen(
+        return subprocess.Popen(
             list(argv),
             stdin=subprocess.DEVNULL,
             stdout=out,
             stderr=err,
             env=dict(env),
             start_new_session=True,
-            preexec_fn=_die_with_parent(os.getpid()),
+            preexec_fn=_die_with_parent(os.getpid()) if tied else None,
         )
-    child = ChildProcess(popen, stderr_path=stderr_path)
-    _LIVE.add(child)
-    return child
 
 
 def stop_all_now(timeout: float = 5.0) -> None:
