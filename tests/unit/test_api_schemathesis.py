@@ -42,7 +42,12 @@ def test_the_api_keeps_to_its_schema(store: Store, admin: dict[str, str]) -> Non
     for operation, mode in itertools.product(operations, GenerationMode):
 
         @given(case=operation.as_strategy(mode))
-        @settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
+        @settings(
+            max_examples=25,
+            deadline=None,
+            derandomize=True,  # the suite must not flake; explore with a random seed by hand
+            suppress_health_check=list(HealthCheck),
+        )
         def keeps_to_schema(case: Case) -> None:
             case.call_and_validate(headers=admin)
 
