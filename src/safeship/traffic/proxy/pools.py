@@ -101,6 +101,11 @@ class RoundRobin(Generic[B]):
         (`now` may be positional: this runs once per request.)"""
         members = self.members
         count = len(members)
+        if count:  # the loop's first step, without the loop: almost every pick ends here
+            member = members[self._next]
+            if member.usable and member not in tried and member.ejected_until <= now:
+                self._next = (self._next + 1) % count
+                return member
         fallback: B | None = None
         for step in range(count):
             member = members[(self._next + step) % count]

@@ -103,8 +103,7 @@ class Backend:
         self._all: set[UpstreamConnection] = set()
         self.connections = 0  # open or being opened: what a connection cap counts
         self.waiters: deque[Waiter] = deque()
-        self._quiet = asyncio.Event()
-        self._quiet.set()
+        self._quiet: asyncio.Event | None = None  # only while someone waits in `quiet`
 
     @property
     def usable(self) -> bool:
@@ -112,19 +111,20 @@ class Backend:
 
     def begin(self) -> None:
         self.in_flight += 1
-        self._quiet.clear()
 
     def end(self) -> None:
         self.in_flight -= 1
-        if self.in_flight == 0:
-            self._quiet.set()
+        if self.in_flight == 0 and self._quiet is not None:
+            self._quiet.set()  # `quiet` is waiting: it returns (or waits again)
+            self._quiet = None
 
     def take_idle(self) -> UpstreamConnection | None:
         """A pooled connection that still looks open, or None."""
         idle = self._idle
         while idle:
             connection = idle.pop()
-            if connection.open:
+            transport = connection.transport  # `open` spelled out: once per request
+            if transport is not None and not transport.is_closing():
                 return connection
         return None
 
@@ -179,8 +179,12 @@ class Backend:
             connection.abort()
 
     async def quiet(self) -> None:
-        """Returns once no request is in flight on this backend."""
-        await self._quiet.wait()
+        """Returns once no request is in flight on this backend. The event exists only while
+        someone waits: `begin`/`end` run for every request and then only count."""
+        while self.in_flight:
+            if self._quiet is None:
+                self._quiet = asyncio.Event()
+            await self._quiet.wait()
 
 
 _HEAD, _LENGTH, _CHUNKED, _CLOSE = 0, 1, 2, 3  # where an upstream connection is in a response
