@@ -231,3 +231,19 @@ def test_a_usual_response_is_relayed_as_sent_but_for_its_connection_line() -> No
             assert backend.connections == 1  # every response left the connection reusable
 
     run(scenario)
+
+
+def test_an_http10_client_is_known_as_such_whatever_its_proxy_connection_says() -> None:
+    """llhttp reads Proxy-Connection like Connection: `keep-alive` there must not make an
+    HTTP/1.0 request look like HTTP/1.1 (no chunks, no 1xx, its own Connection header)."""
+
+    def reply(seen: Seen) -> Script:
+        return [b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nhi\r\n0\r\n\r\n"]
+
+    async def scenario() -> None:
+        async with RecordingBackend(reply) as backend, router_for(backend) as router:
+            client = await Client.to(router)
+            client.send(b"GET / HTTP/1.0\r\nProxy-Connection: keep-alive\r\n\r\n")
+            assert await client.rest() == b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\nhi"
+
+    run(scenario)

@@ -74,6 +74,7 @@ class RequestReader:
         self._hosts: list[bytes] = []
         self._xff: bytes | None = None
         self._xfp = self._xfh = self._connection = b""
+        self._proxy_connection = False  # llhttp reads it as Connection (keep-alive default)
         self._length = -1
         self._expect = False
         self._body: list[bytes] = []
@@ -128,6 +129,8 @@ class RequestReader:
             self._connection += b"," + value
         elif lowered == b"expect":
             self._expect = value.strip().lower() == b"100-continue"
+        elif lowered == b"proxy-connection":
+            self._proxy_connection = True  # dropped, but llhttp's keep-alive heeds it
         elif not self.trusted:
             return  # proxy credentials, framing, and forwarding claims of an untrusted peer
         elif lowered == b"x-forwarded-for":
@@ -145,10 +148,11 @@ class RequestReader:
         self._method = method = parser.get_method()
         if method == b"CONNECT" or parser.should_upgrade():
             raise Refused(501, "CONNECT and protocol upgrades are not supported")
-        # llhttp keeps a request alive by default from HTTP/1.1 on: without a Connection
-        # header, that says the version, and get_http_version (a formatted str) is not needed
+        # llhttp keeps a request alive by default from HTTP/1.1 on: without a Connection (or
+        # Proxy-Connection, which llhttp reads alike) header, that says the version, and
+        # get_http_version (a formatted str) is not needed
         http10 = False
-        if self._connection or not parser.should_keep_alive():
+        if self._connection or self._proxy_connection or not parser.should_keep_alive():
             http10 = parser.get_http_version() == "1.0"
         self._http10 = http10
         target = self._url[0] if len(self._url) == 1 else b"".join(self._url)
