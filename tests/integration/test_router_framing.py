@@ -203,3 +203,47 @@ def test_a_backend_sending_two_responses_for_one_request_is_not_reused() -> None
             assert len(backend.seen) == 6
 
     run(scenario)
+
+
+def test_a_usual_response_is_relayed_as_sent_but_for_its_connection_line() -> None:
+    """The one-pass path (clean heads): byte-exact for HTTP/1.1 clients, body in a later
+    packet included; an HTTP/1.0 client still gets the router's own Connection header."""
+    head = b"HTTP/1.1 200 OK\r\nServer: x\r\nContent-Length: 5\r\nConnection: keep-alive\r\nX-V: 1"
+
+    def reply(seen: Seen) -> Script:
+        return [head + b"\r\n\r\nhe", 0.02, b"llo"]
+
+    async def scenario() -> None:
+        async with RecordingBackend(reply) as backend, router_for(backend) as router:
+            client = await Client.to(router)
+            for _ in range(2):
+                client.send(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+                got = await client.response()
+                assert got == (
+                    head.replace(b"\r\nConnection: keep-alive", b"") + b"\r\n\r\n",
+                    b"hello",
+                )
+            old = await Client.to(router)
+            old.send(b"GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n")
+            got_head, body = await old.response()
+            assert body == b"hello" and b"\r\nConnection: keep-alive\r\n" in got_head
+            assert got_head.count(b"Connection") == 1
+            assert backend.connections == 1  # every response left the connection reusable
+
+    run(scenario)
+
+
+def test_an_http10_client_is_known_as_such_whatever_its_proxy_connection_says() -> None:
+    """llhttp reads Proxy-Connection like Connection: `keep-alive` there must not make an
+    HTTP/1.0 request look like HTTP/1.1 (no chunks, no 1xx, its own Connection header)."""
+
+    def reply(seen: Seen) -> Script:
+        return [b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nhi\r\n0\r\n\r\n"]
+
+    async def scenario() -> None:
+        async with RecordingBackend(reply) as backend, router_for(backend) as router:
+            client = await Client.to(router)
+            client.send(b"GET / HTTP/1.0\r\nProxy-Connection: keep-alive\r\n\r\n")
+            assert await client.rest() == b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\nhi"
+
+    run(scenario)

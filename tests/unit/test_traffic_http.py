@@ -12,7 +12,7 @@ from safeship.traffic.proxy.http import (
     router_error,
     upstream_request,
 )
-from safeship.traffic.proxy.response import CHUNKED, UNTIL_CLOSE, chunk, parse_head
+from safeship.traffic.proxy.response import CHUNKED, UNTIL_CLOSE, chunk, clean_head, parse_head
 
 
 def test_upstream_request_keeps_end_to_end_headers_and_adds_forwarded_for() -> None:
@@ -154,6 +154,66 @@ def test_response_head_loses_connection_headers_and_says_http11() -> None:
     assert parsed is not None
     assert parsed.lines == b"HTTP/1.1 200 OK\r\nX-Version: v1"
     assert parsed.framing == b"Content-Length: 2\r\n"
+
+
+_NGINX = (
+    b"HTTP/1.1 200 OK\r\nServer: nginx\r\nDate: Tue, 01 Dec 2026 15:09:32 GMT\r\n"
+    b"Content-Type: text/plain\r\nContent-Length: 3\r\nConnection: keep-alive\r\n\r\nok\n"
+)
+
+
+@pytest.mark.parametrize(
+    ("response", "relayed"),
+    [
+        (_NGINX, _NGINX.replace(b"Connection: keep-alive\r\n", b"")),
+        (_NGINX.replace(b"Connection: keep-alive\r\n", b""), None),  # None: verbatim
+        (
+            _NGINX.replace(b"keep-alive", b"Close"),
+            _NGINX.replace(b"Connection: keep-alive\r\n", b""),
+        ),
+        (
+            b"HTTP/1.1 404 X\r\nconnection: close\r\nA: b\r\ncontent-length:0  \r\n\r\n",
+            b"HTTP/1.1 404 X\r\nA: b\r\ncontent-length:0  \r\n\r\n",
+        ),
+        (b"HTTP/1.1 200\r\nContent-Length: 2\r\n\r\nhi", None),
+        (b"HTTP/1.1 200 OK\r\nUpgrade-Insecure: 1\r\nContent-Length: 1\r\n\r\nx", None),
+    ],
+)
+def test_clean_heads_are_read_in_one_pass_and_agree_with_parse_head(
+    response: bytes, relayed: bytes | None
+) -> None:
+    end = response.find(b"\r\n\r\n")
+    found = clean_head(response, end)
+    parsed = parse_head(response[:end])
+    assert found is not None and parsed is not None
+    status, length, cut_from, cut_to, reusable = found
+    assert (status, length, reusable) == (parsed.status, parsed.length, parsed.reusable)
+    assert response[:cut_from] + response[cut_to:] == (relayed or response)
+
+
+@pytest.mark.parametrize(
+    "head",
+    [
+        b"HTTP/1.0 200 OK\r\nContent-Length: 1",  # the router says HTTP/1.1 itself
+        b"http/1.1 200 OK\r\nContent-Length: 1",
+        b"HTTP/1.1 103 Early Hints\r\nContent-Length: 1",
+        b"HTTP/1.1 200 OK",  # no Content-Length: until close
+        b"HTTP/1.1 200 OK\r\nContent-Length: 1\r\nContent-Length: 1",
+        b"HTTP/1.1 200 OK\r\nContent-Length: +1",
+        b"HTTP/1.1 200 OK\r\nContent-Length: 1\r\nTransfer-Encoding: chunked",
+        b"HTTP/1.1 200 OK\r\nContent-Length: 1\r\nKeep-Alive: timeout=5",
+        b"HTTP/1.1 200 OK\r\nContent-Length: 1\r\nConnection: keep-alive, X-Hop",
+        b"HTTP/1.1 200 OK\r\nContent-Length: 1\r\nConnection: close\r\nConnection: close",
+        b"HTTP/1.1 200 OK\r\nContent-Length: 1\r\nX-A : b",
+        b"HTTP/1.1 200 OK\r\nContent-Length: 1\r\nX-A: b\r\n folded",
+        b"HTTP/1.1 200 OK\r\nContent-Length: 1\r\nno colon",
+        b"HTTP/1.1 200 OK\r\nContent-Length: 1\r\n: empty name",
+        b"HTTP/1.1 200 OK\r\nContent-Length: 1\nX-Bare-LF: 1",
+        b"HTTP/1.1 200 OK\r\ncontent-length : 1",
+    ],
+)
+def test_other_heads_are_left_to_parse_head(head: bytes) -> None:
+    assert clean_head(head + b"\r\n\r\n", len(head)) is None
 
 
 def test_chunk_frames_data() -> None:

@@ -48,12 +48,12 @@ class Exchange:
         self,
         client: ClientConnection,
         payload: bytes,
-        *,
         method: bytes,
         keep_alive: bool,
         http10: bool = False,
         held: int = 0,
     ):
+        """Positional arguments: one exchange is made per request."""
         self.client = client
         self.payload = payload
         self.idempotent = method in IDEMPOTENT
@@ -72,18 +72,20 @@ class Exchange:
         self.fresh_retry = False
 
     def start(self) -> None:
-        backend = self.client.frontend.balancer.choose(now=_now())
+        backend = self.client.frontend.balancer.choose(_now())
         if backend is None:
             self.client.answer(self, 503, "no backend in any pool", self.client.frontend.unrouted)
         else:
-            self._try(backend, fresh=False)
+            self._try(backend, False)
 
-    def _try(self, backend: Backend, *, fresh: bool) -> None:
+    # `fresh` is positional below: these run for every request.
+
+    def _try(self, backend: Backend, fresh: bool) -> None:
         self.backend = backend
         backend.begin()
-        self._attach(backend, fresh=fresh)
+        self._attach(backend, fresh)
 
-    def _attach(self, backend: Backend, *, fresh: bool) -> None:
+    def _attach(self, backend: Backend, fresh: bool) -> None:
         connection = None if fresh else backend.take_idle()
         if connection is not None:
             self._send(connection)
@@ -98,7 +100,7 @@ class Exchange:
     def proceed(self) -> None:
         """Called by the backend when a connection is pooled or closed while we queue."""
         self.queued = False
-        self._attach(self.backend, fresh=False)
+        self._attach(self.backend, False)
 
     async def _connect(self, backend: Backend) -> None:
         try:
@@ -121,6 +123,9 @@ class Exchange:
     def _send(self, connection: UpstreamConnection) -> None:
         self.upstream = connection
         connection.send(self, self.payload)
+
+    def relays_verbatim(self) -> bool:
+        return self.keep_alive and not self.http10 and not self.client.frontend.closing
 
     def on_interim(self, head: bytes) -> None:
         if not self.http10:  # an HTTP/1.0 client cannot take a 1xx (RFC 9110 §15.2)
@@ -170,7 +175,7 @@ class Exchange:
             return
         if reused and self.idempotent and not self.fresh_retry and backend.usable:
             self.fresh_retry = True
-            self._try(backend, fresh=True)
+            self._try(backend, True)
             return
         if connect:
             backend.ejected_until = _now() + EJECT_SECONDS
@@ -180,7 +185,7 @@ class Exchange:
                 now=_now(), tried=self.tried, canary_first=backend.pool == "canary"
             )
             if after is not None:
-                self._try(after, fresh=False)
+                self._try(after, False)
                 return
         self.client.answer(self, 502, "every backend tried failed", backend.stats)
 

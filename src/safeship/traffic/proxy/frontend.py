@@ -155,7 +155,8 @@ class ClientConnection(RequestReader, asyncio.Protocol):
                 return
         if self.reading and self._phase == _IDLE:  # a keep-alive request began: head timeout
             self._watch(_HEAD, _now() + self.frontend.timeouts.header)
-        if self._queue or self.held or self.budget.exhausted:  # else nothing is read ahead
+        budget = self.budget  # `exhausted` spelled out: this runs for every packet read
+        if self._queue or self.held or budget.used > budget.limit:  # else nothing read ahead
             self._throttle()
 
     def pause_writing(self) -> None:  # the client reads slower than the backend answers
@@ -168,21 +169,18 @@ class ClientConnection(RequestReader, asyncio.Protocol):
 
     # RequestReader
 
-    def head_read(self, *, expect_continue: bool) -> None:
+    def continue_expected(self) -> None:
         """100 Continue only at the head of the pipeline: never inside an earlier response."""
-        if expect_continue:
-            if self._active is None and not self._queue:
-                self.write(CONTINUE)
-            else:
-                self._continue = True
+        if self._active is None and not self._queue:
+            self.write(CONTINUE)
+        else:
+            self._continue = True
 
     def request_read(
-        self, payload: bytes, *, method: bytes, keep_alive: bool, http10: bool, held: int
+        self, payload: bytes, method: bytes, keep_alive: bool, http10: bool, held: int
     ) -> None:
         self._continue = False
-        exchange = Exchange(
-            self, payload, method=method, keep_alive=keep_alive, http10=http10, held=held
-        )
+        exchange = Exchange(self, payload, method, keep_alive, http10, held)
         if self._active is None:
             self._active = exchange
             self._watch(_BUSY, exchange.started + self.frontend.timeouts.response)
@@ -244,7 +242,8 @@ class ClientConnection(RequestReader, asyncio.Protocol):
 
     def finished(self, exchange: Exchange) -> None:
         self._active = None
-        self._release(exchange)
+        if exchange.held:  # most requests have no body: nothing to give back
+            self._release(exchange)
         if self.transport is None:
             return
         if not exchange.keep_alive or self.frontend.closing:
@@ -263,11 +262,12 @@ class ClientConnection(RequestReader, asyncio.Protocol):
                 self.write(CONTINUE)
         else:
             self._watch(_IDLE, _now() + self.frontend.timeouts.idle)
-        self._resume_if_room()
+        if self._paused:  # the usual connection never paused: no call
+            self._resume_if_room()
 
     def _release(self, exchange: Exchange) -> None:
         held = exchange.held
-        if held:  # most requests have no body: nothing to give back
+        if held:
             exchange.held = 0
             self.held -= held
             self.frontend.release(held)

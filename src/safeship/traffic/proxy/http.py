@@ -59,7 +59,6 @@ _REASONS = {
 
 
 def upstream_request(
-    *,
     method: bytes,
     target: bytes,
     host: bytes,
@@ -68,7 +67,8 @@ def upstream_request(
     body: bytes,
 ) -> bytes:
     """The request sent upstream; `headers` are complete `Name: value\\r\\n` lines, end-to-end
-    only, `forwarded` the X-Forwarded-* lines. One join: this runs once per proxied request."""
+    only, `forwarded` the X-Forwarded-* lines. One join: this runs once per proxied request
+    (which is also why the router calls it with positional arguments)."""
     framing = b"" if not body and method not in BODY_METHODS else b"%d" % len(body)
     parts = [method, b" ", target, b" HTTP/1.1\r\nHost: ", host, b"\r\n", *headers, forwarded]
     if framing:
@@ -83,8 +83,9 @@ def forwarded_for(previous: bytes | None, client_ip: bytes) -> bytes:
     return previous + b", " + client_ip if previous else client_ip
 
 
-def forwarding(*, chain: bytes | None, client_ip: bytes, proto: bytes, host: bytes) -> bytes:
-    """The X-Forwarded-For/-Proto/-Host lines; `chain` is a trusted peer's X-Forwarded-For."""
+def forwarding(chain: bytes | None, client_ip: bytes, proto: bytes, host: bytes) -> bytes:
+    """The X-Forwarded-For/-Proto/-Host lines; `chain` is a trusted peer's X-Forwarded-For.
+    (Positional: the router builds these once per request, or once per connection and Host.)"""
     return b"X-Forwarded-For: %s\r\nX-Forwarded-Proto: %s\r\nX-Forwarded-Host: %s\r\n" % (
         forwarded_for(chain, client_ip),
         proto,

@@ -96,10 +96,16 @@ class RoundRobin(Generic[B]):
         self.members: tuple[B, ...] = tuple(members)
         self._next = 0
 
-    def pick(self, *, now: float, tried: Container[B] = ()) -> B | None:
-        """The next usable backend; an ejected one only when nothing else is left."""
+    def pick(self, now: float, tried: Container[B] = ()) -> B | None:
+        """The next usable backend; an ejected one only when nothing else is left.
+        (`now` may be positional: this runs once per request.)"""
         members = self.members
         count = len(members)
+        if count:  # the loop's first step, without the loop: almost every pick ends here
+            member = members[self._next]
+            if member.usable and member not in tried and member.ejected_until <= now:
+                self._next = (self._next + 1) % count
+                return member
         fallback: B | None = None
         for step in range(count):
             member = members[(self._next + step) % count]
@@ -186,11 +192,11 @@ class Balancer(Generic[B]):
             "baseline": (self.baseline, self.stable, self.canary),
         }
 
-    def choose(self, *, now: float) -> B | None:
+    def choose(self, now: float) -> B | None:
         """First try of a request: a pool by share, then the others when it has nothing usable."""
         order = self._fallbacks[self.share.take()]
         # The chosen pool answers almost always: try it before the general loop (hot path).
-        return order[0].pick(now=now) or self._pick_in(order, now=now, tried=())
+        return order[0].pick(now) or self._pick_in(order, now=now, tried=())
 
     def retry(self, *, now: float, tried: Container[B], canary_first: bool) -> B | None:
         """A later try: the same pool first, then the others, never a backend tried before.

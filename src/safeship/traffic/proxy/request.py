@@ -61,6 +61,10 @@ class RequestReader:
         self.in_head = False  # ... and its head is not complete yet
         self.head_bytes = 0  # bytes received while the head was incomplete (a bound)
         self.held = 0  # body bytes this connection holds (requests read, not yet answered)
+        # The X-Forwarded-* lines of the last request that claimed none, and its Host: most
+        # connections send the same Host every time, so the lines are built once.
+        self._forwarded_host: bytes | None = None
+        self._forwarded = b""
         self._reset()
 
     def _reset(self) -> None:
@@ -70,6 +74,7 @@ class RequestReader:
         self._hosts: list[bytes] = []
         self._xff: bytes | None = None
         self._xfp = self._xfh = self._connection = b""
+        self._proxy_connection = False  # llhttp reads it as Connection (keep-alive default)
         self._length = -1
         self._expect = False
         self._body: list[bytes] = []
@@ -77,13 +82,14 @@ class RequestReader:
         self._target = self._host = self._method = b""
         self._http10 = False
 
-    # what subclasses do with a request
+    # what subclasses do with a request (positional arguments: called once per request)
 
-    def head_read(self, *, expect_continue: bool) -> None:
-        """The head is complete and acceptable; the body (if any) follows."""
+    def continue_expected(self) -> None:
+        """The head is complete and acceptable, and the client waits for a 100 Continue
+        before it sends the body (HTTP/1.1, `Expect: 100-continue`, a non-empty body)."""
 
     def request_read(
-        self, payload: bytes, *, method: bytes, keep_alive: bool, http10: bool, held: int
+        self, payload: bytes, method: bytes, keep_alive: bool, http10: bool, held: int
     ) -> None:
         """The whole request, rebuilt for the backend; `held` its body bytes."""
 
@@ -123,6 +129,8 @@ class RequestReader:
             self._connection += b"," + value
         elif lowered == b"expect":
             self._expect = value.strip().lower() == b"100-continue"
+        elif lowered == b"proxy-connection":
+            self._proxy_connection = True  # dropped, but llhttp's keep-alive heeds it
         elif not self.trusted:
             return  # proxy credentials, framing, and forwarding claims of an untrusted peer
         elif lowered == b"x-forwarded-for":
@@ -140,7 +148,13 @@ class RequestReader:
         self._method = method = parser.get_method()
         if method == b"CONNECT" or parser.should_upgrade():
             raise Refused(501, "CONNECT and protocol upgrades are not supported")
-        self._http10 = http10 = parser.get_http_version() == "1.0"
+        # llhttp keeps a request alive by default from HTTP/1.1 on: without a Connection (or
+        # Proxy-Connection, which llhttp reads alike) header, that says the version, and
+        # get_http_version (a formatted str) is not needed
+        http10 = False
+        if self._connection or self._proxy_connection or not parser.should_keep_alive():
+            http10 = parser.get_http_version() == "1.0"
+        self._http10 = http10
         target = self._url[0] if len(self._url) == 1 else b"".join(self._url)
         if target[:1] == b"/" and len(self._hosts) == 1:  # the usual request: origin form
             host = self._hosts[0]
@@ -153,7 +167,8 @@ class RequestReader:
             raise Refused(413, f"request body over {self.limits.body} bytes")
         if self._connection:
             self._headers = drop_listed(self._headers, self._connection)
-        self.head_read(expect_continue=self._expect and not http10 and self._length != 0)
+        if self._expect and not http10 and self._length != 0:
+            self.continue_expected()
 
     def _resolve(self, target: bytes, *, http10: bool) -> tuple[bytes, bytes]:
         """(origin-form target, Host): the absolute form's authority replaces Host (RFC 9112
@@ -187,22 +202,25 @@ class RequestReader:
 
     def on_message_complete(self) -> None:
         self.reading = False
-        method, http10, held = self._method, self._http10, self._body_size
-        forwarded = forwarding(
-            chain=self._xff,
-            client_ip=self.peer,
-            proto=self._xfp or b"http",
-            host=self._xfh or self._host,
-        )
-        body = self._body[0] if len(self._body) == 1 else b"".join(self._body)
+        method, host, http10, held = self._method, self._host, self._http10, self._body_size
+        body = self._body
         payload = upstream_request(
-            method=method,
-            target=self._target,
-            host=self._host,
-            headers=self._headers,
-            forwarded=forwarded,
-            body=body,
+            method,
+            self._target,
+            host,
+            self._headers,
+            self._forwarding(host),
+            body[0] if len(body) == 1 else b"".join(body),
         )
         self._reset()
-        keep_alive = self.parser.should_keep_alive()
-        self.request_read(payload, method=method, keep_alive=keep_alive, http10=http10, held=held)
+        self.request_read(payload, method, self.parser.should_keep_alive(), http10, held)
+
+    def _forwarding(self, host: bytes) -> bytes:
+        """The X-Forwarded-* lines: built once per Host on a connection whose requests claim
+        none (an untrusted peer's claims are never kept), else for each request."""
+        if self._xff is not None or self._xfp or self._xfh:  # a trusted peer's claims
+            return forwarding(self._xff, self.peer, self._xfp or b"http", self._xfh or host)
+        if host != self._forwarded_host:
+            self._forwarded_host = host
+            self._forwarded = forwarding(None, self.peer, b"http", host)
+        return self._forwarded

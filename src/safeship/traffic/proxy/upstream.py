@@ -24,6 +24,7 @@ from safeship.traffic.proxy.response import (
     UNTIL_CLOSE,
     ResponseHead,
     chunk,
+    clean_head,
     parse_head,
 )
 from safeship.traffic.proxy.stats import PoolStats
@@ -37,6 +38,12 @@ class ResponseSink(Protocol):
 
     head_only: bool  # a HEAD request: the response has no body whatever it announces
     http10: bool  # the client speaks HTTP/1.0: no interim responses, no chunks
+
+    def relays_verbatim(self) -> bool:
+        """Whether the client gets a final response head as the backend sent it, but for its
+        Connection line: an HTTP/1.1 client whose connection stays open (else the router
+        says `Connection: close` or `keep-alive` itself)."""
+        ...
 
     def on_interim(self, head: bytes) -> None:
         """A 1xx response head (not 100: the router answers Expect itself)."""
@@ -96,8 +103,7 @@ class Backend:
         self._all: set[UpstreamConnection] = set()
         self.connections = 0  # open or being opened: what a connection cap counts
         self.waiters: deque[Waiter] = deque()
-        self._quiet = asyncio.Event()
-        self._quiet.set()
+        self._quiet: asyncio.Event | None = None  # only while someone waits in `quiet`
 
     @property
     def usable(self) -> bool:
@@ -105,19 +111,20 @@ class Backend:
 
     def begin(self) -> None:
         self.in_flight += 1
-        self._quiet.clear()
 
     def end(self) -> None:
         self.in_flight -= 1
-        if self.in_flight == 0:
-            self._quiet.set()
+        if self.in_flight == 0 and self._quiet is not None:
+            self._quiet.set()  # `quiet` is waiting: it returns (or waits again)
+            self._quiet = None
 
     def take_idle(self) -> UpstreamConnection | None:
         """A pooled connection that still looks open, or None."""
         idle = self._idle
         while idle:
             connection = idle.pop()
-            if connection.open:
+            transport = connection.transport  # `open` spelled out: once per request
+            if transport is not None and not transport.is_closing():
                 return connection
         return None
 
@@ -172,8 +179,12 @@ class Backend:
             connection.abort()
 
     async def quiet(self) -> None:
-        """Returns once no request is in flight on this backend."""
-        await self._quiet.wait()
+        """Returns once no request is in flight on this backend. The event exists only while
+        someone waits: `begin`/`end` run for every request and then only count."""
+        while self.in_flight:
+            if self._quiet is None:
+                self._quiet = asyncio.Event()
+            await self._quiet.wait()
 
 
 _HEAD, _LENGTH, _CHUNKED, _CLOSE = 0, 1, 2, 3  # where an upstream connection is in a response
@@ -221,11 +232,37 @@ class UpstreamConnection(asyncio.Protocol):
         if state == _LENGTH:
             self._length_data(sink, data)
         elif state == _HEAD:
-            self._head_data(sink, self._head + data if self._head else data)
+            if self._head:
+                self._head_data(sink, self._head + data)
+            elif not self._clean_response(sink, data):
+                self._head_data(sink, data)
         elif state == _CHUNKED:
             self._chunked_data(data)
         else:
             sink.on_response_data(chunk(data) if self._rechunk else data)
+
+    def _clean_response(self, sink: ResponseSink, data: bytes) -> bool:
+        """The hot path: a whole usual head (`clean_head`) and at most its body in `data` go
+        to the client in one write, the Connection line cut out, nothing else rebuilt. False
+        (nothing done) for anything else, which `_head_data` handles: no head yet, a 1xx,
+        a bodiless response, more than one response, a client needing its own Connection."""
+        end = data.find(b"\r\n\r\n")
+        if end < 0 or sink.head_only or not sink.relays_verbatim():
+            return False
+        head = clean_head(data, end)
+        if head is None:
+            return False
+        status, length, cut_from, cut_to, reusable = head
+        size, body_end = len(data), end + 4 + length
+        if size > body_end or status == 204 or status == 304:
+            return False
+        self._status, self._reusable = status, reusable
+        sink.on_response_data(data if cut_from == cut_to else data[:cut_from] + data[cut_to:])
+        if size < body_end:
+            self._state, self._left = _LENGTH, body_end - size
+        else:
+            self._finish(reusable=reusable)
+        return True
 
     def _head_data(self, sink: ResponseSink, data: bytes) -> None:
         while True:
