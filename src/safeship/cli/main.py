@@ -69,3 +69,7 @@ tokens.register(app)
 from safeship.cli import backup  # noqa: E402
 
 backup.register(app)
+
+from safeship.cli import export  # noqa: E402
+
+export.register(app)
