@@ -22,6 +22,7 @@ from pathlib import Path
 
 import pytest
 
+from safeship.alerting.rule_files import load_rule_file
 from safeship.alerting.rule_tests import (
     count_alert_tests,
     count_expr_tests,
@@ -29,7 +30,6 @@ from safeship.alerting.rule_tests import (
     report,
     run_file,
 )
-from safeship.alerting.rules import load_rule_file
 
 HERE = Path(__file__).parent
 FILES = sorted(HERE.glob("*.yml"))

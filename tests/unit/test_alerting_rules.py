@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from safeship.alerting.rules import load_rule_file
+from safeship.alerting.rule_files import load_rule_file
 from safeship.core.errors import ConfigError
 
 GOOD = """\

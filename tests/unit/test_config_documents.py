@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
+from safeship.alerting.rule_files import load_rule_file
 from safeship.alerting.rule_tests import load_file as load_rule_test_file
-from safeship.alerting.rules import load_rule_file
 from safeship.config.documents import MAX_BYTES, MAX_DEPTH, load_yaml
 from safeship.config.loader import load_rollout_spec
 from safeship.core.errors import ConfigError

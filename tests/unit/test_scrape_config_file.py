@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from safeship.config.metrics import ControlPlaneConfig, MetricsSpec, load_control_plane
+from safeship.config.loader import load_control_plane
+from safeship.config.metrics import ControlPlaneConfig, MetricsSpec
 from safeship.core.errors import ConfigError
 
 

@@ -173,7 +173,10 @@ class Supervisor:
         )
         self.observed.records[unit.id] = record
         try:
-            env = {**self._environ, **resolve_env(unit.env, where=f"{unit.id}.env")}
+            env = {
+                **self._environ,
+                **resolve_env(unit.env, environ=self._environ, where=f"{unit.id}.env"),
+            }
         except SafeshipError as exc:
             record.state, record.reason = "failed", str(exc)
             return

@@ -26,7 +26,8 @@ from sqlalchemy.exc import SQLAlchemyError
 from safeship.alerting.evaluator import Alert, RuleState, State
 from safeship.alerting.for_state import FOR_GRACE_PERIOD_S, restored
 from safeship.alerting.group import GroupState, evaluate_group
-from safeship.alerting.rules import RuleGroup, load_rule_file
+from safeship.alerting.rule_files import load_rule_file
+from safeship.alerting.rules import RuleGroup
 from safeship.core.clock import Clock
 from safeship.core.labels import NAME, Labels, make_labels
 from safeship.metrics.index import equal

@@ -17,7 +17,8 @@ import yaml
 
 from safeship.alerting.evaluator import RuleState, firing
 from safeship.alerting.group import GroupState, evaluate_group
-from safeship.alerting.rules import RuleGroup, load_rule_file
+from safeship.alerting.rule_files import load_rule_file
+from safeship.alerting.rules import RuleGroup
 from safeship.config.documents import compose_file, node_issue
 from safeship.core.durations import parse_duration
 from safeship.core.errors import ConfigError, ConfigIssue

@@ -8,13 +8,11 @@ mistake names file:line:key). `safeship rules check` stops here; the group evalu
 from __future__ import annotations
 
 import re
-from pathlib import Path
 from typing import Annotated
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
 from safeship.alerting.templates import check
-from safeship.config.documents import load_model
 from safeship.core.durations import parse_duration
 from safeship.core.errors import TemplateError
 from safeship.metrics.promql import PromQLError
@@ -109,8 +107,3 @@ class RuleFile(_Strict):
         if duplicates:
             raise ValueError(f"expected unique group names, found {', '.join(duplicates)} twice")
         return self
-
-
-def load_rule_file(path: str | Path) -> RuleFile:
-    """The rule file at `path`; ConfigError naming file:line:key for every problem."""
-    return load_model(Path(path), RuleFile)

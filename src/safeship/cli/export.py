@@ -19,7 +19,7 @@ import typer
 from rich.console import Console
 
 from safeship.cli.output import ExitCode, fail, say
-from safeship.config.metrics import load_control_plane
+from safeship.config.loader import load_control_plane
 from safeship.core.errors import ConfigError
 
 console = Console()

@@ -135,5 +135,5 @@ def _stored_spec(record: RolloutRecord) -> RolloutSpec:
             "file again with `safeship run`",
             ExitCode.INVALID,
         )
-    register_env(spec.service.env)
+    register_env(spec.service.env, environ=os.environ)
     return spec

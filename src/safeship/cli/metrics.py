@@ -16,8 +16,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from safeship.alerting.rule_files import load_rule_file
 from safeship.alerting.rule_tests import report, run_file
-from safeship.alerting.rules import load_rule_file
 from safeship.cli.output import ExitCode, row
 from safeship.core.durations import parse_duration
 from safeship.core.errors import ConfigError

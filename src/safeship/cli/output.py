@@ -10,6 +10,7 @@ through `say` or `row`, which never interpret markup.
 
 from __future__ import annotations
 
+import os
 import sys
 from enum import StrEnum
 from pathlib import Path
@@ -92,7 +93,8 @@ def load_spec(console: Console, path: Path) -> RolloutSpec:
     """The spec in `path`, or every problem printed with file:line:key and exit 2."""
     try:
         spec = load_rollout_spec(path)
-        register_env(spec.service.env)  # its secrets are masked in all that leaves from now on
+        # its secrets are masked in all that leaves this process from now on
+        register_env(spec.service.env, environ=os.environ)
         return spec
     except ConfigError as exc:
         for issue in exc.issues:

@@ -11,7 +11,7 @@ from rich.console import Console
 
 from safeship.alerting.manager import load_groups
 from safeship.cli.output import ExitCode, fail, refuse, say
-from safeship.config.metrics import load_control_plane
+from safeship.config.loader import load_control_plane
 from safeship.core.addresses import is_loopback, split_host_port
 from safeship.core.clock import SystemClock
 from safeship.core.errors import ConfigError, SafeshipError

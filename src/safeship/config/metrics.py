@@ -8,8 +8,6 @@ snake_case keys (config/scrape.py) so a job can be pasted from prometheus.yml.
 
 from __future__ import annotations
 
-import glob
-from pathlib import Path
 from typing import Annotated, Literal, Protocol
 
 from pydantic import (
@@ -23,10 +21,8 @@ from pydantic import (
 
 from safeship.config.base import Duration, ListenAddress, Model
 from safeship.config.condition import ConditionError, parse_condition
-from safeship.config.documents import load_model
 from safeship.config.scrape import ScrapeConfig
 from safeship.core.durations import parse_duration
-from safeship.core.errors import ConfigError, ConfigIssue
 from safeship.core.secrets import shown
 
 CompareTest = Literal["relative", "mannWhitney", "proportions", "sequential"]
@@ -189,24 +185,6 @@ class ControlPlaneConfig(Model):
                 f" found {hot:g}s: it is shorter than the widest rollup"
             )
         return self
-
-
-def load_control_plane(path: str | Path | None) -> ControlPlaneConfig:
-    """Read safeship.yaml; no file means every default. Errors name the file, line and key.
-
-    Rule file paths are made relative to the config's folder and plain paths must exist;
-    their content is checked by `alerting.manager.load_groups` when they are loaded.
-    """
-    if path is None:
-        return ControlPlaneConfig()
-    config = load_model(Path(path), ControlPlaneConfig)
-    folder = Path(path).parent
-    rule_files = [str(folder / pattern) for pattern in config.rule_files]  # absolute stays
-    for index, pattern in enumerate(rule_files):
-        if not glob.has_magic(pattern) and not Path(pattern).is_file():
-            issue = ConfigIssue(str(path), None, f"rule_files[{index}]", pattern, "a rule file")
-            raise ConfigError([issue])
-    return config.model_copy(update={"rule_files": rule_files})
 
 
 class _JudgedMetric(Protocol):

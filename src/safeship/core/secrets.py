@@ -12,7 +12,6 @@ answers. `redact` masks secret-named entries of a mapping and the `user:pass@` o
 from __future__ import annotations
 
 import logging
-import os
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -65,10 +64,9 @@ def shown(value: str) -> str:
 
 
 def resolve_env(
-    env: Mapping[str, str], *, environ: Mapping[str, str] | None = None, where: str = "service.env"
+    env: Mapping[str, str], *, environ: Mapping[str, str], where: str = "service.env"
 ) -> dict[str, str]:
     """`env` with every `${NAME}` replaced by its value; an unset one is a config error."""
-    environ = os.environ if environ is None else environ
     resolved, issues = {}, []
     for key, value in env.items():
         name = reference(value)
@@ -83,7 +81,7 @@ def resolve_env(
     return resolved
 
 
-def resolve_secret(value: str, *, environ: Mapping[str, str] | None = None) -> str:
+def resolve_secret(value: str, *, environ: Mapping[str, str]) -> str:
     """A secret's value: a `${NAME}` reference read from the environment, else the literal;
     either way remembered as secret from now on."""
     resolved = resolve_env({"secret": value}, environ=environ, where="value")["secret"]
@@ -91,7 +89,7 @@ def resolve_secret(value: str, *, environ: Mapping[str, str] | None = None) -> s
     return resolved
 
 
-def register_env(env: Mapping[str, str], *, environ: Mapping[str, str] | None = None) -> None:
+def register_env(env: Mapping[str, str], *, environ: Mapping[str, str]) -> None:
     """Remember the secret values of `env`: secret-named literals, and what references hold."""
     resolved = resolve_env(env, environ=environ)
     for key, value in env.items():

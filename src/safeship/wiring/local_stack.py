@@ -9,6 +9,7 @@ names (`traffic.router.router_for`) and the MetricsSource analysis measures with
 from __future__ import annotations
 
 import asyncio
+import os
 import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -80,7 +81,9 @@ async def local_stack(
         service=spec.service.name,
         command=[_python(part) for part in spec.service.command],
         version_args={v: o.args for v, o in spec.service.versions.items()},
-        env=resolve_env(spec.service.env),  # references are read from our environment
+        env=resolve_env(
+            spec.service.env, environ=os.environ
+        ),  # references are read from our environment
         health_path=spec.service.health.path,
         start_timeout=spec.fleet.start_timeout,
         stop_timeout=spec.fleet.stop_timeout,

@@ -8,6 +8,7 @@ measurement, never an exception.
 
 from __future__ import annotations
 
+import os
 import ssl
 from collections.abc import Mapping
 
@@ -50,9 +51,11 @@ def http_client(spec: PrometheusSourceSpec) -> httpx.AsyncClient:
     """A client for `spec`'s server: its auth and TLS settings, secrets resolved only here."""
     headers, auth = {}, None
     if spec.bearer_token is not None:
-        headers["Authorization"] = f"Bearer {resolve_secret(spec.bearer_token.get_secret_value())}"
+        headers["Authorization"] = (
+            f"Bearer {resolve_secret(spec.bearer_token.get_secret_value(), environ=os.environ)}"
+        )
     if spec.basic_auth is not None:
-        password = resolve_secret(spec.basic_auth.password.get_secret_value())
+        password = resolve_secret(spec.basic_auth.password.get_secret_value(), environ=os.environ)
         auth = httpx.BasicAuth(spec.basic_auth.username, password)
     return httpx.AsyncClient(
         trust_env=False, timeout=10.0, headers=headers, auth=auth, verify=_verify(spec.tls)
