@@ -11,7 +11,6 @@ whether it asked the store or the server.
 from __future__ import annotations
 
 import os
-import stat
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -28,6 +27,7 @@ from safeship.core.errors import (
     StoreError,
     Unauthenticated,
 )
+from safeship.core.private import read_private
 
 ServerOption = Annotated[
     str | None,
@@ -61,22 +61,12 @@ def load_token() -> str:
         return token
     for path in token_files():
         if path.is_file():
-            return _read_private(path)
+            return read_private(path, what="token file", error=InvalidInput).decode()
     places = " or ".join(str(p) for p in token_files())
     raise Unauthenticated(
         f"no API token: set ${TOKEN_ENV} or write one to {places} (mode 600);"
         " an admin makes one with `safeship token create`"
     )
-
-
-def _read_private(path: Path) -> str:
-    mode = path.stat().st_mode
-    if mode & (stat.S_IRWXG | stat.S_IRWXO):
-        raise InvalidInput(
-            f"token file {path} is readable by others (mode {stat.S_IMODE(mode):o}):"
-            f" run `chmod 600 {path}`"
-        )
-    return path.read_text().strip()
 
 
 class ApiClient:

@@ -14,13 +14,13 @@ from __future__ import annotations
 import json
 import os
 import secrets
-import stat
 from dataclasses import dataclass
 from pathlib import Path
 
 from sqlalchemy.engine import make_url
 
 from safeship.core.errors import StoreError
+from safeship.core.private import read_private
 from safeship.store.records import Checkpoint
 
 KEY_ENV, KEY_FILE_ENV = "SAFESHIP_AUDIT_KEY", "SAFESHIP_AUDIT_KEY_FILE"
@@ -54,21 +54,11 @@ def load_key(url: str, *, create: bool) -> AuditKey | None:
     if inline := os.environ.get(KEY_ENV):
         return AuditKey(inline.encode(), path.parent)
     try:
-        return AuditKey(_read(path), path.parent)
+        return AuditKey(read_private(path, what="audit key", error=StoreError), path.parent)
     except FileNotFoundError:
         if not create:
             return None
     return AuditKey(_create(path), path.parent)
-
-
-def _read(path: Path) -> bytes:
-    mode = path.stat().st_mode
-    if mode & (stat.S_IRWXG | stat.S_IRWXO):
-        raise StoreError(
-            f"audit key {path} is readable by others (mode {stat.S_IMODE(mode):o}): "
-            f"run `chmod 600 {path}`"
-        )
-    return path.read_bytes().strip()
 
 
 def _create(path: Path) -> bytes:
@@ -77,7 +67,7 @@ def _create(path: Path) -> bytes:
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError:  # another process made it first: use theirs
-        return _read(path)
+        return read_private(path, what="audit key", error=StoreError)
     with os.fdopen(fd, "wb") as out:
         out.write(secret)
     return secret

@@ -16,6 +16,7 @@ from __future__ import annotations
 import copy
 import math
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import ClassVar, Protocol
 
 from safeship.analysis.judge import Observed
@@ -80,15 +81,7 @@ class QueryMetricsSource:
             base = await self._observe(metric, pool, stable or "", window, pool=self.baseline_pool)
         except SourceError as exc:
             return Measurement(None, 0, window, error=str(exc))
-        return Observed(
-            canary.value,
-            canary.samples,
-            window,
-            values=canary.values,
-            counts=canary.counts,
-            histogram=canary.histogram,
-            baseline=base,
-        )
+        return replace(canary, baseline=base)
 
     async def _observe(
         self, metric: MetricSpec, pick: str, version: str, window: float, *, pool: str

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import bisect
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from safeship.analysis.judge import Observed
 from safeship.analysis.measurement import Measurement
@@ -57,14 +57,7 @@ class RouterMetricsSource:
         stable = sorted({r.version for r in self.router.current().stable})
         if len(stable) != 1:
             return Measurement(None, 0, window, error="no single stable version to compare with")
-        return Observed(
-            canary.value,
-            canary.samples,
-            canary.window_s,
-            counts=canary.counts,
-            histogram=canary.histogram,
-            baseline=_observe(metric.builtin, now, base, stable[0]),
-        )
+        return replace(canary, baseline=_observe(metric.builtin, now, base, stable[0]))
 
     def _take(self) -> _Snapshot:
         snapshot = _Snapshot(self.clock.now(), self.router.counters())
