@@ -1,0 +1,1 @@
+"""Event streams: structured service events ingested, aggregated in windows, kept in tiers."""
