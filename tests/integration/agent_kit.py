@@ -205,3 +205,19 @@ class Load:
                         self.failed += 1
                         self.failures.append((time.monotonic(), detail))
                 time.sleep(self.pause)
+
+
+def stop_agent(home: Path) -> None:
+    """Stop the agent under `home` (`$SAFESHIP_HOME`) with its fleet, as `safeship down`
+    does; whatever still runs afterwards is SIGKILLed, so no test leaves a process behind."""
+    process = AgentProcess(home / "agent")
+    process.socket = home / "agent.sock"
+    if process.socket.exists():
+        with contextlib.suppress(httpx.HTTPError):
+            pid = process.call("GET", "/health").json()["pid"]
+            process.call("POST", "/shutdown", {"fleet": True})
+            with contextlib.suppress(AssertionError):
+                wait_for(lambda: not alive(pid), within=15, what="the agent to exit")
+    for pid in process.recorded_pids():
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(pid, signal.SIGKILL)

@@ -1,8 +1,10 @@
-"""Crash safety: `safeship run` SIGKILLed mid-rollout leaves no process behind, and the same
-command run again resumes the rollout from the store and finishes it."""
+"""Crash safety: `safeship run` SIGKILLed mid-rollout under load fails no request (the fleet
+and the router live in the agent), and the same command run again resumes the rollout from
+the store and finishes it; the fleet then keeps serving the shipped version."""
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import signal
@@ -12,6 +14,7 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 
 from safeship.store.repository import Store
@@ -64,27 +67,6 @@ def wait_until(condition: Callable[[], object], *, within: float) -> bool:
     return bool(condition())
 
 
-@pytest.fixture
-def world(tmp_path: Path) -> Iterator[tuple[Path, str, str, str]]:
-    """A spec, its database URL, the marker, and 40 req/s of load through its router."""
-    port, marker = free_port(), f"crash-{secrets.token_hex(4)}"
-    spec = tmp_path / "rollout.yaml"
-    spec.write_text(SPEC.format(port=port, marker=marker, marker_var=MARKER_VAR))
-    load = subprocess.Popen(
-        [sys.executable, "-m", "safeship.demo.load", "--url", f"http://127.0.0.1:{port}/"]
-        + ["--rate", "40", "--duration", "60s", "--out", str(tmp_path / "load.json")],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        yield spec, f"sqlite:///{tmp_path / 'state.db'}", marker, str(tmp_path / "run.log")
-    finally:
-        load.kill()
-        load.wait()
-        for pid in marked(marker):
-            os.kill(pid, signal.SIGKILL)
-
-
 def newest(db: str) -> tuple[str, int, str] | None:
     with Store.open(db) as store:
         records = store.list_rollouts(limit=1)
@@ -93,28 +75,63 @@ def newest(db: str) -> tuple[str, int, str] | None:
     return records[0].phase, int(records[0].status.get("step_index", 0)), records[0].id
 
 
-def test_a_killed_run_leaves_no_orphans_and_resumes_to_promoted(
+def answers(url: str) -> str | None:
+    try:
+        return httpx.get(url, timeout=2).text
+    except httpx.HTTPError:
+        return None
+
+
+@pytest.fixture
+def world(tmp_path: Path) -> Iterator[tuple[Path, str, str, str]]:
+    """A spec, its database URL, the marker and the router's URL; every marked process is
+    SIGKILLed afterwards (the agent fixture also stops the fleet)."""
+    port, marker = free_port(), f"crash-{secrets.token_hex(4)}"
+    spec = tmp_path / "rollout.yaml"
+    spec.write_text(SPEC.format(port=port, marker=marker, marker_var=MARKER_VAR))
+    try:
+        yield spec, f"sqlite:///{tmp_path / 'state.db'}", marker, f"http://127.0.0.1:{port}/"
+    finally:
+        for pid in marked(marker):
+            os.kill(pid, signal.SIGKILL)
+
+
+def test_a_killed_run_fails_no_request_and_resumes_to_promoted(
     world: tuple[Path, str, str, str],
 ) -> None:
-    spec, db, marker, log = world
+    spec, db, marker, url = world
+    log = spec.parent / "run.log"
     argv = [str(BIN / "safeship"), "run", str(spec), "--version", "v2", "--db", db]
     env = {**os.environ, MARKER_VAR: marker}
-    with open(log, "a") as out:
+    report = spec.parent / "load.json"
+    with log.open("a") as out:
         first = subprocess.Popen(argv, env=env, stdout=out, stderr=out)
         try:
+            assert wait_until(lambda: answers(url) == "hello from v1\n", within=30), log.read_text()
+            load = subprocess.Popen(
+                [sys.executable, "-m", "safeship.demo.load", "--url", url, "--rate", "40"]
+                + ["--duration", "60s", "--out", str(report)],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
             in_analysis = wait_until(lambda: (newest(db) or ("", 0, ""))[1] >= 1, within=30)
         finally:
             first.send_signal(signal.SIGKILL)
             first.wait()
-        assert in_analysis, Path(log).read_text()
+        assert in_analysis, log.read_text()
         killed_at = newest(db)
         assert killed_at is not None and killed_at[0] == "Progressing"
-        assert wait_until(lambda: not marked(marker), within=10), "replicas outlived safeship"
+        time.sleep(2)  # the load goes on with nobody steering
+        assert marked(marker), "the fleet died with safeship run"
 
         second = subprocess.run(argv, env=env, stdout=out, stderr=out, timeout=60, check=False)
-    assert second.returncode == 0, Path(log).read_text()
+    load.send_signal(signal.SIGTERM)
+    load.wait(timeout=20)
+    assert second.returncode == 0, log.read_text()
     assert newest(db) == ("Promoted", 3, killed_at[2])  # the same rollout, finished
-    assert not marked(marker)
+    assert answers(url) == "hello from v2\n"  # the run is over, the fleet serves its result
+    figures = json.loads(report.read_text())
+    assert figures["sent"] > 100 and figures["mechanics_errors"] == 0, figures
     verify = subprocess.run(
         [str(BIN / "safeship"), "audit", "verify", "--db", db], capture_output=True, text=True
     )

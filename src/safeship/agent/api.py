@@ -5,6 +5,7 @@
     PUT  /services/{name}/replicas     the service's pools (ReplicasRequest)
     PUT  /services/{name}/route        the split and router settings (RouteRequest)
     GET  /services/{name}/counters     router counters per version, summed over workers
+    POST /shutdown                     exit; `{"fleet": true}` stops replicas and workers too
 
 PUTs store the desired state (on disk, then in memory) and return at once with
 `{"changed": bool}`; the same body twice changes nothing. Callers follow `GET /state` to see
@@ -22,6 +23,7 @@ from typing import Any
 import uvicorn
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 
 from safeship.agent.daemon import Agent
 from safeship.agent.model import ReplicasRequest, RouteRequest, StateView
@@ -55,7 +57,16 @@ def create_app(agent: Agent) -> FastAPI:
     async def counters(name: str) -> dict[str, Any]:
         return {v: asdict(c) for v, c in (await agent.counters(name)).items()}
 
+    @app.post("/shutdown")
+    async def shutdown(body: ShutdownRequest) -> dict[str, bool]:
+        agent.shutdown(fleet=body.fleet)
+        return {"stopping": True}
+
     return app
+
+
+class ShutdownRequest(BaseModel):
+    fleet: bool = False
 
 
 class ApiServer(uvicorn.Server):

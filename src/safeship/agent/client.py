@@ -67,6 +67,10 @@ class AgentClient:
         changed: bool = (await self._call("PUT", f"/services/{name}/route", body)).json()["changed"]
         return changed
 
+    async def shutdown(self, *, fleet: bool) -> None:
+        """Ask the agent to exit; with `fleet`, after stopping every replica and worker."""
+        await self._call("POST", "/shutdown", {"fleet": fleet})
+
     def counters_now(self, name: str) -> dict[str, VersionCounters]:
         """Blocking: the router counters of `name`, summed over its workers."""
         transport = httpx.HTTPTransport(uds=str(self.socket_path))
@@ -171,8 +175,8 @@ class AgentProvider:
             view = await self._client.service(self.service)
             units = view.replicas if view else ()
             mine = [u for u in units if (u.version, u.role) == (version, role)]
-            failed = [u for u in mine if u.state == "failed"]
-            if failed:
+            failed = [u for u in mine if u.state in ("failed", "backoff")]
+            if failed:  # a start that crashes fails the step; the agent would only retry it
                 raise DeployError(f"replica {failed[0].id} of {version} failed: {failed[0].reason}")
             if len(mine) == count and all(u.state == "ready" for u in mine):
                 return [_replica(u) for u in mine]
@@ -210,6 +214,19 @@ class AgentRouter:
 
     def current(self) -> TrafficSplit:
         return self._split
+
+    async def sync(self) -> TrafficSplit:
+        """Take the split the agent already routes (a new controller of a running fleet)."""
+        view = await self._client.service(self.service)
+        if view is not None and view.route is not None:
+            self._split = view.route.request.split.traffic_split()
+        return self._split
+
+    async def metrics_urls(self) -> list[str]:
+        """Each ready worker's /metrics (one scrape target per worker; sum by version)."""
+        view = await self._client.service(self.service)
+        workers = view.workers if view else ()
+        return [f"http://{w.host}:{w.port}/metrics" for w in workers if w.state == "ready"]
 
     def counters(self) -> dict[str, VersionCounters]:
         return self._client.counters_now(self.service)

@@ -6,6 +6,7 @@ recorded (`Supervisor.adopt`), and only then supervise and open the API. Every c
 the desired state is written to disk before the supervisor acts on it. On SIGTERM/SIGINT the
 agent stops answering the API and exits; replicas and router workers keep running unless
 `stop_fleet_on_exit` (then everything is stopped: SIGTERM to each group, SIGKILL later).
+`POST /shutdown` (`safeship down`) does the same, with or without the fleet.
 """
 
 from __future__ import annotations
@@ -70,6 +71,13 @@ class Agent:
             stop_timeout=options.stop_timeout,
         )
         self._lock = asyncio.Lock()
+        self.stopping = asyncio.Event()
+        self.stop_fleet = options.stop_fleet_on_exit
+
+    def shutdown(self, *, fleet: bool) -> None:
+        """Exit soon (`safeship down`); with `fleet`, stop every replica and worker first."""
+        self.stop_fleet = self.stop_fleet or fleet
+        self.stopping.set()
 
     async def put_replicas(self, name: str, request: ReplicasRequest) -> bool:
         """Store the service's pools; True when that changed the desired state."""
@@ -203,7 +211,7 @@ async def run_agent(options: AgentOptions, *, ready: asyncio.Event | None = None
     with exclusive(options.state_dir):
         agent = Agent(options)
         await agent.supervisor.adopt()
-        stop = asyncio.Event()
+        stop = agent.stopping
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(signum, stop.set)
@@ -214,7 +222,7 @@ async def run_agent(options: AgentOptions, *, ready: asyncio.Event | None = None
             ready.set()
         print(f"safeship agent on {options.socket_path} (pid {os.getpid()})", file=sys.stderr)
         await asyncio.gather(supervising, serving)
-        if options.stop_fleet_on_exit:
+        if agent.stop_fleet:
             await agent.supervisor.stop_all()
         await agent.supervisor.close()
         with contextlib.suppress(FileNotFoundError):

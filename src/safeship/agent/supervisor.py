@@ -217,7 +217,8 @@ class Supervisor:
         record.crashes, verdict = after_crash(self._policy, record.crashes, now)
         record.pid, record.start_time = None, None
         if isinstance(verdict, GiveUp):
-            record.state, record.next_start, record.reason = "failed", None, verdict.reason
+            record.state, record.next_start = "failed", None
+            record.reason = f"{verdict.reason}: {reason}"
             log.error("unit %s failed: %s", record.id, verdict.reason)
         else:
             record.state, record.next_start = "backoff", verdict.at

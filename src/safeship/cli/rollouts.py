@@ -1,4 +1,5 @@
-"""`safeship validate`, `run` and `status`: one rollout in-process, no server needed."""
+"""`safeship validate`, `run` and `status`: one rollout steered from this process, no server
+needed (the fleet runs in this machine's agent and outlives the run)."""
 
 from __future__ import annotations
 
@@ -8,9 +9,9 @@ import json
 import os
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractAsyncContextManager, contextmanager
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -39,6 +40,11 @@ from safeship.rollout.strategies import compile_steps, local_targets
 from safeship.rollout.tracker import Migration, track
 from safeship.store.records import RolloutRecord
 from safeship.store.repository import Store
+
+if TYPE_CHECKING:
+    from safeship.wiring.run import Stack
+
+DETACHED = 130  # Ctrl-C: the rollout is unfinished, nothing was stopped
 
 console = Console()
 SpecPath = Annotated[Path, typer.Argument(help="A rollout spec (YAML).", show_default=False)]
@@ -84,25 +90,32 @@ def run(
     ] = False,
     db: DbOption = None,
 ) -> None:
-    """Roll SERVICE out to VERSION in-process: local fleet, embedded router, automatic rollback."""
+    """Roll SERVICE out to VERSION: the agent runs the fleet and router, this process steers.
+
+    When it exits (promoted, rolled back, Ctrl-C) the fleet keeps serving the result; run it
+    again to resume an unfinished rollout. `safeship down` stops the fleet.
+    """
     loaded = load_spec(console, spec)
     if dry_run:
         _print_steps(loaded, version)
         raise typer.Exit(ExitCode.OK)
     preflight(console, loaded, spec_path=spec)  # before the store or the fleet is touched
     with _open_store(db) as store:
-        final = asyncio.run(_run(loaded, store, version))
+        try:
+            final = asyncio.run(_run(loaded, store, version))
+        except KeyboardInterrupt:
+            say(console, "detached: the fleet keeps serving; run the same command to resume")
+            raise typer.Exit(DETACHED) from None
     raise typer.Exit(ExitCode.OK if final is Phase.PROMOTED else ExitCode.FAILED)
 
 
 async def _run(spec: RolloutSpec, store: Store, version: str) -> Phase:
-    from safeship.wiring.local_stack import local_stack
     from safeship.wiring.run import NothingToDo, run_rollout
 
     actor = os.environ.get("USER", "cli")
     progress = RolloutProgress(console, spec)
     try:
-        async with local_stack(spec) as stack:
+        async with _stack(spec) as stack:
             if spec.router.kind == "embedded":  # with `none`, clients go elsewhere
                 say(console, f"router: http://{spec.router.listen}")
             with progress:
@@ -116,6 +129,17 @@ async def _run(spec: RolloutSpec, store: Store, version: str) -> Phase:
         refuse(console, exc)
     progress.summary(final)
     return final.phase
+
+
+def _stack(spec: RolloutSpec) -> AbstractAsyncContextManager[Stack]:
+    """The agent's fleet (it outlives this run) for pool strategies behind the embedded
+    router; rolling and waves (targets) still run their fleet in this process."""
+    from safeship.wiring.agent_stack import AgentHome, agent_stack
+    from safeship.wiring.local_stack import local_stack
+
+    if spec.strategy.targets_based or spec.router.kind != "embedded":
+        return local_stack(spec)
+    return agent_stack(spec, home=AgentHome.default())
 
 
 def status(

@@ -94,7 +94,7 @@ async def local_stack(
         spec.metrics,
         service=spec.service.name,
         clock=clock,
-        router_metrics_url=router_metrics_url(router, host=metrics_listen(spec.router)[0]),
+        router_metrics_urls=router_metrics_url(router, host=metrics_listen(spec.router)[0]),
         replicas=provider.replicas,
     )
     async with provider, signals as measured:

@@ -1,8 +1,10 @@
 """Wiring of one rollout on a local stack: start or resume it, then reconcile to the end.
 
-Where it sits: `safeship run` and `safeship demo` call `run_rollout` with a `LocalStack`
-(`wiring/local_stack.py`); it joins the stack to the `Reconciler` (observe, plan, persist,
-act) with a `StoreJournal` that persists every plan and reads people's requests. The pure
+Where it sits: `safeship run` calls `run_rollout` with an `AgentStack` (`wiring/agent_stack.py`:
+the fleet lives in the agent and outlives the run), `safeship demo` with a `LocalStack`
+(`wiring/local_stack.py`: a sandbox that dies with the process); it joins the stack to the
+`Reconciler` (observe, plan, persist, act) with a `StoreJournal` that persists every plan and
+reads people's requests. The pure
 planner decides; this module only picks the status to start from. On PostgreSQL the run holds
 the lease `rollout:SERVICE` (store/leadership.py) and every persist carries its fencing token,
 so two runs of one service never both act: the second gets `NotLeader` (exit 3).
@@ -14,9 +16,13 @@ import secrets
 import time
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager, nullcontext
+from typing import Protocol
 
 from safeship.config.models import RolloutSpec
+from safeship.core.clock import Clock
 from safeship.core.errors import SafeshipError
+from safeship.fleet.provider import Provider
+from safeship.metrics.sources.base import MetricsSource
 from safeship.rollout.journal import StoreJournal, from_record
 from safeship.rollout.metrics import RolloutView
 from safeship.rollout.reconciler import Reconciler
@@ -24,7 +30,26 @@ from safeship.rollout.state import Plan, RolloutStatus, new_status, steps_hash
 from safeship.rollout.strategies import compile_steps, local_targets
 from safeship.store.leadership import Elector, lead
 from safeship.store.repository import Store
-from safeship.wiring.local_stack import LocalStack
+from safeship.traffic.router import Router
+
+
+class Stack(Protocol):
+    """The world a rollout acts on: `LocalStack` (in-process) or `AgentStack` (the agent)."""
+
+    rollout: RolloutView | None
+
+    @property
+    def spec(self) -> RolloutSpec: ...
+    @property
+    def provider(self) -> Provider: ...
+    @property
+    def router(self) -> Router: ...
+    @property
+    def metrics(self) -> MetricsSource: ...
+    @property
+    def clock(self) -> Clock: ...
+
+    async def serve(self, version: str) -> None: ...
 
 
 class NothingToDo(SafeshipError):
@@ -32,7 +57,7 @@ class NothingToDo(SafeshipError):
 
 
 async def run_rollout(
-    stack: LocalStack,
+    stack: Stack,
     store: Store,
     *,
     version: str,
@@ -59,7 +84,7 @@ def _leadership(
 
 
 async def _reconcile(
-    stack: LocalStack,
+    stack: Stack,
     store: Store,
     *,
     version: str,
@@ -84,7 +109,7 @@ async def _reconcile(
     return await reconciler.run(status)
 
 
-def _tracked(stack: LocalStack, on_plan: Callable[[Plan], None] | None) -> Callable[[Plan], None]:
+def _tracked(stack: Stack, on_plan: Callable[[Plan], None] | None) -> Callable[[Plan], None]:
     """Keep the stack's rollout view current (the router's /metrics exports it), then report."""
     targets = local_targets(stack.spec) if stack.spec.strategy.targets_based else []
     steps = compile_steps(stack.spec, targets)

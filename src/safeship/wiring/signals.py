@@ -2,7 +2,8 @@
 
 Where it sits: it builds what the data flow's "scrape /metrics ─▶ metric store ─▶ analysis"
 needs for `safeship run` and `demo`, and decides nothing. `local_signals` keeps the
-scraper's targets in step with the router's metrics endpoint and the fleet's replicas and
+scraper's targets in step with the router's metrics endpoints (one, or one per agent
+worker) and the fleet's replicas and
 hands out the MetricsSource the reconciler measures with (embedded PromQL, or a real
 Prometheus when the spec says `metrics.source.prometheus`).
 """
@@ -47,7 +48,7 @@ async def local_signals(
     *,
     service: str,
     clock: Clock,
-    router_metrics_url: Callable[[], str | None],
+    router_metrics_urls: Callable[[], Awaitable[list[str]]],
     replicas: Callable[[], Awaitable[list[Replica]]],
 ) -> AsyncIterator[Signals]:
     """Scrape the router and the replicas into an embedded store (or use Prometheus)."""
@@ -64,10 +65,10 @@ async def local_signals(
     async def follow() -> None:
         """Targets change as the router starts listening and replicas come and go."""
         while True:
-            url = router_metrics_url()
-            scraper.set_urls(
-                ROUTER_JOB, [(url, {})] if url else [], interval=embedded.scrape_interval
-            )
+            urls: list[tuple[str, dict[str, str]]] = [
+                (url, {}) for url in await router_metrics_urls()
+            ]
+            scraper.set_urls(ROUTER_JOB, urls, interval=embedded.scrape_interval)
             scraper.set_urls(
                 service, _replica_urls(await replicas()), interval=embedded.scrape_interval
             )
@@ -91,17 +92,17 @@ def _replica_urls(replicas: list[Replica]) -> list[tuple[str, dict[str, str]]]:
 
 def router_metrics_url(
     router: EmbeddedRouter | NopRouter, *, host: str
-) -> Callable[[], str | None]:
-    """The router's metrics endpoint once it listens (None before, and always for `none`)."""
+) -> Callable[[], Awaitable[list[str]]]:
+    """The router's metrics endpoint once it listens (none before, and always for `none`)."""
     host = "127.0.0.1" if host in ("0.0.0.0", "") else host  # a wildcard bind answers locally
 
-    def url() -> str | None:
+    async def url() -> list[str]:
         if isinstance(router, NopRouter):
-            return None
+            return []
         try:
             port = router.metrics_port
         except DeployError:
-            return None
-        return http_url(host, port, "/metrics")
+            return []
+        return [http_url(host, port, "/metrics")]
 
     return url

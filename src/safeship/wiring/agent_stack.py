@@ -1,0 +1,181 @@
+"""Wiring of a rollout's world on this machine's `safeship agent`: the fleet outlives us.
+
+Where it sits: under `safeship run` (through `wiring/run.py`) and the control plane's
+reconcilers (`wiring/control.py`). `ensure_agent` reaches the agent at `<home>/agent.sock`
+and, when none answers, starts one detached through its own entry point
+(`python -m safeship.cli agent`), in its own session, logging to `<home>/logs/agent.log`.
+`agent_stack` steers it with `AgentProvider` and `AgentRouter` and measures with the same
+signal path as the in-process stack (`wiring/signals.py`), one scrape target per router
+worker. Leaving it closes connections only: replicas and router workers keep serving the
+last split, whatever happened to the controller. It decides nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager, suppress
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TypeVar
+
+from safeship.agent.client import AgentClient, AgentProvider, AgentRouter
+from safeship.config.models import RolloutSpec
+from safeship.core.addresses import http_url, split_host_port
+from safeship.core.clock import Clock, SystemClock
+from safeship.core.errors import DeployError
+from safeship.core.types import TrafficSplit
+from safeship.fleet.process import start_in_session
+from safeship.metrics.sources.base import MetricsSource
+from safeship.rollout.metrics import RolloutView
+from safeship.wiring.signals import local_signals
+
+T = TypeVar("T")
+DEFAULT_HOME = Path(".safeship")
+ROUTER_WORKERS = 2
+
+
+@dataclass(frozen=True)
+class AgentHome:
+    """Where this machine's agent keeps its socket, state and log (`.safeship/` by default)."""
+
+    root: Path = DEFAULT_HOME
+
+    @classmethod
+    def default(cls) -> AgentHome:
+        """`$SAFESHIP_HOME`, else `./.safeship`."""
+        return cls(Path(os.environ.get("SAFESHIP_HOME") or DEFAULT_HOME))
+
+    @property
+    def socket(self) -> Path:
+        return self.root / "agent.sock"
+
+    @property
+    def state_dir(self) -> Path:
+        return self.root / "agent"
+
+    @property
+    def log(self) -> Path:
+        return self.root / "logs" / "agent.log"
+
+
+def agent_argv(home: AgentHome) -> list[str]:
+    """The agent's own entry point, on the interpreter safeship runs on."""
+    return [sys.executable, "-m", "safeship.cli", "agent"] + [
+        "--state-dir",
+        str(home.state_dir),
+        "--socket",
+        str(home.socket),
+    ]
+
+
+async def ensure_agent(home: AgentHome, *, within: float = 15.0) -> AgentClient:
+    """A client of the running agent; one is started (detached) when none answers."""
+    client = AgentClient(home.socket)
+    if await _answers(client):
+        return client
+    home.log.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    start_in_session(
+        agent_argv(home), env=os.environ, stdout_path=home.log, stderr_path=home.log, tied=False
+    )
+    deadline = time.monotonic() + within
+    while not await _answers(client):  # a racing start loses the lock; the winner answers
+        if time.monotonic() > deadline:
+            await client.aclose()
+            raise DeployError(f"safeship agent did not answer in {within:g}s; see {home.log}")
+        await asyncio.sleep(0.05)
+    return client
+
+
+async def _answers(client: AgentClient) -> bool:
+    try:
+        await client.health()
+    except DeployError:
+        return False
+    return True
+
+
+@dataclass
+class AgentStack:
+    """A service's replicas and router on the agent, steered from this process."""
+
+    spec: RolloutSpec
+    provider: AgentProvider
+    router: AgentRouter
+    metrics: MetricsSource
+    clock: Clock
+    rollout: RolloutView | None = None  # the latest plan's status
+
+    async def serve(self, version: str) -> None:
+        """Route to `version` on the whole fleet unless the agent already routes this
+        service (an earlier run's result, or a rollout being resumed): then leave it."""
+        if (await self.router.sync()).stable:
+            return
+        replicas = await self.provider.scale(version, self.spec.fleet.replicas)
+        await self.router.apply(TrafficSplit(stable=tuple(replicas)))
+
+    @property
+    def url(self) -> str:
+        host, port = split_host_port(self.spec.router.listen)
+        return http_url(host, port)
+
+
+@asynccontextmanager
+async def agent_stack(
+    spec: RolloutSpec, *, home: AgentHome, clock: Clock | None = None
+) -> AsyncIterator[AgentStack]:
+    """Steer `spec`'s service on the agent (started if needed) until the block ends."""
+    clock = clock or SystemClock()
+    client = await ensure_agent(home)
+    service = spec.service
+    provider = AgentProvider(
+        client,
+        service=service.name,
+        command=[_python(part) for part in service.command],
+        version_args={v: o.args for v, o in service.versions.items()},
+        env=dict(service.env),  # references stay references: the agent resolves them
+        health_path=service.health.path,
+        start_timeout=spec.fleet.start_timeout,
+    )
+    router = AgentRouter(
+        client,
+        service=service.name,
+        spec=spec.router,
+        workers=ROUTER_WORKERS,
+        timeout=spec.router.drain_timeout + spec.fleet.start_timeout + 10,
+    )
+    signals = local_signals(
+        spec.metrics,
+        service=service.name,
+        clock=clock,
+        router_metrics_urls=_last_known(router.metrics_urls, []),
+        replicas=_last_known(provider.replicas, []),
+    )
+    try:
+        async with signals as measured:
+            source = measured.source
+            if spec.strategy.fresh_baseline:  # compare against the router's pool="baseline"
+                source = source.with_baseline("baseline")
+            yield AgentStack(spec, provider, router, source, clock)
+    finally:
+        await client.aclose()  # the agent keeps everything running
+
+
+def _last_known(read: Callable[[], Awaitable[T]], first: T) -> Callable[[], Awaitable[T]]:
+    """`read`, answering its last value while the agent is away (scraping goes on)."""
+    last = [first]
+
+    async def reader() -> T:
+        with suppress(DeployError):
+            last[0] = await read()
+        return last[0]
+
+    return reader
+
+
+def _python(part: str) -> str:
+    """`python` in a command means the interpreter safeship runs on, so the demo works in a venv."""
+    return sys.executable if part in ("python", "python3") else part
