@@ -20,14 +20,20 @@ from safeship.core.net import free_port
 from safeship.metrics.promql import Engine
 from safeship.metrics.store import SeriesStore
 from safeship.rollout.state import RolloutStatus
-from safeship.server.api import mount_api
+from safeship.server.api import Control, mount_api
 from safeship.server.app import create_app, http_server
 from safeship.store.records import RolloutRecord
 from safeship.store.repository import Store
 from safeship.store.tokens import Role
 
 
-def api_app(store: Store, *, clock: Clock | None = None, poll_s: float = 0.05) -> FastAPI:
+def api_app(
+    store: Store,
+    *,
+    clock: Clock | None = None,
+    poll_s: float = 0.05,
+    control: Control | None = None,
+) -> FastAPI:
     clock = clock or SystemClock()
     series = SeriesStore(retention=3600)
     app = create_app(
@@ -37,7 +43,7 @@ def api_app(store: Store, *, clock: Clock | None = None, poll_s: float = 0.05) -
         registry=CollectorRegistry(),
         ready=lambda: True,
     )
-    mount_api(app, store=store, clock=clock, poll_s=poll_s)
+    mount_api(app, store=store, clock=clock, poll_s=poll_s, control=control)
     return app
 
 

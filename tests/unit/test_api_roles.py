@@ -30,6 +30,9 @@ class Endpoint:
 ENDPOINTS = [
     Endpoint("GET", "/api/v1/rollouts", Role.viewer, 200),
     Endpoint("GET", "/api/v1/rollouts/web-1", Role.viewer, 200),
+    # Without reconcilers (no services in safeship.yaml) the role check passes, then 409.
+    Endpoint("POST", "/api/v1/rollouts", Role.operator, 409, {"service": "web", "version": "v9"}),
+    Endpoint("GET", "/api/v1/services", Role.viewer, 200),
     Endpoint("POST", "/api/v1/rollouts/web-1/pause", Role.operator, 202, {"reason": "look"}),
     Endpoint("POST", "/api/v1/rollouts/web-1/resume", Role.operator, 202),
     Endpoint("POST", "/api/v1/rollouts/web-1/promote", Role.operator, 202, {"full": True}),

@@ -73,3 +73,11 @@ backup.register(app)
 from safeship.cli import export  # noqa: E402
 
 export.register(app)
+
+from safeship.cli import deploy  # noqa: E402
+
+deploy.register(app)
+
+from safeship.cli import up  # noqa: E402
+
+up.register(app)

@@ -1,4 +1,4 @@
-"""Config files on disk: a rollout spec → RolloutSpec, safeship.yaml → ControlPlaneConfig,
+"""Config files on disk: a rollout spec → RolloutSpec, safeship.yaml → SafeshipConfig,
 every error located at file, line and key.
 
 The reading itself (safety limits, line tracking, located errors) is config/documents.py,
@@ -12,8 +12,7 @@ import glob
 from pathlib import Path
 
 from safeship.config.documents import load_model
-from safeship.config.metrics import ControlPlaneConfig
-from safeship.config.models import RolloutSpec
+from safeship.config.models import RolloutSpec, SafeshipConfig
 from safeship.core.errors import ConfigError, ConfigIssue
 
 __all__ = ["load_control_plane", "load_model", "load_rollout_spec"]
@@ -24,15 +23,15 @@ def load_rollout_spec(path: str | Path) -> RolloutSpec:
     return load_model(Path(path), RolloutSpec)
 
 
-def load_control_plane(path: str | Path | None) -> ControlPlaneConfig:
+def load_control_plane(path: str | Path | None) -> SafeshipConfig:
     """Read safeship.yaml; no file means every default. Errors name the file, line and key.
 
     Rule file paths are made relative to the config's folder and plain paths must exist;
     their content is checked by `alerting.manager.load_groups` when they are loaded.
     """
     if path is None:
-        return ControlPlaneConfig()
-    config = load_model(Path(path), ControlPlaneConfig)
+        return SafeshipConfig()
+    config = load_model(Path(path), SafeshipConfig)
     folder = Path(path).parent
     rule_files = [str(folder / pattern) for pattern in config.rule_files]  # absolute stays
     for index, pattern in enumerate(rule_files):

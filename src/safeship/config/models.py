@@ -21,7 +21,7 @@ from pydantic import (
 
 from safeship.config.base import Duration, ListenAddress, Model, located_error
 from safeship.config.checks import Checks
-from safeship.config.metrics import CompareSpec, MetricsSpec, metric_problem
+from safeship.config.metrics import CompareSpec, ControlPlaneConfig, MetricsSpec, metric_problem
 from safeship.config.strategies import (
     AnalysisStep,
     AnalysisStepSpec,
@@ -322,3 +322,21 @@ class RolloutSpec(Model):
 
     def metrics_for(self, step: AnalysisStep) -> list[MetricSpec]:
         return self.metrics_named(step.analysis.metrics)
+
+
+class SafeshipConfig(ControlPlaneConfig):
+    """safeship.yaml: the control plane's settings and `services`, each exactly a rollout
+    spec (service, fleet, router, analysis, strategy), so a spec file pastes in as an entry."""
+
+    services: list[RolloutSpec] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _unique_services(self) -> SafeshipConfig:
+        names = [s.service.name for s in self.services]
+        twice = sorted({n for n in names if names.count(n) > 1})
+        if twice:
+            raise ValueError(f"expected unique service names, found {', '.join(twice)} twice")
+        return self
+
+    def service(self, name: str) -> RolloutSpec | None:
+        return next((s for s in self.services if s.service.name == name), None)

@@ -10,10 +10,12 @@ what is audited is the caller's token name. Errors come from the one hierarchy
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from collections.abc import Sequence
+from typing import Annotated, Any, Protocol
 
 from fastapi import APIRouter, Depends, FastAPI, Query, status
 
+from safeship.config.models import RolloutSpec
 from safeship.core.clock import Clock
 from safeship.core.errors import Conflict, NotFound
 from safeship.rollout import commands
@@ -26,15 +28,18 @@ from safeship.server.models import (
     ActionBody,
     AuditEntryView,
     AuditVerificationView,
+    DeployBody,
     ErrorBody,
     PromoteBody,
     RollbackBody,
     RolloutDetail,
     RolloutSummary,
+    ServiceSummary,
     TokenCreate,
     TokenCreated,
     TokenView,
 )
+from safeship.store.records import RolloutRecord
 from safeship.store.repository import Store
 from safeship.store.tokens import Role
 
@@ -50,17 +55,71 @@ def errors(*codes: int) -> dict[int | str, dict[str, Any]]:
 AUTH_ERRORS = errors(401, 403, 422, 429)
 
 
-def mount_api(app: FastAPI, *, store: Store, clock: Clock, poll_s: float = 0.5) -> None:
-    """Add /api/v1 to `app`, authenticated against the tokens in `store`."""
+class Control(Protocol):
+    """The control plane's reconcilers (wiring/control.py): they start and run rollouts."""
+
+    @property
+    def services(self) -> Sequence[RolloutSpec]: ...
+
+    def deploy(self, service: str, version: str, *, actor: str) -> str: ...
+
+    def retry(self, rollout_id: str, *, actor: str) -> str: ...
+
+
+def mount_api(
+    app: FastAPI,
+    *,
+    store: Store,
+    clock: Clock,
+    poll_s: float = 0.5,
+    control: Control | None = None,
+) -> None:
+    """Add /api/v1 to `app`, authenticated against the tokens in `store`; `control` runs
+    rollouts (deploy, retry), without it they run where their fleet is (`safeship run`)."""
     auth = Authenticator(store, FailureLimiter(clock=clock))
     add_error_handlers(app)
-    app.include_router(rollouts_api(store, auth))
+    app.include_router(rollouts_api(store, auth, control))
+    app.include_router(services_api(store, auth, control))
     app.include_router(audit_api(store, auth))
     app.include_router(tokens_api(store, auth))
     app.include_router(events_api(store, auth, poll_s=poll_s))
 
 
-def rollouts_api(store: Store, auth: Authenticator) -> APIRouter:
+def _control(control: Control | None) -> Control:
+    if control is None:
+        raise Conflict(
+            "this control plane runs no rollouts: declare `services:` in safeship.yaml, or"
+            " use `safeship run` where the fleet runs"
+        )
+    return control
+
+
+def services_api(store: Store, auth: Authenticator, control: Control | None) -> APIRouter:
+    router = APIRouter(prefix=PREFIX, tags=["services"], responses=AUTH_ERRORS)
+    viewer = Depends(auth.require(Role.viewer))
+
+    @router.get("/services")
+    def list_services(_: Principal = viewer) -> list[ServiceSummary]:
+        """The services of safeship.yaml: strategy, stable version, unfinished rollout."""
+        specs = control.services if control is not None else ()
+        return [_service(store, spec) for spec in specs]
+
+    return router
+
+
+def _service(store: Store, spec: RolloutSpec) -> ServiceSummary:
+    name = spec.service.name
+    active = store.active_rollout(name)
+    return ServiceSummary(
+        name=name,
+        strategy=spec.strategy.name,
+        replicas=spec.fleet.replicas,
+        stable_version=store.stable_version(name) or spec.service.stable,
+        active_rollout=active.id if active else None,
+    )
+
+
+def rollouts_api(store: Store, auth: Authenticator, control: Control | None) -> APIRouter:
     router = APIRouter(prefix=PREFIX, tags=["rollouts"], responses=AUTH_ERRORS)
     viewer = Depends(auth.require(Role.viewer))
     operator = Depends(auth.require(Role.operator))
@@ -75,6 +134,14 @@ def rollouts_api(store: Store, auth: Authenticator) -> APIRouter:
     ) -> list[RolloutSummary]:
         """Rollouts, newest first; `service` keeps one service's."""
         return [RolloutSummary.of(r) for r in store.list_rollouts(service=service, limit=limit)]
+
+    @router.post("/rollouts", **accepted, responses=errors(400, 404, 409, 503))
+    def deploy(body: DeployBody, caller: Principal = operator) -> RolloutSummary:
+        """Start a rollout of a service of safeship.yaml to `version` (`safeship deploy`);
+        the control plane runs it. The unfinished rollout to the same version is answered
+        as is; one to another version is a conflict."""
+        rollout_id = _control(control).deploy(body.service, body.version, actor=caller.name)
+        return RolloutSummary.of(_found(store, rollout_id))
 
     @router.get("/rollouts/{rollout_id}", responses=errors(404))
     def get_rollout(rollout_id: str, _: Principal = viewer) -> RolloutDetail:
@@ -139,16 +206,21 @@ def rollouts_api(store: Store, auth: Authenticator) -> APIRouter:
     @router.post("/rollouts/{rollout_id}/retry", **accepted, responses=gate_errors)
     def retry(
         rollout_id: str, body: ActionBody | None = None, caller: Principal = operator
-    ) -> ActionAccepted:
-        """Run a rolled-back or aborted rollout again. Today a rollout runs where its fleet
-        is (`safeship run`), not in the control plane, so this answers 409 saying so."""
+    ) -> RolloutSummary:
+        """Run a rolled-back or aborted rollout again: the new rollout, which the control
+        plane runs (409 when it runs no rollouts: then `safeship retry` where the fleet is)."""
         commands.retryable(store.get_rollout(rollout_id), rollout_id)
-        raise Conflict(
-            f"the control plane does not run rollouts yet: run `safeship retry {rollout_id}`"
-            " where its fleet runs"
-        )
+        new_id = _control(control).retry(rollout_id, actor=caller.name)
+        return RolloutSummary.of(_found(store, new_id))
 
     return router
+
+
+def _found(store: Store, rollout_id: str) -> RolloutRecord:
+    record = store.get_rollout(rollout_id)
+    if record is None:
+        raise NotFound(f"no rollout {rollout_id}; GET {PREFIX}/rollouts lists them")
+    return record
 
 
 def audit_api(store: Store, auth: Authenticator) -> APIRouter:

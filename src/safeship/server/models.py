@@ -160,3 +160,23 @@ class TokenCreate(BaseModel):
 
 class TokenCreated(TokenView):
     token: str = Field(description="The token itself: shown this once, stored nowhere.")
+
+
+VERSION = r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,127}$"
+
+
+class DeployBody(BaseModel):
+    """`safeship deploy`: move a service of safeship.yaml to a version."""
+
+    service: str = Field(pattern=r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
+    version: str = Field(pattern=VERSION)
+
+
+class ServiceSummary(BaseModel):
+    """A service declared in safeship.yaml and where it stands."""
+
+    name: str
+    strategy: str
+    replicas: int
+    stable_version: str | None = Field(description="The version serving when no rollout runs.")
+    active_rollout: str | None = Field(description="The unfinished rollout's id, if any.")

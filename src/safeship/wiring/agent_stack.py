@@ -3,7 +3,7 @@
 Where it sits: under `safeship run` (through `wiring/run.py`) and the control plane's
 reconcilers (`wiring/control.py`). `ensure_agent` reaches the agent at `<home>/agent.sock`
 and, when none answers, starts one detached through its own entry point
-(`python -m safeship.cli agent`), in its own session, logging to `<home>/logs/agent.log`.
+(`python -m safeship.cli agent`), in its own session, logging to `<home>/logs/agent.*.log`.
 `agent_stack` steers it with `AgentProvider` and `AgentRouter` and measures with the same
 signal path as the in-process stack (`wiring/signals.py`), one scrape target per router
 worker. Leaving it closes connections only: replicas and router workers keep serving the
@@ -23,12 +23,12 @@ from pathlib import Path
 from typing import TypeVar
 
 from safeship.agent.client import AgentClient, AgentProvider, AgentRouter
+from safeship.agent.procs import spawn_detached
 from safeship.config.models import RolloutSpec
 from safeship.core.addresses import http_url, split_host_port
 from safeship.core.clock import Clock, SystemClock
 from safeship.core.errors import DeployError
 from safeship.core.types import TrafficSplit
-from safeship.fleet.process import start_in_session
 from safeship.metrics.sources.base import MetricsSource
 from safeship.rollout.metrics import RolloutView
 from safeship.wiring.signals import local_signals
@@ -58,8 +58,8 @@ class AgentHome:
         return self.root / "agent"
 
     @property
-    def log(self) -> Path:
-        return self.root / "logs" / "agent.log"
+    def logs(self) -> Path:
+        return self.root / "logs"
 
 
 def agent_argv(home: AgentHome) -> list[str]:
@@ -77,15 +77,14 @@ async def ensure_agent(home: AgentHome, *, within: float = 15.0) -> AgentClient:
     client = AgentClient(home.socket)
     if await _answers(client):
         return client
-    home.log.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    start_in_session(
-        agent_argv(home), env=os.environ, stdout_path=home.log, stderr_path=home.log, tied=False
-    )
+    home.root.mkdir(parents=True, exist_ok=True, mode=0o700)
+    spawn_detached(agent_argv(home), env=os.environ, log_dir=home.logs, name="agent")
     deadline = time.monotonic() + within
     while not await _answers(client):  # a racing start loses the lock; the winner answers
         if time.monotonic() > deadline:
             await client.aclose()
-            raise DeployError(f"safeship agent did not answer in {within:g}s; see {home.log}")
+            log = home.logs / "agent.stderr.log"
+            raise DeployError(f"safeship agent did not answer in {within:g}s; see {log}")
         await asyncio.sleep(0.05)
     return client
 
@@ -112,10 +111,7 @@ class AgentStack:
     async def serve(self, version: str) -> None:
         """Route to `version` on the whole fleet unless the agent already routes this
         service (an earlier run's result, or a rollout being resumed): then leave it."""
-        if (await self.router.sync()).stable:
-            return
-        replicas = await self.provider.scale(version, self.spec.fleet.replicas)
-        await self.router.apply(TrafficSplit(stable=tuple(replicas)))
+        await _serve(self.spec, self.provider, self.router, version)
 
     @property
     def url(self) -> str:
@@ -130,6 +126,26 @@ async def agent_stack(
     """Steer `spec`'s service on the agent (started if needed) until the block ends."""
     clock = clock or SystemClock()
     client = await ensure_agent(home)
+    provider, router = steer(client, spec)
+    signals = local_signals(
+        spec.metrics,
+        service=spec.service.name,
+        clock=clock,
+        router_metrics_urls=_last_known(router.metrics_urls, []),
+        replicas=_last_known(provider.replicas, []),
+    )
+    try:
+        async with signals as measured:
+            source = measured.source
+            if spec.strategy.fresh_baseline:  # compare against the router's pool="baseline"
+                source = source.with_baseline("baseline")
+            yield AgentStack(spec, provider, router, source, clock)
+    finally:
+        await client.aclose()  # the agent keeps everything running
+
+
+def steer(client: AgentClient, spec: RolloutSpec) -> tuple[AgentProvider, AgentRouter]:
+    """The provider and router of `spec`'s service on the agent behind `client`."""
     service = spec.service
     provider = AgentProvider(
         client,
@@ -147,21 +163,25 @@ async def agent_stack(
         workers=ROUTER_WORKERS,
         timeout=spec.router.drain_timeout + spec.fleet.start_timeout + 10,
     )
-    signals = local_signals(
-        spec.metrics,
-        service=service.name,
-        clock=clock,
-        router_metrics_urls=_last_known(router.metrics_urls, []),
-        replicas=_last_known(provider.replicas, []),
-    )
+    return provider, router
+
+
+async def converge(spec: RolloutSpec, *, home: AgentHome, version: str) -> None:
+    """The service serves `version` on the agent unless the agent already routes it."""
+    client = await ensure_agent(home)
     try:
-        async with signals as measured:
-            source = measured.source
-            if spec.strategy.fresh_baseline:  # compare against the router's pool="baseline"
-                source = source.with_baseline("baseline")
-            yield AgentStack(spec, provider, router, source, clock)
+        await _serve(spec, *steer(client, spec), version)
     finally:
-        await client.aclose()  # the agent keeps everything running
+        await client.aclose()
+
+
+async def _serve(
+    spec: RolloutSpec, provider: AgentProvider, router: AgentRouter, version: str
+) -> None:
+    if (await router.sync()).stable:
+        return
+    replicas = await provider.scale(version, spec.fleet.replicas)
+    await router.apply(TrafficSplit(stable=tuple(replicas)))
 
 
 def _last_known(read: Callable[[], Awaitable[T]], first: T) -> Callable[[], Awaitable[T]]:

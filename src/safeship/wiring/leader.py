@@ -27,8 +27,16 @@ def control_plane_leadership(
 ) -> list[asyncio.Task[None]]:
     """The elector task for the database at `url` when it is PostgreSQL; none on SQLite,
     where one file means one machine and `serve` is a single process anyway."""
+    return start_leadership(url, registry=registry, clock=clock)[0]
+
+
+def start_leadership(
+    url: str, *, registry: CollectorRegistry, clock: Clock
+) -> tuple[list[asyncio.Task[None]], Elector | None]:
+    """`control_plane_leadership`, with the elector whose `fence` the reconcilers carry
+    (None on SQLite: the single `serve` always leads)."""
     if not url.startswith("postgresql"):
-        return []
+        return [], None
     store = Store.open(url, clock=clock)
     gauge = Gauge(
         "safeship_leader",
@@ -44,7 +52,7 @@ def control_plane_leadership(
         leading.set(1 if decision.leader else 0)
 
     elector.on_change = show
-    return [asyncio.get_running_loop().create_task(_keep(elector, store))]
+    return [asyncio.get_running_loop().create_task(_keep(elector, store))], elector
 
 
 async def _keep(elector: Elector, store: Store) -> None:

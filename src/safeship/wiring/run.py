@@ -20,7 +20,7 @@ from typing import Protocol
 
 from safeship.config.models import RolloutSpec
 from safeship.core.clock import Clock
-from safeship.core.errors import SafeshipError
+from safeship.core.errors import Conflict, InvalidInput
 from safeship.fleet.provider import Provider
 from safeship.metrics.sources.base import MetricsSource
 from safeship.rollout.journal import StoreJournal, from_record
@@ -29,6 +29,7 @@ from safeship.rollout.reconciler import Reconciler
 from safeship.rollout.state import Plan, RolloutStatus, new_status, steps_hash
 from safeship.rollout.strategies import compile_steps, local_targets
 from safeship.store.leadership import Elector, lead
+from safeship.store.lease import Fence
 from safeship.store.repository import Store
 from safeship.traffic.router import Router
 
@@ -52,7 +53,7 @@ class Stack(Protocol):
     async def serve(self, version: str) -> None: ...
 
 
-class NothingToDo(SafeshipError):
+class NothingToDo(Conflict):
     """The requested version already runs."""
 
 
@@ -64,14 +65,23 @@ async def run_rollout(
     actor: str,
     on_plan: Callable[[Plan], None] | None = None,
     leased: bool | None = None,
+    fence: Callable[[], Fence] | None = None,
 ) -> RolloutStatus:
     """Move the service to `version` (or resume the unfinished rollout to it) and return the end.
 
-    `leased` (default: on PostgreSQL) holds the service's rollout lease for the whole run.
+    `leased` (default: on PostgreSQL) holds the service's rollout lease for the whole run;
+    a control plane passes its own lease's `fence` instead.
     """
+    if fence is not None:
+        leased = False
     async with _leadership(store, stack.spec.service.name, leased) as elector:
         return await _reconcile(
-            stack, store, version=version, actor=actor, on_plan=on_plan, elector=elector
+            stack,
+            store,
+            version=version,
+            actor=actor,
+            on_plan=on_plan,
+            fence=elector.fence if elector is not None else fence,
         )
 
 
@@ -90,11 +100,10 @@ async def _reconcile(
     version: str,
     actor: str,
     on_plan: Callable[[Plan], None] | None,
-    elector: Elector | None,
+    fence: Callable[[], Fence] | None,
 ) -> RolloutStatus:
     status = start_or_resume(stack.spec, store, version=version, actor=actor, now=stack.clock.now())
     await stack.serve(status.stable_version)
-    fence = elector.fence if elector is not None else None
     journal = StoreJournal(store, actor=actor, clock=stack.clock, fence=fence)
     reconciler = Reconciler(
         spec=stack.spec,
@@ -123,6 +132,23 @@ def _tracked(stack: Stack, on_plan: Callable[[Plan], None] | None) -> Callable[[
     return track
 
 
+def begin(
+    spec: RolloutSpec,
+    store: Store,
+    *,
+    version: str,
+    actor: str,
+    clock: Clock,
+    fence: Callable[[], Fence] | None = None,
+) -> RolloutStatus:
+    """Start a rollout (or find the unfinished one to `version`) and persist it at once, so a
+    control plane's reconciler picks it up; what `safeship deploy` asks through the API."""
+    status = start_or_resume(spec, store, version=version, actor=actor, now=clock.now())
+    journal = StoreJournal(store, actor=actor, clock=clock, fence=fence)
+    journal.record(Plan(status, requeue_after=0.0), spec=spec)
+    return status
+
+
 def start_or_resume(
     spec: RolloutSpec, store: Store, *, version: str, actor: str, now: float
 ) -> RolloutStatus:
@@ -138,13 +164,13 @@ def start_or_resume(
                 service=service,
             )
             return status
-        raise SafeshipError(
+        raise Conflict(
             f"rollout {active.id} of {service} to {active.to_version} is unfinished;"
             " finish or abort it first"
         )
     stable = store.stable_version(service) or spec.service.stable
     if stable is None:
-        raise SafeshipError(f"no stable version known for {service}: set service.stable")
+        raise InvalidInput(f"no stable version known for {service}: set service.stable")
     if stable == version:
         raise NothingToDo(f"{service} already runs {version}")
     rollout_id = (

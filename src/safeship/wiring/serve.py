@@ -18,6 +18,7 @@ from prometheus_client import CollectorRegistry, GCCollector, PlatformCollector,
 
 from safeship.alerting.manager import AlertMemory, RuleManager, load_groups
 from safeship.config.metrics import ControlPlaneConfig
+from safeship.config.models import SafeshipConfig
 from safeship.core.addresses import http_url, split_host_port
 from safeship.core.clock import Clock
 from safeship.core.durations import parse_duration
@@ -32,8 +33,11 @@ from safeship.metrics.rollups import Rollup
 from safeship.metrics.scrape import Scraper
 from safeship.metrics.store import SeriesStore
 from safeship.store.engine import default_url
+from safeship.store.leadership import Elector
 from safeship.store.repository import Store
-from safeship.wiring.leader import control_plane_leadership
+from safeship.wiring.agent_stack import AgentHome
+from safeship.wiring.control import Controller
+from safeship.wiring.leader import start_leadership
 from safeship.wiring.readiness import ControlPlaneReadiness, StoreProbe
 from safeship.wiring.wal import StoreLog, wal_directory
 
@@ -101,7 +105,9 @@ async def serve(
         history=history_reader(config),
     )
     state = Store.open(default_url(), clock=clock)
-    mount_api(app, store=state, clock=clock)
+    leading, elector = start_leadership(default_url(), registry=plane.registry, clock=clock)
+    controller = control_plane(config, store=state, clock=clock, elector=elector)
+    mount_api(app, store=state, clock=clock, control=controller)
     server = http_server(
         app,
         host=host,
@@ -115,7 +121,8 @@ async def serve(
         _after_replay(plane, wal, rules, clock=clock, self_target=self_target)
     )
     work.add_done_callback(lambda done: _stop_on_failure(done, server))
-    leading = control_plane_leadership(default_url(), registry=plane.registry, clock=clock)
+    if controller is not None:
+        leading.append(asyncio.get_running_loop().create_task(controller.run()))
     try:
         await server.serve()
     finally:
@@ -127,6 +134,15 @@ async def serve(
             rules.close()
         wal.close()
         state.close()
+
+
+def control_plane(
+    config: ControlPlaneConfig, *, store: Store, clock: Clock, elector: Elector | None
+) -> Controller | None:
+    """The reconcilers of safeship.yaml's `services` on this machine's agent, or None."""
+    if not isinstance(config, SafeshipConfig) or not config.services:
+        return None
+    return Controller(config, store=store, clock=clock, home=AgentHome.default(), elector=elector)
 
 
 async def _after_replay(
