@@ -129,3 +129,8 @@ def test_retry_of_a_rolled_back_rollout_starts_a_new_one_the_controller_runs(
     assert store.active_rollout("web").id == answer.json()["id"]  # type: ignore[union-attr]
     audited = [(e.actor, e.action) for e in store.audit_entries(rollout_id="web-old")]
     assert ("operator", "retry rollout") in audited
+
+
+def test_the_example_safeship_yaml_declares_the_demo_service() -> None:
+    config = load_control_plane(Path(__file__).parents[2] / "examples" / "safeship.yaml")
+    assert [s.service.name for s in config.services] == ["shop"]
