@@ -7,6 +7,7 @@ recorded, so no test leaves replicas or workers behind whatever it killed on the
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import os
@@ -208,16 +209,19 @@ class Load:
 
 
 def stop_agent(home: Path) -> None:
-    """Stop the agent under `home` (`$SAFESHIP_HOME`) with its fleet, as `safeship down`
-    does; whatever still runs afterwards is SIGKILLed, so no test leaves a process behind."""
+    """`safeship down` for `home` (`$SAFESHIP_HOME`): serve from its pid file, then the agent
+    with its fleet; whatever still runs afterwards is SIGKILLed, so no test leaves a process
+    behind (a serve left running would start agents again)."""
+    from safeship.wiring.agent_stack import AgentHome
+    from safeship.wiring.daemons import down
+
     process = AgentProcess(home / "agent")
-    process.socket = home / "agent.sock"
-    if process.socket.exists():
-        with contextlib.suppress(httpx.HTTPError):
-            pid = process.call("GET", "/health").json()["pid"]
-            process.call("POST", "/shutdown", {"fleet": True})
-            with contextlib.suppress(AssertionError):
-                wait_for(lambda: not alive(pid), within=15, what="the agent to exit")
-    for pid in process.recorded_pids():
+    leftovers = process.recorded_pids()
+    with contextlib.suppress(Exception):
+        serve = json.loads((home / "serve.pid").read_text())["pid"]
+        leftovers.append(serve)
+    with contextlib.suppress(Exception):
+        asyncio.run(down(AgentHome(home)))
+    for pid in leftovers + process.recorded_pids():
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(pid, signal.SIGKILL)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import stat
 from pathlib import Path
@@ -12,7 +13,7 @@ import httpx
 import pytest
 
 from safeship.testing import free_port
-from tests.integration.agent_kit import AgentProcess, Load, agent, alive, backends
+from tests.integration.agent_kit import AgentProcess, Load, agent, alive, backends, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -82,3 +83,14 @@ def test_desired_state_survives_restart_and_a_dead_replica_is_started_fresh(
         assert now[victim["id"]]["pid"] != victim["pid"]
         assert now[victim["id"]]["starts"] == 2
         assert process.service()["route"]["request"]["split"]["stable"] == backends(replicas)
+
+
+def test_an_agent_whose_state_dir_is_removed_stops_with_its_fleet(tmp_path: Path) -> None:
+    """Nobody could re-adopt that fleet, and a new agent would start a second one beside it."""
+    with agent(tmp_path) as process:
+        serve_v1(process, f"127.0.0.1:{free_port()}")
+        pids = [u["pid"] for u in process.service()["replicas"] + process.service()["workers"]]
+        shutil.rmtree(process.state_dir)
+        assert process.proc is not None
+        process.proc.wait(timeout=20)
+        wait_for(lambda: not [p for p in pids if alive(p)], within=15, what="the fleet to stop")

@@ -6,7 +6,8 @@ recorded (`Supervisor.adopt`), and only then supervise and open the API. Every c
 the desired state is written to disk before the supervisor acts on it. On SIGTERM/SIGINT the
 agent stops answering the API and exits; replicas and router workers keep running unless
 `stop_fleet_on_exit` (then everything is stopped: SIGTERM to each group, SIGKILL later).
-`POST /shutdown` (`safeship down`) does the same, with or without the fleet.
+`POST /shutdown` (`safeship down`) does the same, with or without the fleet. An agent whose
+state dir is removed under it stops with its fleet (nobody could re-adopt it).
 """
 
 from __future__ import annotations
@@ -204,6 +205,25 @@ def unix_listener(path: Path) -> socket.socket:
     return sock
 
 
+async def _watch_lock(agent: Agent, lock: Path, every: float = 1.0) -> None:
+    """Exit with the fleet if the state dir is removed under us (the lock file is gone or
+    replaced): nobody could re-adopt these processes, and a new agent would start a second
+    fleet beside them."""
+    inode = _inode(lock)
+    while not agent.stopping.is_set():
+        await asyncio.sleep(every)
+        if _inode(lock) != inode:
+            print(f"safeship agent: {lock} was removed; stopping the fleet", file=sys.stderr)
+            agent.shutdown(fleet=True)
+
+
+def _inode(path: Path) -> int | None:
+    try:
+        return os.stat(path).st_ino
+    except FileNotFoundError:
+        return None
+
+
 async def run_agent(options: AgentOptions, *, ready: asyncio.Event | None = None) -> None:
     """The agent until SIGTERM/SIGINT (see module doc)."""
     from safeship.agent.api import api_server  # FastAPI only where the API is served
@@ -217,11 +237,13 @@ async def run_agent(options: AgentOptions, *, ready: asyncio.Event | None = None
             loop.add_signal_handler(signum, stop.set)
         server = api_server(agent, unix_listener(options.socket_path))
         supervising = asyncio.create_task(agent.supervisor.run(stop))
+        watching = asyncio.create_task(_watch_lock(agent, options.state_dir / "agent.lock"))
         serving = asyncio.create_task(server.serve_until(stop))
         if ready is not None:
             ready.set()
         print(f"safeship agent on {options.socket_path} (pid {os.getpid()})", file=sys.stderr)
         await asyncio.gather(supervising, serving)
+        watching.cancel()
         if agent.stop_fleet:
             await agent.supervisor.stop_all()
         await agent.supervisor.close()

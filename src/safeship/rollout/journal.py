@@ -40,8 +40,11 @@ class StoreJournal:
         if status == self._last and not (plan.actions or plan.events or plan.consumed):
             return  # nothing changed and nothing to do: no write
         with self.store.transaction() as tx:
+            term: dict[str, Any] = {}
             if self.fence is not None:
-                tx.check_fence(self.fence())  # compare-and-persist: NotLeader ends the tick
+                fence = self.fence()
+                tx.check_fence(fence)  # compare-and-persist: NotLeader ends the tick
+                term = {"term": fence.token}  # who acted: failover checks read it back
             now = self.clock.now()
             record = to_record(status, spec=spec, actor=self.actor, now=now)
             tx.save_rollout(record)
@@ -57,7 +60,7 @@ class StoreJournal:
                     reason=status.message,
                     rollout_id=status.rollout_id,
                     service=status.service,
-                    details={ROLLOUT_STATE: shown} if last else None,
+                    details={ROLLOUT_STATE: shown, **term} if last else (term or None),
                 )
             if entries:
                 self._shown = shown
