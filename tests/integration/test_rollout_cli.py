@@ -20,6 +20,7 @@ import pytest
 from safeship.store import Store
 from safeship.testing import free_port
 from tests.helpers import run_cli
+from tests.integration.agent_kit import alive
 
 SPEC = """\
 service:
@@ -95,7 +96,17 @@ def serving(workdir: Path) -> str:
     return httpx.get(f"http://127.0.0.1:{port}/version", timeout=2).text
 
 
-def test_good_canary_is_promoted(workdir: Path, traffic: dict[str, int]) -> None:
+def agent_pids(home: Path) -> list[int]:
+    transport = httpx.HTTPTransport(uds=str(home / "agent.sock"))
+    with httpx.Client(transport=transport, base_url="http://agent") as http:
+        state = http.get("/state").json()
+    units = [u for s in state["services"].values() for u in s["replicas"] + s["workers"]]
+    return [state["pid"], *(u["pid"] for u in units)]
+
+
+def test_good_canary_is_promoted(
+    workdir: Path, traffic: dict[str, int], safeship_home: Path
+) -> None:
     result = safeship(workdir, "run", "rollout.yaml", "--version", "v2")
     assert result.returncode == 0, result.stdout + result.stderr
     (latest,) = rollouts(workdir)
@@ -107,6 +118,10 @@ def test_good_canary_is_promoted(workdir: Path, traffic: dict[str, int]) -> None
     assert "route all traffic to v2" in actions
     assert traffic["errors"] == 0
     assert serving(workdir) == "v2"  # run has exited; the agent's fleet serves what it shipped
+    fleet = agent_pids(safeship_home)
+    assert len(fleet) == 5  # the agent, 2 replicas, 2 router workers
+    assert safeship(workdir, "down").returncode == 0
+    assert not [pid for pid in fleet if alive(pid)]  # down leaves nothing run started
 
 
 def test_bad_canary_is_rolled_back_and_stable_untouched(
