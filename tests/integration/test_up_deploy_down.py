@@ -93,6 +93,8 @@ def test_up_deploy_survive_a_killed_serve_then_down(tmp_path: Path, safeship_hom
         assert code == 0, out
         rollout_id = out.split("rollout ", 1)[1].split(":", 1)[0]
         wait_for(lambda: load.versions.get("v3"), within=30, what="canary traffic to v3")
+        exported = httpx.get(f"{server}/metrics", timeout=5).text  # the rollout, on serve
+        assert f'safeship_rollout_weight{{rollout="{rollout_id}",service="web"}} 50.0' in exported
         os.kill(m.serve_pid(), signal.SIGKILL)
         time.sleep(1.5)  # nobody steers: the agent keeps the 50/50 split
         code, out = m.cli("up", "-c", "safeship.yaml")

@@ -24,11 +24,18 @@ from safeship.config.models import RolloutSpec, SafeshipConfig
 from safeship.core.clock import Clock
 from safeship.core.errors import NotFound, SafeshipError
 from safeship.rollout.commands import retryable
+from safeship.rollout.metrics import RolloutView
 from safeship.rollout.state import RolloutStatus
 from safeship.store.leadership import Elector
 from safeship.store.lease import Fence
 from safeship.store.repository import Store
-from safeship.wiring.agent_stack import AgentHome, agent_stack, converge, ensure_agent
+from safeship.wiring.agent_stack import (
+    AgentHome,
+    AgentStack,
+    agent_stack,
+    converge,
+    ensure_agent,
+)
 from safeship.wiring.run import begin, run_rollout
 
 log = logging.getLogger(__name__)
@@ -54,6 +61,7 @@ class Controller:
         self.elector, self.poll = elector, poll
         self._running: dict[str, asyncio.Task[RolloutStatus]] = {}  # rollout id → its driver
         self._busy: dict[str, str] = {}  # rollout id → its service, while driven
+        self._stacks: dict[str, AgentStack] = {}  # rollout id → its stack, while driven
         self._stopped: dict[str, float] = {}  # rollout id → when its driver failed
         self._converged = False
         self._agent_checked = float("-inf")
@@ -61,6 +69,11 @@ class Controller:
     @property
     def services(self) -> Sequence[RolloutSpec]:
         return self.config.services
+
+    def views(self) -> list[RolloutView]:
+        """The rollouts being driven, as their latest plans left them (serve's /metrics
+        exports them as `safeship_rollout_*`)."""
+        return [s.rollout for s in list(self._stacks.values()) if s.rollout is not None]
 
     def deploy(self, service: str, version: str, *, actor: str) -> str:
         """Record a rollout of `service` to `version` (the loop drives it); its id."""
@@ -126,16 +139,22 @@ class Controller:
         return idle and (failed_at is None or self.clock.now() - failed_at >= RETRY_S)
 
     def _start(self, spec: RolloutSpec, rollout_id: str, version: str, actor: str) -> None:
-        task = asyncio.get_running_loop().create_task(self._drive(spec, version, actor))
+        task = asyncio.get_running_loop().create_task(self._drive(spec, rollout_id, version, actor))
         self._running[rollout_id] = task
         self._busy[rollout_id] = spec.service.name
         task.add_done_callback(lambda done: self._finished(rollout_id, done))
 
-    async def _drive(self, spec: RolloutSpec, version: str, actor: str) -> RolloutStatus:
+    async def _drive(
+        self, spec: RolloutSpec, rollout_id: str, version: str, actor: str
+    ) -> RolloutStatus:
         async with agent_stack(spec, home=self.home, clock=self.clock) as stack:
-            return await run_rollout(
-                stack, self.store, version=version, actor=actor, fence=self._fence()
-            )
+            self._stacks[rollout_id] = stack
+            try:
+                return await run_rollout(
+                    stack, self.store, version=version, actor=actor, fence=self._fence()
+                )
+            finally:
+                self._stacks.pop(rollout_id, None)
 
     def _finished(self, rollout_id: str, done: asyncio.Task[RolloutStatus]) -> None:
         self._running.pop(rollout_id, None)

@@ -32,6 +32,7 @@ from safeship.metrics.retention import (
 from safeship.metrics.rollups import Rollup
 from safeship.metrics.scrape import Scraper
 from safeship.metrics.store import SeriesStore
+from safeship.rollout.metrics import RolloutCollector
 from safeship.store.engine import default_url
 from safeship.store.leadership import Elector
 from safeship.store.repository import Store
@@ -106,7 +107,9 @@ async def serve(
     )
     state = Store.open(default_url(), clock=clock)
     leading, elector = start_leadership(default_url(), registry=plane.registry, clock=clock)
-    controller = control_plane(config, store=state, clock=clock, elector=elector)
+    controller = control_plane(
+        config, store=state, clock=clock, elector=elector, registry=plane.registry
+    )
     mount_api(app, store=state, clock=clock, control=controller)
     server = http_server(
         app,
@@ -137,12 +140,22 @@ async def serve(
 
 
 def control_plane(
-    config: ControlPlaneConfig, *, store: Store, clock: Clock, elector: Elector | None
+    config: ControlPlaneConfig,
+    *,
+    store: Store,
+    clock: Clock,
+    elector: Elector | None,
+    registry: CollectorRegistry,
 ) -> Controller | None:
-    """The reconcilers of safeship.yaml's `services` on this machine's agent, or None."""
+    """The reconcilers of safeship.yaml's `services` on this machine's agent, or None; the
+    rollouts they drive are exported on serve's /metrics (`safeship_rollout_*`)."""
     if not isinstance(config, SafeshipConfig) or not config.services:
         return None
-    return Controller(config, store=store, clock=clock, home=AgentHome.default(), elector=elector)
+    controller = Controller(
+        config, store=store, clock=clock, home=AgentHome.default(), elector=elector
+    )
+    RolloutCollector(controller.views, registry=registry, clock=clock.now)
+    return controller
 
 
 async def _after_replay(
