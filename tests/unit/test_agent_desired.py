@@ -98,3 +98,23 @@ def test_new_router_settings_start_new_workers() -> None:
     assert not {w.id for w in moved.workers} & {w.id for w in first.workers}
     hashed = settings_hash(RouteRequest(split=Split(), router=spec))
     assert [w.id for w in moved.workers] == [f"web-router-{hashed}-{i}" for i in range(3)]
+
+
+def test_a_target_keeps_its_replica_while_a_new_version_takes_the_slot() -> None:
+    counter = ports()
+    slots = [Pool(version="v1", count=1, target=f"web-{i}") for i in range(2)]
+    service = scaled(Service(), *slots, counter=counter)
+    assert [(u.id, u.target) for u in service.replicas] == [
+        ("web-v1-web-0-1", "web-0"),
+        ("web-v1-web-1-2", "web-1"),
+    ]
+    new = Pool(version="v2", count=1, target="web-0")
+    surged = scaled(service, *slots, new, counter=counter)  # both run: the router hands over
+    moved = scaled(surged, slots[1], new, counter=counter)  # then the old one goes
+    assert [u.id for u in surged.replicas] == ["web-v1-web-0-1", "web-v1-web-1-2", "web-v2-web-0-3"]
+    assert [(u.id, u.target) for u in moved.replicas] == [
+        ("web-v1-web-1-2", "web-1"),
+        ("web-v2-web-0-3", "web-0"),
+    ]
+    pool = scaled(moved, *slots[1:], new, Pool(version="v2", count=1), counter=counter)
+    assert pool.replicas[-1].target is None  # a pool of v2 is not target web-0's replica

@@ -1,7 +1,7 @@
 """Talking to a `safeship agent` over its Unix socket, and the controller's view of it.
 
 `AgentClient` is the API in Python (httpx over the socket). On top of it, `AgentProvider`
-is a fleet `Provider` (pools only: `scale`, `replicas`, `close`) and `AgentRouter` a traffic
+is a fleet `Provider` (pools with `scale`, named targets with `deploy`) and `AgentRouter` a traffic
 `Router` (`apply`, `current`, `counters`), so a controller can steer the agent's data plane
 as it steers the in-process one. Both are clients: `close()` leaves the fleet serving.
 `Router.counters()` is synchronous in the protocol, so `AgentRouter.counters` makes one
@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +30,7 @@ from safeship.agent.model import (
 from safeship.config.models import RouterSpec
 from safeship.core.errors import DeployError
 from safeship.core.types import MAIN, Replica, Role, Target, TrafficSplit, VersionCounters
+from safeship.fleet.local import Handover
 
 _BASE = "http://agent"
 _POLL = 0.05
@@ -110,8 +111,18 @@ def _raise_for(response: httpx.Response) -> None:
     raise DeployError(f"agent refused: HTTP {response.status_code}: {detail}")
 
 
+PoolKey = tuple[str, Role, str | None]  # version, role, target
+
+
 class AgentProvider:
-    """A fleet `Provider` whose replicas the agent runs (pool strategies; no targets yet)."""
+    """A fleet `Provider` whose replicas the agent runs: pools (`scale`) and, given
+    `targets` (name → labels), one replica per named slot (`deploy`, rolling and waves).
+
+    A target moves to a new version the way the local provider moves it: the new replica is
+    started beside the old one, `handover(old, new)` routes it in and drains the old one,
+    and only then is the old one removed. Each change of the pools is one read-modify-write
+    of the agent's desired state, under a lock, so side-by-side deploys never undo another.
+    """
 
     def __init__(
         self,
@@ -123,6 +134,8 @@ class AgentProvider:
         env: Mapping[str, str] | None = None,
         health_path: str = "/health",
         start_timeout: float = 30.0,
+        targets: Mapping[str, Mapping[str, str]] | None = None,
+        handover: Handover | None = None,
     ) -> None:
         self.service = service
         self._client = client
@@ -131,6 +144,9 @@ class AgentProvider:
         self._env = dict(env or {})
         self._health_path = health_path
         self._start_timeout = start_timeout
+        self._targets = {name: dict(labels) for name, labels in (targets or {}).items()}
+        self._handover = handover
+        self._lock = asyncio.Lock()
 
     async def replicas(self) -> list[Replica]:
         view = await self._client.service(self.service)
@@ -140,44 +156,78 @@ class AgentProvider:
         """Ask for `count` replicas of (version, role); return once all are ready."""
         if count < 0:
             raise ValueError(f"replica count must be >= 0, found {count}")
-        view = await self._client.service(self.service)
-        counts: dict[tuple[str, Role], int] = {}
-        for unit in view.replicas if view else ():
-            key = (unit.version or "", unit.role)
-            counts[key] = counts.get(key, 0) + 1
-        counts[(version, role)] = count
-        await self._client.put_replicas(self.service, self._request(counts))
+        await self._change({(version, role, None): count})
         return await self._await_ready(version, role, count)
 
     async def targets(self) -> list[Target]:
-        return []
+        view = await self._client.service(self.service)
+        units = view.replicas if view else ()
+        return [self._target(name, units) for name in self._targets]
 
     async def deploy(self, target: str, version: str | None) -> Target:
-        raise DeployError("the agent runs pools only; target strategies need the local provider")
+        """Run `version` (None: nothing) on `target`, handing traffic over; idempotent."""
+        if target not in self._targets:
+            raise DeployError(f"no target {target} (known: {', '.join(self._targets)})")
+        view = await self._client.service(self.service)
+        old = [u for u in (view.replicas if view else ()) if u.target == target]
+        if [(u.version, u.state) for u in old] == [(version, "ready")]:
+            return self._target(target, old)
+        new = None
+        if version is not None:
+            await self._change({(version, MAIN, target): 1})
+            (new,) = await self._await_ready(version, MAIN, 1, target=target)
+        leaving = [u for u in old if u.version != version]
+        if self._handover is not None:
+            for unit in leaving:
+                await self._handover(_replica(unit), new)
+        await self._change({(u.version or "", u.role, target): 0 for u in leaving})
+        return Target(target, self._targets[target], version, new is not None, new)
 
     async def close(self) -> None:
         """Closes the connection only: the agent keeps the replicas running."""
         await self._client.aclose()
 
-    def _request(self, counts: Mapping[tuple[str, Role], int]) -> ReplicasRequest:
+    async def _change(self, counts: Mapping[PoolKey, int]) -> None:
+        """Set these pools' counts and keep every other pool as the agent has it."""
+        async with self._lock:
+            view = await self._client.service(self.service)
+            pools: dict[PoolKey, int] = {}
+            for unit in view.replicas if view else ():
+                key = (unit.version or "", unit.role, unit.target)
+                pools[key] = pools.get(key, 0) + 1
+            await self._client.put_replicas(self.service, self._request({**pools, **counts}))
+
+    def _request(self, counts: Mapping[PoolKey, int]) -> ReplicasRequest:
         pools = tuple(
-            Pool(version=v, role=r, count=n, args=self._version_args.get(v, ()))
-            for (v, r), n in counts.items()
+            Pool(version=v, role=r, count=n, args=self._version_args.get(v, ()), target=t)
+            for (v, r, t), n in counts.items()
             if n > 0
         )
         return ReplicasRequest(
             command=self._command, env=self._env, health_path=self._health_path, pools=pools
         )
 
-    async def _await_ready(self, version: str, role: Role, count: int) -> list[Replica]:
+    def _target(self, name: str, units: Sequence[UnitView]) -> Target:
+        mine = [u for u in units if u.target == name]
+        if not mine:
+            return Target(name, self._targets[name])
+        unit = mine[-1]  # the newest, while a new version takes over the slot
+        return Target(
+            name, self._targets[name], unit.version, unit.state == "ready", _replica(unit)
+        )
+
+    async def _await_ready(
+        self, version: str, role: Role, count: int, *, target: str | None = None
+    ) -> list[Replica]:
         deadline = time.monotonic() + self._start_timeout
         while True:
             view = await self._client.service(self.service)
             units = view.replicas if view else ()
-            mine = [u for u in units if (u.version, u.role) == (version, role)]
+            mine = [u for u in units if (u.version, u.role, u.target) == (version, role, target)]
             failed = [u for u in mine if u.state in ("failed", "backoff")]
             if failed:  # a start that crashes fails the step; the agent would only retry it
-                raise DeployError(f"replica {failed[0].id} of {version} failed: {failed[0].reason}")
+                unit = failed[0]
+                raise DeployError(f"replica {unit.id} of {version} failed to start: {unit.reason}")
             if len(mine) == count and all(u.state == "ready" for u in mine):
                 return [_replica(u) for u in mine]
             if time.monotonic() > deadline:

@@ -163,6 +163,7 @@ class Agent:
             starts=record.starts if record else 0,
             reason=record.reason if record else "",
             generation=generation,
+            target=unit.target,
         )
 
 

@@ -1,6 +1,7 @@
 """What a controller's request means for the agent's desired state (pure).
 
-`with_replicas` turns "n replicas of version v in role r" into replica units with stable ids
+`with_replicas` turns "n replicas of version v in role r" (or "the replica of target t runs
+v") into replica units with stable ids
 and ports: replicas that still fit the request are kept (same id, same port, so nothing
 restarts), the newest extras go, new ones get fresh ids. `with_route` stores a split and the
 router settings; the router's worker units depend only on the settings (listen, limits,
@@ -76,6 +77,7 @@ def _fits(unit: Unit, pool: Pool, request: ReplicasRequest) -> bool:
     return (
         unit.version == pool.version
         and unit.role == pool.role
+        and unit.target == pool.target
         and unit.argv == (*request.command, *pool.args)
         and unit.env == request.env
         and unit.health_path == request.health_path
@@ -85,7 +87,8 @@ def _fits(unit: Unit, pool: Pool, request: ReplicasRequest) -> bool:
 
 def _replica_id(service: str, pool: Pool, seq: int) -> str:
     role = "" if pool.role == MAIN else f"-{pool.role}"
-    return f"{service}-{pool.version}{role}-{seq}"
+    slot = f"-{pool.target}" if pool.target else ""
+    return f"{service}-{pool.version}{role}{slot}-{seq}"
 
 
 def _replica(unit_id: str, pool: Pool, request: ReplicasRequest, *, port: int) -> Unit:
@@ -98,4 +101,5 @@ def _replica(unit_id: str, pool: Pool, request: ReplicasRequest, *, port: int) -
         health_path=request.health_path,
         version=pool.version,
         role=pool.role,
+        target=pool.target,
     )

@@ -35,6 +35,7 @@ class Unit(Frozen):
     health_path: str = "/health"
     version: str | None = None
     role: Role = MAIN
+    target: str | None = None  # the named slot it fills (rolling, waves), or a pool's
 
 
 class Backend(Frozen):
@@ -106,12 +107,15 @@ class Route(Frozen):
 
 
 class Pool(Frozen):
-    """How many replicas of one version in one role, with that version's extra arguments."""
+    """How many replicas of one version in one role, with that version's extra arguments;
+    with `target`, the replica of one named slot (target strategies: count 1, or 2 while a
+    new version takes over the slot)."""
 
     version: str
     role: Role = MAIN
     count: int = Field(ge=0)
     args: tuple[str, ...] = ()
+    target: str | None = Field(None, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
 
 
 class ReplicasRequest(Frozen):
@@ -178,6 +182,7 @@ class UnitView(Frozen):
     starts: int
     reason: str
     generation: int | None = None  # router workers: the route generation applied and drained
+    target: str | None = None
 
 
 class ServiceView(Frozen):

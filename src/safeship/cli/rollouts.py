@@ -132,12 +132,12 @@ async def _run(spec: RolloutSpec, store: Store, version: str) -> Phase:
 
 
 def _stack(spec: RolloutSpec) -> AbstractAsyncContextManager[Stack]:
-    """The agent's fleet (it outlives this run) for pool strategies behind the embedded
-    router; rolling and waves (targets) still run their fleet in this process."""
+    """The agent's fleet (it outlives this run) behind the embedded router; with router
+    `none` (nothing for the agent to route) the fleet still runs in this process."""
     from safeship.wiring.agent_stack import AgentHome, agent_stack
     from safeship.wiring.local_stack import local_stack
 
-    if spec.strategy.targets_based or spec.router.kind != "embedded":
+    if spec.router.kind != "embedded":
         return local_stack(spec)
     return agent_stack(spec, home=AgentHome.default())
 

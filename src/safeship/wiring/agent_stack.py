@@ -28,9 +28,11 @@ from safeship.config.models import RolloutSpec
 from safeship.core.addresses import http_url, split_host_port
 from safeship.core.clock import Clock, SystemClock
 from safeship.core.errors import DeployError
-from safeship.core.types import TrafficSplit
+from safeship.core.types import Replica, TrafficSplit
 from safeship.metrics.sources.base import MetricsSource
 from safeship.rollout.metrics import RolloutView
+from safeship.rollout.strategies import local_targets
+from safeship.rollout.targets import handover_split
 from safeship.wiring.signals import local_signals
 
 T = TypeVar("T")
@@ -145,8 +147,21 @@ async def agent_stack(
 
 
 def steer(client: AgentClient, spec: RolloutSpec) -> tuple[AgentProvider, AgentRouter]:
-    """The provider and router of `spec`'s service on the agent behind `client`."""
+    """The provider and router of `spec`'s service on the agent behind `client`; target
+    strategies (rolling, waves) get named slots whose moves the router hands over."""
     service = spec.service
+    router = AgentRouter(
+        client,
+        service=service.name,
+        spec=spec.router,
+        workers=ROUTER_WORKERS,
+        timeout=spec.router.drain_timeout + spec.fleet.start_timeout + 10,
+    )
+
+    async def handover(old: Replica, new: Replica | None) -> None:
+        await router.apply(handover_split(router.current(), old=old, new=new))
+
+    targeted = spec.strategy.targets_based
     provider = AgentProvider(
         client,
         service=service.name,
@@ -155,13 +170,8 @@ def steer(client: AgentClient, spec: RolloutSpec) -> tuple[AgentProvider, AgentR
         env=dict(service.env),  # references stay references: the agent resolves them
         health_path=service.health.path,
         start_timeout=spec.fleet.start_timeout,
-    )
-    router = AgentRouter(
-        client,
-        service=service.name,
-        spec=spec.router,
-        workers=ROUTER_WORKERS,
-        timeout=spec.router.drain_timeout + spec.fleet.start_timeout + 10,
+        targets={t.name: dict(t.labels) for t in local_targets(spec)} if targeted else None,
+        handover=handover if targeted else None,
     )
     return provider, router
 
@@ -180,7 +190,12 @@ async def _serve(
 ) -> None:
     if (await router.sync()).stable:
         return
-    replicas = await provider.scale(version, spec.fleet.replicas)
+    if spec.strategy.targets_based:
+        names = [t.name for t in await provider.targets()]
+        moved = await asyncio.gather(*(provider.deploy(name, version) for name in names))
+        replicas = [t.replica for t in moved if t.replica is not None]
+    else:
+        replicas = await provider.scale(version, spec.fleet.replicas)
     await router.apply(TrafficSplit(stable=tuple(replicas)))
 
 
