@@ -134,3 +134,14 @@ def test_retry_of_a_rolled_back_rollout_starts_a_new_one_the_controller_runs(
 def test_the_example_safeship_yaml_declares_the_demo_service() -> None:
     config = load_control_plane(Path(__file__).parents[2] / "examples" / "safeship.yaml")
     assert [s.service.name for s in config.services] == ["shop"]
+
+
+def test_a_service_of_safeship_yaml_needs_the_embedded_router(tmp_path: Path) -> None:
+    path = tmp_path / "safeship.yaml"
+    rolling = "strategy: {rolling: {maxUnavailable: 1}}"
+    text = CONFIG.replace(
+        "strategy: {canary: {steps: [{setWeight: 50}, {pause: {duration: 1s}}]}}", rolling
+    )
+    path.write_text(text.replace("    strategy:", "    router: {kind: none}\n    strategy:"))
+    with pytest.raises(ConfigError, match="router kind embedded"):
+        load_control_plane(path)

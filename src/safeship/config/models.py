@@ -336,6 +336,12 @@ class SafeshipConfig(ControlPlaneConfig):
         twice = sorted({n for n in names if names.count(n) > 1})
         if twice:
             raise ValueError(f"expected unique service names, found {', '.join(twice)} twice")
+        unrouted = [s.service.name for s in self.services if s.router.kind != "embedded"]
+        if unrouted:
+            raise ValueError(
+                "expected router kind embedded for the services the control plane runs on"
+                f" the agent, found none for {', '.join(unrouted)} (use `safeship run` there)"
+            )
         return self
 
     def service(self, name: str) -> RolloutSpec | None:
