@@ -4,6 +4,8 @@ audited under the token's name, and the controller's loop is what then runs it."
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import dataclasses
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,11 +15,13 @@ from fastapi.testclient import TestClient
 
 from safeship.config.loader import load_control_plane
 from safeship.core.clock import VirtualClock
-from safeship.core.errors import ConfigError
+from safeship.core.errors import ConfigError, NotLeader
+from safeship.store.leadership import Elector
 from safeship.store.repository import Store
 from safeship.store.tokens import Role
 from safeship.wiring.agent_stack import AgentHome
 from safeship.wiring.control import Controller
+from safeship.wiring.run import begin
 from tests.api_kit import api_app, bearer, running_rollout, tokens
 
 CONFIG = """\
@@ -145,3 +149,28 @@ def test_a_service_of_safeship_yaml_needs_the_embedded_router(tmp_path: Path) ->
     path.write_text(text.replace("    strategy:", "    router: {kind: none}\n    strategy:"))
     with pytest.raises(ConfigError, match="router kind embedded"):
         load_control_plane(path)
+
+
+def test_a_follower_drives_no_rollout_and_starts_no_agent(tmp_path: Path) -> None:
+    """Only the leader acts: an elector that does not lead keeps the loop idle, though a
+    rollout waits to be driven (on the virtual clock the loop turns many times)."""
+    (tmp_path / "safeship.yaml").write_text(CONFIG)
+    config = load_control_plane(tmp_path / "safeship.yaml")
+    clock = VirtualClock(start=1_800_000_000.0)
+    with Store.open(f"sqlite:///{tmp_path / 'state.db'}", clock=clock) as store:
+        home = AgentHome(tmp_path / "home")
+        follower = Elector(store, name="control-plane")  # never claimed: not leading
+        control = Controller(config, store=store, clock=clock, home=home, elector=follower)
+        with pytest.raises(NotLeader):
+            control.deploy("web", "v2", actor="ops")  # a follower records no rollout either
+        begin(config.services[0], store, version="v2", actor="ops", clock=clock)
+
+        async def turn() -> None:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(control.run(), timeout=0.3)
+
+        asyncio.run(turn())
+        assert clock.now() > 1_800_000_100  # the loop ran, idle
+        assert not home.socket.exists() and not control.views()
+        record = store.active_rollout("web")
+        assert record is not None and record.status["step_index"] == 0
