@@ -24,6 +24,7 @@ import httpx
 from safeship.testing import free_port
 
 SERVICE = "web"
+WRK_SCRIPT = Path(__file__).parent / "wrk_count.lua"
 CONFIG = """\
 listen: "127.0.0.1:{api}"
 services:
@@ -66,6 +67,7 @@ class Machine:
             CONFIG.format(router=self.router, api=self.api_port, pause=pause)
         )
         self.token = ""
+        self.loads: list[subprocess.Popen[Any]] = []  # stopped by close() whatever happened
 
     @property
     def url(self) -> str:
@@ -113,7 +115,9 @@ class Machine:
         argv = [sys.executable, "-m", "safeship.demo.load", "--url", self.url]
         argv += ["--rate", str(rate), "--duration", f"{seconds:g}s"]
         argv += ["--out", str(self.dir / "load.json"), "--concurrency", "200"]
-        return subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        process = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.loads.append(process)
+        return process
 
     def load_report(self, process: subprocess.Popen[bytes]) -> dict[str, Any]:
         process.send_signal(signal.SIGTERM)
@@ -121,7 +125,39 @@ class Machine:
         report: dict[str, Any] = json.loads((self.dir / "load.json").read_text())
         return report
 
+    def wrk(self, rate: float, *, connections: int = 8) -> subprocess.Popen[str]:
+        """wrk at about `rate` requests/s (each connection waits `connections/rate` between
+        requests), counting answers apart (bench/wrk_count.lua); stopped by `wrk_report`."""
+        env = {**os.environ, "WRK_DELAY_MS": str(max(1, round(connections * 1000 / rate)))}
+        argv = ["wrk", "-t2", f"-c{connections}", "-d1h", "-s", str(WRK_SCRIPT), self.url]
+        process = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, text=True)
+        self.loads.append(process)
+        return process
+
+    def wrk_report(self, process: subprocess.Popen[str]) -> dict[str, Any]:
+        """The load-generator-shaped report of a wrk run: mechanics = socket errors and the
+        router's own 5xx; the bad version's 5xx apart."""
+        process.send_signal(signal.SIGINT)
+        out, _ = process.communicate(timeout=60)
+        counts = json.loads(out.strip().splitlines()[-1])
+        seconds = counts["duration_us"] / 1e6
+        socket_errors = sum(counts[k] for k in ("connect", "read", "write", "timeout"))
+        return {
+            "sent": counts["requests"],
+            "achieved_rate": round(counts["requests"] / seconds, 1) if seconds else 0.0,
+            "mechanics_errors": socket_errors + counts["router_errors"],
+            "mechanics_error_samples": [
+                f"{k}: {counts[k]}" for k in ("connect", "read", "write", "timeout") if counts[k]
+            ],
+            "version_errors": {"bad": counts["version_errors"]},
+            "wrk": counts,
+        }
+
     def close(self) -> None:
+        for load in self.loads:
+            if load.poll() is None:
+                load.kill()
+                load.wait()
         self.cli("down", timeout=120)
         observed = self.dir / "home" / "agent" / "observed.json"
         with contextlib.suppress(OSError, ValueError):

@@ -1,17 +1,17 @@
 """SIGKILL the control plane at random moments of many rollouts under steady load.
 
-`safeship up` runs the agent and `safeship serve` (SQLite) with one demo service; the load
-generator sends a steady rate through the router the whole time. Each round deploys a
-version through the API (every third one bad: 30 % errors, rolled back by analysis), kills
-serve with SIGKILL at a random moment of the rollout, starts it again (`safeship up`) and
-waits for the rollout to end. Reported: failed requests caused by the kills (the load
-generator's "mechanics" errors: refused, reset, timed out, 502/503/504 from the router; the
-bad versions' own 5xx are counted apart), the time from the kill until the restarted serve
-answers (`safeship up`: CLI and serve start-up) and from then until the rollout it resumed
-finished, whether each rollout ended as expected, and the
-audit chain.
+`safeship up` runs the agent and `safeship serve` (SQLite) with one demo service; wrk (or
+the load generator) sends a steady rate through the router the whole time. Each round
+deploys a version through the API (every third one bad: 30 % errors, rolled back by
+analysis), kills serve with SIGKILL at a random moment of the rollout, starts it again
+(`safeship up`) and waits for the rollout to end. Reported: failed requests caused by the
+kills (socket errors and the router's own 5xx, counted by bench/wrk_count.lua, or the load
+generator's "mechanics" errors; the bad version's own 5xx, which carry X-Version, are
+counted apart), the time from the kill until the restarted serve answers (`safeship up`:
+CLI and serve start-up) and from then until the rollout it resumed finished, whether each
+rollout ended as expected, and the audit chain.
 
-    .venv/bin/python bench/controller_kill.py [--rollouts 30] [--rate 500]
+    .venv/bin/python bench/controller_kill.py [--rollouts 30] [--rate 500] [--load wrk]
 
 Prints the figures and writes bench/results/controller_kill.json.
 """
@@ -79,6 +79,12 @@ def main() -> None:
     parser.add_argument("--rollouts", type=int, default=30)
     parser.add_argument("--rate", type=float, default=500.0)
     parser.add_argument("--seed", type=int, default=9)
+    parser.add_argument(
+        "--load",
+        choices=["wrk", "generator"],
+        default="wrk",
+        help="wrk (C, holds 500/s here) or safeship.demo.load (Python, slower on a busy machine)",
+    )
     args = parser.parse_args()
     rng = random.Random(args.seed)
     machine = Machine()
@@ -88,12 +94,12 @@ def main() -> None:
         machine.must("up", "-c", "safeship.yaml")
         wait(lambda: machine_answers(machine), within=60, what="v1 on the router")
         api = Api(f"http://127.0.0.1:{machine.api_port}", machine.token)
-        load = machine.load(args.rate, 3600)
+        load = machine.wrk(args.rate) if args.load == "wrk" else machine.load(args.rate, 3600)
         time.sleep(2)
         for version in versions(args.rollouts):
             rounds.append(one_round(machine, api, version, rng))
             print(json.dumps(rounds[-1]), flush=True)
-        report = machine.load_report(load)
+        report = machine.wrk_report(load) if args.load == "wrk" else machine.load_report(load)
         audit = machine.cli("audit", "verify")
         api.close()
     finally:
