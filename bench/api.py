@@ -28,6 +28,7 @@ PATHS = ("/api/v1/rollouts", "/health/readiness")
 
 async def drive(base: str, token: str, *, rate: float, seconds: float) -> dict[str, Any]:
     latencies: dict[str, list[float]] = {p: [] for p in PATHS}
+    slowest: list[tuple[float, float, str]] = []  # (latency, seconds into the run, path)
     errors: dict[str, int] = dict.fromkeys(PATHS, 0)
     headers = {"Authorization": f"Bearer {token}"}
     limits = httpx.Limits(max_connections=64)
@@ -40,6 +41,7 @@ async def drive(base: str, token: str, *, rate: float, seconds: float) -> dict[s
             except httpx.HTTPError:
                 ok = False
             latencies[path].append(time.monotonic() - due)
+            slowest.append((time.monotonic() - due, due - start, path))
             errors[path] += 0 if ok else 1
 
         start = time.monotonic()
@@ -50,16 +52,23 @@ async def drive(base: str, token: str, *, rate: float, seconds: float) -> dict[s
             tasks.append(asyncio.create_task(one(PATHS[i % 2], due)))
         await asyncio.gather(*tasks)
         elapsed = time.monotonic() - start
+    slowest.sort(reverse=True)
     return {
-        path: {
-            "requests": len(values),
-            "errors": errors[path],
-            "p50_ms": round(percentile(values, 50) * 1000, 1),
-            "p99_ms": round(percentile(values, 99) * 1000, 1),
-            "max_ms": round(max(values) * 1000, 1),
-            "rate": round(len(values) / elapsed, 1),
-        }
-        for path, values in latencies.items()
+        "slowest": [
+            {"ms": round(lat * 1000, 1), "at_s": round(at, 2), "path": p}
+            for lat, at, p in slowest[:10]
+        ],
+        **{
+            path: {
+                "requests": len(values),
+                "errors": errors[path],
+                "p50_ms": round(percentile(values, 50) * 1000, 1),
+                "p99_ms": round(percentile(values, 99) * 1000, 1),
+                "max_ms": round(max(values) * 1000, 1),
+                "rate": round(len(values) / elapsed, 1),
+            }
+            for path, values in latencies.items()
+        },
     }
 
 
@@ -73,7 +82,7 @@ def main() -> None:
         machine.make_token()
         machine.must("up", "-c", "safeship.yaml")
         wait(lambda: _answers(machine.url), within=60, what="v1 on the router")
-        load = machine.load(100, 3600)
+        load = machine.wrk(100, connections=2)  # light traffic through the router
         api = Api(f"http://127.0.0.1:{machine.api_port}", machine.token)
         rollout = api.deploy("v2")
         wait(
@@ -84,7 +93,7 @@ def main() -> None:
         figures = asyncio.run(drive(api.base, machine.token, rate=args.rate, seconds=args.seconds))
         phase = api.rollout(rollout["id"])["phase"]
         api.close()
-        machine.load_report(load)
+        machine.wrk_report(load)
     finally:
         machine.close()
     result = {"rate": args.rate, "seconds": args.seconds, "rollout_phase": phase, **figures}
@@ -96,6 +105,7 @@ def main() -> None:
             f"{path}: {f['requests']} requests at {f['rate']}/s, p50 {f['p50_ms']} ms,"
             f" p99 {f['p99_ms']} ms, max {f['max_ms']} ms, errors {f['errors']}"
         )
+    print(f"slowest: {figures['slowest'][:5]}")
     print(f"while rollout {rollout['id']} was {phase}; written {RESULTS}")
 
 
