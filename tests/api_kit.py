@@ -30,7 +30,13 @@ from safeship.store.repository import Store
 from safeship.store.tokens import Role
 
 
-def api_app(store: Store, *, clock: Clock | None = None, poll_s: float = 0.05) -> FastAPI:
+def api_app(
+    store: Store,
+    *,
+    clock: Clock | None = None,
+    poll_s: float = 0.05,
+    incidents: IncidentsSpec | None = None,
+) -> FastAPI:
     clock = clock or SystemClock()
     series = SeriesStore(retention=3600)
     app = create_app(
@@ -40,8 +46,8 @@ def api_app(store: Store, *, clock: Clock | None = None, poll_s: float = 0.05) -
         registry=CollectorRegistry(),
         ready=lambda: True,
     )
-    incidents = IncidentManager(IncidentsSpec(), store=store, clock=clock)
-    mount_api(app, store=store, clock=clock, poll_s=poll_s, incidents=incidents)
+    manager = IncidentManager(incidents or IncidentsSpec(), store=store, clock=clock)
+    mount_api(app, store=store, clock=clock, poll_s=poll_s, incidents=manager)
     return app
 
 

@@ -6,11 +6,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import pytest
 
 from safeship.config.incidents import IncidentsSpec, Matcher, parse_matcher
-from safeship.core.errors import Conflict
+from safeship.config.loader import load_control_plane
+from safeship.core.errors import ConfigError, Conflict
 from safeship.core.incidents import EntryKind, Incident, ObservedAlert, Status
 from safeship.incidents import lifecycle
 from safeship.incidents.lifecycle import CooldownKey, Decision, Observed
@@ -276,3 +278,21 @@ def test_matchers_follow_alertmanager(text: str, labels: Mapping[str, str], matc
 def test_a_bad_matcher_is_refused(text: str) -> None:
     with pytest.raises(ValueError, match="expected"):
         parse_matcher(text)
+
+
+def test_a_bad_incident_definition_names_its_file_line_and_key(tmp_path: Path) -> None:
+    config = tmp_path / "safeship.yaml"
+    config.write_text(
+        "incidents:\n"
+        "  definitions:\n"
+        "    - name: errors\n"
+        "      matchers: ['alertname=\"HighErrors\"', 'service~shop']\n"
+        "      actions: [{type: scale, replicas: 3}]\n"
+    )
+    with pytest.raises(ConfigError) as raised:
+        load_control_plane(config)
+    shown = [str(issue) for issue in raised.value.issues]
+    assert any(
+        s.startswith(f"{config}:4: key 'incidents.definitions[0].matchers[1]'") for s in shown
+    )
+    assert any(f"{config}:5:" in s and "actions[0]" in s and "'rollback'" in s for s in shown)
