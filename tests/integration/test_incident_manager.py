@@ -5,9 +5,12 @@ webhook, and the Alertmanager webhook and `safeship incidents` through the real 
 from __future__ import annotations
 
 import json
+import shutil
+import subprocess
 import sys
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 from typing import Any
@@ -17,15 +20,15 @@ import pytest
 
 from safeship.alerting.evaluator import Alert, State
 from safeship.config.incidents import IncidentsSpec
-from safeship.core.incidents import ActionState, EntryKind, Status
+from safeship.core.incidents import ActionState, EntryKind, Incident, Status
 from safeship.core.labels import make_labels
 from safeship.core.secrets import SECRETS
 from safeship.incidents import lifecycle
 from safeship.incidents.manager import IncidentManager
 from safeship.store.repository import Store
 from safeship.store.tokens import Role
-from safeship.testing import FakeClock
-from tests.api_kit import api_app, served, tokens
+from safeship.testing import FakeClock, free_port
+from tests.api_kit import api_app, bearer, served, tokens
 from tests.helpers import run_cli
 
 pytestmark = pytest.mark.integration
@@ -195,31 +198,31 @@ def test_alertmanager_alerts_open_an_incident_that_people_handle_with_the_cli(
     store: Store, tmp_path: Path
 ) -> None:
     made = tokens(store)
+    alert = {"status": "firing", "labels": {"alertname": "HighErrors", "service": "shop"}}
+    body = {"version": "4", "status": "firing", "receiver": "safeship", "alerts": [alert]}
     with served(api_app(store, incidents=spec())) as url:
         env = {"SAFESHIP_SERVER": url, "SAFESHIP_TOKEN": made[Role.operator]}
-        alert = {"status": "firing", "labels": {"alertname": "HighErrors", "service": "shop"}}
-        body = {"version": "4", "status": "firing", "receiver": "safeship", "alerts": [alert]}
-        posted = run_cli(tmp_path, "incidents", "list", "--format", "json", env=env)
-        assert json.loads(posted.stdout) == []
-        answer = httpx.post(
-            f"{url}/api/v1/alertmanager/webhook",
-            json=body,
-            headers={"Authorization": f"Bearer {made[Role.operator]}"},
-        )
-        (incident_id,) = answer.json()["incidents"]
-        listed = run_cli(tmp_path, "incidents", "list", "--format", "json", env=env)
-        assert [(i["id"], i["status"]) for i in json.loads(listed.stdout)] == [
-            (incident_id, "open")
-        ]
-        acked = run_cli(tmp_path, "incidents", "ack", incident_id, "-m", "on it", env=env)
-        assert acked.returncode == 0, acked.stdout + acked.stderr
-        again = run_cli(tmp_path, "incidents", "ack", incident_id, env=env)
-        assert again.returncode == 2 and "already acknowledged by operator" in again.stderr
-        run_cli(tmp_path, "incidents", "note", incident_id, "rolled back by hand", env=env)
-        viewer = {**env, "SAFESHIP_TOKEN": made[Role.viewer]}
-        refused = run_cli(tmp_path, "incidents", "resolve", incident_id, env=viewer)
-        assert refused.returncode == 2 and "403" in refused.stderr
-        shown = run_cli(tmp_path, "incidents", "show", incident_id, "--format", "json", env=env)
+        with httpx.Client(base_url=f"{url}/api/v1") as api:
+            answer = api.post(
+                "/alertmanager/webhook", json=body, headers=bearer(made[Role.operator])
+            )
+            (incident_id,) = answer.json()["incidents"]
+            listed = run_cli(tmp_path, "incidents", "list", "--format", "json", env=env)
+            assert [(i["id"], i["status"]) for i in json.loads(listed.stdout)] == [
+                (incident_id, "open")
+            ]
+            acked = run_cli(tmp_path, "incidents", "ack", incident_id, "-m", "on it", env=env)
+            assert acked.returncode == 0, acked.stdout + acked.stderr
+            again = run_cli(tmp_path, "incidents", "ack", incident_id, env=env)
+            assert again.returncode == 2 and "already acknowledged by operator" in again.stderr
+            note = {"message": "rolled back by hand"}
+            path = f"/incidents/{incident_id}"
+            assert api.post(
+                f"{path}/notes", json=note, headers=bearer(made[Role.operator])
+            ).is_success
+            refused = api.post(f"{path}/resolve", headers=bearer(made[Role.viewer]))
+            assert refused.status_code == 403
+            shown = run_cli(tmp_path, "incidents", "show", incident_id, "--format", "json", env=env)
     detail = json.loads(shown.stdout)
     assert detail["status"] == Status.ACKNOWLEDGED and detail["acknowledged_by"] == "operator"
     assert [(e["kind"], e["actor"]) for e in detail["timeline"]] == [
@@ -228,3 +231,75 @@ def test_alertmanager_alerts_open_an_incident_that_people_handle_with_the_cli(
         ("acknowledged", "operator"),
         ("note", "operator"),
     ]
+
+
+ALERTMANAGER = shutil.which("prometheus-alertmanager") or shutil.which("alertmanager")
+AM_CONFIG = """\
+route:
+  receiver: safeship
+  group_by: [service]
+  group_wait: 0s
+  group_interval: 1s
+  repeat_interval: 1h
+receivers:
+  - name: safeship
+    webhook_configs:
+      - url: {url}/api/v1/alertmanager/webhook
+        send_resolved: true
+        http_config: {{authorization: {{credentials_file: {token}}}}}
+"""
+
+
+@pytest.mark.skipif(ALERTMANAGER is None, reason="needs Debian's prometheus-alertmanager")
+def test_a_real_alertmanager_opens_and_resolves_an_incident(store: Store, tmp_path: Path) -> None:
+    assert ALERTMANAGER is not None
+    token = tmp_path / "token"
+    token.write_text(tokens(store)[Role.operator])
+    with served(api_app(store, incidents=spec())) as url:
+        (tmp_path / "am.yml").write_text(AM_CONFIG.format(url=url, token=token))
+        listen = f"127.0.0.1:{free_port()}"
+        argv = [ALERTMANAGER, f"--config.file={tmp_path / 'am.yml'}"]
+        argv += [f"--storage.path={tmp_path / 'am'}", f"--web.listen-address={listen}"]
+        argv += ["--cluster.listen-address="]
+        process = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            alert = {"labels": {"alertname": "HighErrors", "service": "shop"}}
+            _post_until_accepted(f"http://{listen}/api/v2/alerts", [alert])
+            (incident,) = _wait_for(store, lambda i: i.firing == 1)
+            ended = {**alert, "endsAt": "2000-01-01T00:00:00Z"}
+            _post_until_accepted(f"http://{listen}/api/v2/alerts", [ended])
+            (quiet,) = _wait_for(store, lambda i: i.quiet_since is not None)
+        finally:
+            process.terminate()
+            process.wait(timeout=10)
+    assert incident.id == quiet.id and incident.service == "shop"
+    kinds = [kind for kind, _ in timeline(store)]
+    assert kinds == [
+        EntryKind.OPENED,
+        EntryKind.ALERT_FIRED,
+        EntryKind.ALERT_RESOLVED,
+        EntryKind.ALERTS_RESOLVED,
+    ]
+
+
+def _post_until_accepted(url: str, alerts: list[dict[str, Any]]) -> None:
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            httpx.post(url, json=alerts, timeout=2).raise_for_status()
+            return
+        except httpx.HTTPError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)
+
+
+def _wait_for(store: Store, condition: Callable[[Incident], bool]) -> list[Incident]:
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        with store.read_incidents() as rows:
+            found = [i for i in rows.listing() if condition(i)]
+        if found:
+            return found
+        time.sleep(0.1)
+    raise AssertionError("Alertmanager's webhook did not reach safeship within 15 s")

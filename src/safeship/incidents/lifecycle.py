@@ -311,10 +311,7 @@ def resolve(incident: Incident, *, actor: str, now: float, message: str = "") ->
 def note(incident: Incident, *, actor: str, now: float, message: str) -> Decision:
     if not message.strip():
         raise Conflict("a note needs some text")
-    entry = TimelineEntry(
-        incident_id=incident.id, at=now, kind=EntryKind.NOTE, actor=actor, message=message
-    )
-    return Decision(entries=(entry,))
+    return _by_person(incident, EntryKind.NOTE, actor=actor, now=now, message=message)
 
 
 def _by_person(
