@@ -24,7 +24,7 @@ from safeship.core.incidents import ActionState, EntryKind, Incident, Status
 from safeship.core.labels import make_labels
 from safeship.core.secrets import SECRETS
 from safeship.incidents import lifecycle
-from safeship.incidents.manager import IncidentManager
+from safeship.incidents.manager import CLAIM_STALE_S, IncidentManager
 from safeship.store.repository import Store
 from safeship.store.tokens import Role
 from safeship.testing import FakeClock, free_port
@@ -303,3 +303,62 @@ def _wait_for(store: Store, condition: Callable[[Incident], bool]) -> list[Incid
             return found
         time.sleep(0.1)
     raise AssertionError("Alertmanager's webhook did not reach safeship within 15 s")
+
+
+def test_an_action_claimed_by_another_manager_runs_again_only_once_its_claim_is_stale(
+    store: Store, tmp_path: Path
+) -> None:
+    marker = tmp_path / "ran"
+    incidents = spec({"type": "command", "command": [PY, "-c", f"open({str(marker)!r}, 'a')"]})
+    alerts = Alerts(firing())
+    manager(store, incidents, alerts).tick()
+    assert isinstance(store.clock, FakeClock)
+    now = store.clock.now()
+    with store.transaction() as tx:  # another manager claims it, and dies running it
+        (action,) = tx.incidents.runnable(stale_before=now)
+        assert tx.incidents.claim(action.id, now=now, stale_before=now - CLAIM_STALE_S)
+        # a second claim (the other manager listed it too) loses
+        assert not tx.incidents.claim(action.id, now=now, stale_before=now - CLAIM_STALE_S)
+    survivor = manager(store, incidents, alerts)
+    assert survivor.run_requested() == 0 and not marker.exists()
+    store.clock.advance(CLAIM_STALE_S + 1)
+    assert survivor.run_requested() == 1 and marker.exists()
+    with store.read_incidents() as rows:
+        assert [a.state for a in rows.actions()] == [ActionState.SUCCEEDED]
+
+
+def test_two_managers_on_one_postgresql_open_one_incident_and_run_its_action_once(
+    postgres_url: str, tmp_path: Path
+) -> None:
+    marker = tmp_path / "ran"
+    script = f"import time; open({str(marker)!r}, 'a').write('x'); time.sleep(0.2)"
+    incidents = spec({"type": "command", "command": [PY, "-c", script]})
+    stores = [Store.open(postgres_url, clock=FakeClock()) for _ in range(2)]
+    managers = [manager(s, incidents, Alerts(firing())) for s in stores]
+    errors: list[BaseException] = []
+    together = threading.Barrier(2)
+
+    def rounds(one: IncidentManager) -> None:
+        try:
+            for _ in range(3):
+                one.tick()
+                together.wait(timeout=30)  # both look for actions to run at the same moment
+                one.run_requested()
+        except BaseException as exc:  # asserted in the main thread
+            errors.append(exc)
+
+    threads = [threading.Thread(target=rounds, args=(m,)) for m in managers]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    try:
+        assert errors == []
+        with stores[0].read_incidents() as rows:
+            assert len(rows.listing()) == 1
+            assert [a.state for a in rows.actions()] == [ActionState.SUCCEEDED]
+        assert marker.read_text() == "x"
+        assert stores[0].verify_audit().ok
+    finally:
+        for store in stores:
+            store.close()

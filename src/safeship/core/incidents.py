@@ -39,6 +39,7 @@ class EntryKind(StrEnum):
 
 class ActionState(StrEnum):
     REQUESTED = "requested"  # persisted, not yet done: run (again) after a restart
+    RUNNING = "running"  # claimed by one manager; run again only once the claim is stale
     SUCCEEDED = "succeeded"
     FAILED = "failed"
 
@@ -145,4 +146,5 @@ class ActionRun:
     requested_at: float
     state: ActionState = ActionState.REQUESTED
     result: str = ""
+    claimed_at: float | None = None
     finished_at: float | None = None

@@ -5,7 +5,10 @@ Where it sits: "alerts ─▶ incidents ─▶ actions" (DESIGN §2), at the edg
 loop of `safeship serve` beside the rule manager. Each tick takes the rule manager's firing
 alerts (a complete snapshot: an alert missing from it has resolved), decides under the
 incidents lock in one transaction with the audit entries, commits, and only then runs the
-actions still marked requested (those of this tick, and any a crash interrupted). Alerts an
+actions still marked requested (those of this tick, and any a crash interrupted). Each is
+claimed (marked running) before it runs, so two `serve` processes on one PostgreSQL never
+both run it; a claim older than `CLAIM_STALE_S` belongs to a manager that died, and the
+action runs again. Alerts an
 external Alertmanager POSTs (`ingest`) are decided the same way at once; their actions run
 on the next tick. People's commands (ack, escalate, resolve, note) come through `command`.
 """
@@ -39,6 +42,9 @@ from safeship.store.repository import Store
 log = logging.getLogger(__name__)
 RULES = "rules"
 ALERTMANAGER = "alertmanager"
+# A claim older than this is a manager that died mid-action: longer than any action may
+# take (a command's timeout is at most 600 s, a webhook's 60 s).
+CLAIM_STALE_S = 900.0
 # A person's command: (the incident, the clock's now) → the decision to persist.
 Command = Callable[[Incident, float], Decision]
 
@@ -101,18 +107,28 @@ class IncidentManager:
         return decision.incidents[0] if decision.incidents else incident
 
     def run_requested(self) -> int:
-        """Run every action still marked requested, oldest first; how many ran."""
+        """Run every action requested (or left running by a manager that died), oldest
+        first, each claimed first so that two managers on one database never both run it;
+        how many this one ran."""
         with self._store.read_incidents() as rows:
-            pending = rows.actions(state=ActionState.REQUESTED)
+            pending = rows.runnable(stale_before=self._stale_before())
+        ran = 0
         for run in pending:
-            self._run(run)
-        return len(pending)
+            with self._store.transaction() as tx:
+                incident = tx.incidents.get(run.incident_id)
+                now, stale = self._clock.now(), self._stale_before()
+                mine = incident is not None and tx.incidents.claim(
+                    run.id, now=now, stale_before=stale
+                )
+            if mine and incident is not None:
+                self._run(run, incident)
+                ran += 1
+        return ran
 
-    def _run(self, run: ActionRun) -> None:
-        with self._store.read_incidents() as rows:
-            incident = rows.get(run.incident_id)
-        if incident is None:
-            return
+    def _stale_before(self) -> float:
+        return self._clock.now() - CLAIM_STALE_S
+
+    def _run(self, run: ActionRun, incident: Incident) -> None:
         try:
             result, state = self._runner.run(run, incident), ActionState.SUCCEEDED
         except ActionFailed as exc:

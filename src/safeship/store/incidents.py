@@ -77,6 +77,22 @@ class IncidentRows:
         assert key is not None
         return int(key[0])
 
+    def runnable(self, *, stale_before: float) -> list[ActionRun]:
+        """Actions to run: requested ones, and running ones claimed before `stale_before`
+        (their manager died while running them). Oldest first."""
+        query = sa.select(incident_actions).where(_runnable(stale_before))
+        return [_action(row) for row in self._conn.execute(query.order_by(incident_actions.c.id))]
+
+    def claim(self, action_id: int, *, now: float, stale_before: float) -> bool:
+        """Mark the action running, unless another manager holds a fresh claim on it (or it
+        is done): True when this caller may run it. One statement, so two managers on one
+        database never both win."""
+        query = sa.update(incident_actions).where(
+            incident_actions.c.id == action_id, _runnable(stale_before)
+        )
+        done = self._conn.execute(query.values(state=ActionState.RUNNING.value, claimed_at=now))
+        return done.rowcount == 1
+
     def finish_action(self, action_id: int, *, state: ActionState, result: str, now: float) -> None:
         query = sa.update(incident_actions).where(incident_actions.c.id == action_id)
         self._conn.execute(query.values(state=state.value, result=scrub(result), finished_at=now))
@@ -99,6 +115,12 @@ class IncidentRows:
             c.definition, c.key, c.service
         )
         return {(d, k, s): float(at) for d, k, s, at in self._conn.execute(query)}
+
+
+def _runnable(stale_before: float) -> sa.ColumnElement[bool]:
+    c = incident_actions.c
+    running = sa.and_(c.state == ActionState.RUNNING.value, c.claimed_at < stale_before)
+    return sa.or_(c.state == ActionState.REQUESTED.value, running)
 
 
 def _incident_row(incident: Incident) -> dict[str, Any]:
@@ -174,6 +196,7 @@ def _action_row(run: ActionRun) -> dict[str, Any]:
         "requested_at": run.requested_at,
         "state": run.state.value,
         "result": scrub(run.result),
+        "claimed_at": run.claimed_at,
         "finished_at": run.finished_at,
     }
 

@@ -116,8 +116,9 @@ leader_lease = sa.Table(
 
 # Incidents (migration 0010): alerts grouped into something a person owns. `alerts` holds the
 # incident's alerts by fingerprint; the timeline is append-only; each action an incident asks
-# for is a row written before it runs (state `requested` until done), which also keeps the
-# per-(definition, action, service) cooldowns across restarts.
+# for is a row written before it runs (state `requested`, then `running` once a manager claims
+# it, until done), which also keeps the per-(definition, action, service) cooldowns across
+# restarts.
 incidents = sa.Table(
     "incidents",
     metadata,
@@ -164,6 +165,7 @@ incident_actions = sa.Table(
     sa.Column("requested_at", sa.Double(), nullable=False),
     sa.Column("state", sa.String(16), nullable=False),
     sa.Column("result", sa.Text(), nullable=False),
+    sa.Column("claimed_at", sa.Double(), nullable=True),
     sa.Column("finished_at", sa.Double(), nullable=True),
     sa.Index("ix_incident_actions_cooldown", "definition", "key", "service"),
     sa.Index("ix_incident_actions_state", "state"),

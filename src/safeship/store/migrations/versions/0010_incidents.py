@@ -57,6 +57,7 @@ def upgrade() -> None:
         sa.Column("requested_at", sa.Double(), nullable=False),
         sa.Column("state", sa.String(16), nullable=False),
         sa.Column("result", sa.Text(), nullable=False),
+        sa.Column("claimed_at", sa.Double(), nullable=True),
         sa.Column("finished_at", sa.Double(), nullable=True),
     )
     op.create_index(
