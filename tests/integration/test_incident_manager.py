@@ -33,6 +33,7 @@ from tests.helpers import run_cli
 
 pytestmark = pytest.mark.integration
 PY = sys.executable
+HOOK_SECRET = "T0KEN-s3krit-path"
 
 
 def spec(*actions: dict[str, Any], **extra: Any) -> IncidentsSpec:
@@ -168,7 +169,7 @@ def receiver() -> Iterator[tuple[str, list[dict[str, Any]]]]:
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
-        yield f"http://127.0.0.1:{server.server_port}/hook", received
+        yield f"http://127.0.0.1:{server.server_port}/hooks/{HOOK_SECRET}", received
     finally:
         server.shutdown()
         server.server_close()
@@ -192,6 +193,20 @@ def test_an_unacknowledged_incident_is_posted_to_its_webhooks_and_escalated(
     assert len(received) == 2
     kinds = [kind for kind, _ in timeline(store)]
     assert kinds.count(EntryKind.ESCALATED) == 1 and kinds.count(EntryKind.ACTION_SUCCEEDED) == 2
+    closed = f"http://127.0.0.1:{free_port()}/hooks/{HOOK_SECRET}"  # nobody listens
+    broken = spec({"type": "webhook", "url": closed})
+    failing = manager(store, broken, Alerts(firing(service="cart")))
+    failing.tick()
+    failing.run_requested()
+    assert EntryKind.ACTION_FAILED in [kind for kind, _ in timeline(store)]
+    assert HOOK_SECRET not in stored_text(store)  # a hook's URL is its credential
+
+
+def stored_text(store: Store) -> str:
+    """Every row safeship keeps about incidents, and the audit log, as one text."""
+    with store.read_incidents() as rows:
+        found = [(i, rows.timeline(i.id), rows.actions(incident_id=i.id)) for i in rows.listing()]
+    return repr(found) + repr(store.audit_entries())
 
 
 def test_alertmanager_alerts_open_an_incident_that_people_handle_with_the_cli(

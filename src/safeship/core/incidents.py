@@ -142,7 +142,7 @@ class ActionRun:
     definition: str
     key: str  # "<index>:<type>" in the definition's actions, or "escalate"
     service: str  # "" when the incident has none
-    spec: Mapping[str, Any]  # the action's config, as it was when requested
+    kind: str  # rollback, pause, command, webhook: it runs from the config (no secrets here)
     requested_at: float
     state: ActionState = ActionState.REQUESTED
     result: str = ""

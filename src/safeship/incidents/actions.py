@@ -154,10 +154,11 @@ def _fill(arg: str, values: dict[str, str]) -> str:
 def _webhook(incident: Incident, action: WebhookAction) -> str:
     try:
         answer = httpx.post(action.url, json=payload(incident), timeout=action.timeout)
-    except httpx.HTTPError as exc:
-        raise ActionFailed(f"webhook {scrub(action.url)}: {exc}") from exc
+    except (httpx.HTTPError, httpx.InvalidURL) as exc:
+        # never the URL: a chat or pager hook's URL is its credential
+        raise ActionFailed(f"webhook failed: {type(exc).__name__}: {exc}") from exc
     if not answer.is_success:
-        raise ActionFailed(f"webhook {scrub(action.url)} answered {answer.status_code}")
+        raise ActionFailed(f"webhook answered {answer.status_code}")
     return f"webhook answered {answer.status_code}"
 
 

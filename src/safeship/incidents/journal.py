@@ -55,6 +55,6 @@ def _run(request: ActionRequest, now: float) -> ActionRun:
         definition=request.definition,
         key=request.key,
         service=request.service,
-        spec=request.spec,
+        kind=request.kind,
         requested_at=now,
     )

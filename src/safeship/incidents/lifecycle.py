@@ -25,7 +25,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from safeship.config.incidents import IncidentDefinition, IncidentsSpec, WebhookAction
+from safeship.config.incidents import IncidentDefinition, IncidentsSpec
 from safeship.core.durations import format_duration
 from safeship.core.errors import Conflict
 from safeship.core.incidents import (
@@ -56,7 +56,7 @@ class ActionRequest:
     definition: str
     key: str
     service: str
-    spec: Mapping[str, Any]
+    kind: str  # the action's type; it runs from the config, never from what is stored
 
     @property
     def cooldown_key(self) -> CooldownKey:
@@ -185,14 +185,12 @@ def _open(
     message = f"opened by {_alert_name(alert.labels)} ({alert.source})"
     tick.note(incident, EntryKind.OPENED, message, severity=definition.severity)
     for index, action in enumerate(definition.actions):
-        _request(tick, incident, f"{index}:{action.type}", action.model_dump(), action.cooldown)
+        _request(tick, incident, f"{index}:{action.type}", action.type, action.cooldown)
     return incident
 
 
-def _request(
-    tick: _Tick, incident: Incident, key: str, spec: Mapping[str, Any], cooldown: float
-) -> None:
-    request = ActionRequest(incident.id, incident.definition, key, incident.service or "", spec)
+def _request(tick: _Tick, incident: Incident, key: str, kind: str, cooldown: float) -> None:
+    request = ActionRequest(incident.id, incident.definition, key, incident.service or "", kind)
     last = tick.cooldowns.get(request.cooldown_key)
     if last is not None and tick.now - last < cooldown:
         wait = format_duration(last + cooldown - tick.now)
@@ -200,7 +198,7 @@ def _request(
         return
     tick.cooldowns[request.cooldown_key] = tick.now
     tick.actions.append(request)
-    tick.note(incident, EntryKind.ACTION_REQUESTED, key, key=key, spec=dict(spec))
+    tick.note(incident, EntryKind.ACTION_REQUESTED, key, key=key, type=kind)
 
 
 def _settle(tick: _Tick, definition: IncidentDefinition, incident: Incident) -> None:
@@ -251,8 +249,7 @@ def _escalate(
     )
     escalate = definition.escalate if definition else None
     if escalate is not None and escalate.url is not None:
-        hook = WebhookAction(type="webhook", url=escalate.url, timeout=escalate.timeout)
-        _request(tick, incident, ESCALATE, hook.model_dump(), cooldown=0.0)
+        _request(tick, incident, ESCALATE, "webhook", cooldown=0.0)
 
 
 def _resolved(incident: Incident, now: float) -> Incident:

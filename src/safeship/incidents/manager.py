@@ -62,7 +62,7 @@ class IncidentManager:
         self._runner = ActionRunner(store, spec)
 
     def tick(self) -> Decision:
-        """Decide over the rule manager's alerts and persist; run the actions afterwards."""
+        """Decide over the rule manager's alerts and persist; `run_requested` acts."""
         return self._decide(self.observe())
 
     def observe(self) -> Observed:

@@ -81,6 +81,7 @@ class EntryView(BaseModel):
 class ActionView(BaseModel):
     id: int
     key: str
+    kind: str
     service: str
     state: str
     result: str

@@ -192,7 +192,7 @@ def _action_row(run: ActionRun) -> dict[str, Any]:
         "definition": run.definition,
         "key": run.key,
         "service": run.service,
-        "spec": redact(dict(run.spec)),  # shown only: the action runs from the config
+        "kind": run.kind,
         "requested_at": run.requested_at,
         "state": run.state.value,
         "result": scrub(run.result),

@@ -53,7 +53,7 @@ def upgrade() -> None:
         sa.Column("definition", sa.String(64), nullable=False),
         sa.Column("key", sa.String(64), nullable=False),
         sa.Column("service", sa.String(128), nullable=False),
-        sa.Column("spec", sa.JSON(), nullable=False),
+        sa.Column("kind", sa.String(16), nullable=False),
         sa.Column("requested_at", sa.Double(), nullable=False),
         sa.Column("state", sa.String(16), nullable=False),
         sa.Column("result", sa.Text(), nullable=False),
