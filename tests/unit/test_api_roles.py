@@ -15,7 +15,7 @@ import pytest
 
 from safeship.store.repository import Store
 from safeship.store.tokens import Role
-from tests.api_kit import api_app, bearer, running_rollout, served, tokens
+from tests.api_kit import api_app, bearer, open_incident, running_rollout, served, tokens
 
 
 @dataclass(frozen=True)
@@ -45,6 +45,20 @@ ENDPOINTS = [
     Endpoint("GET", "/api/v1/tokens", Role.admin, 200),
     Endpoint("POST", "/api/v1/tokens", Role.admin, 201, {"name": "new-{caller}", "role": "viewer"}),
     Endpoint("DELETE", "/api/v1/tokens/doomed-{caller}", Role.admin, 200),
+    Endpoint("GET", "/api/v1/incidents", Role.viewer, 200),
+    Endpoint("GET", "/api/v1/incidents/inc-{caller}", Role.viewer, 200),
+    # one incident per caller, so each role's ack is the first (ack, escalate, resolve, note)
+    Endpoint("POST", "/api/v1/incidents/inc-{caller}/ack", Role.operator, 200),
+    Endpoint("POST", "/api/v1/incidents/inc-{caller}/escalate", Role.operator, 200),
+    Endpoint("POST", "/api/v1/incidents/inc-{caller}/resolve", Role.operator, 200),
+    Endpoint("POST", "/api/v1/incidents/inc-{caller}/notes", Role.operator, 200, {"message": "x"}),
+    Endpoint(
+        "POST",
+        "/api/v1/alertmanager/webhook",
+        Role.operator,
+        200,
+        {"version": "4", "status": "firing", "alerts": []},
+    ),
 ]
 CALLERS: list[Role | None] = [None, *Role]
 
@@ -54,6 +68,9 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Store]:
     folder: Path = tmp_path_factory.mktemp("roles")
     with Store.open(f"sqlite:///{folder / 'state.db'}") as opened:
         opened.save_rollout(running_rollout("web-1"))
+        with opened.transaction() as tx:
+            for caller in CALLERS:
+                tx.incidents.save(open_incident(f"inc-{caller}"))
         yield opened
 
 
@@ -111,7 +128,9 @@ def test_the_matrix_covers_every_endpoint(store: Store) -> None:
     covered = {
         (
             e.method.lower(),
-            e.path.replace("web-1", "{rollout_id}").replace("doomed-{caller}", "{name}"),
+            e.path.replace("web-1", "{rollout_id}")
+            .replace("doomed-{caller}", "{name}")
+            .replace("inc-{caller}", "{incident_id}"),
         )
         for e in ENDPOINTS
     }

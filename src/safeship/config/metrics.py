@@ -21,6 +21,7 @@ from pydantic import (
 
 from safeship.config.base import Duration, ListenAddress, Model
 from safeship.config.condition import ConditionError, parse_condition
+from safeship.config.incidents import IncidentsSpec
 from safeship.config.scrape import ScrapeConfig
 from safeship.core.durations import parse_duration
 from safeship.core.secrets import shown
@@ -165,6 +166,7 @@ class ControlPlaneConfig(Model):
     # Prometheus' --rules.alert.for-grace-period: after a restart, a pending alert gets at
     # least this long (or its whole `for`, when shorter) before it may fire.
     for_grace_period: Duration = Field(600.0, alias="for_grace_period")
+    incidents: IncidentsSpec = IncidentsSpec()  # alerts → incidents → actions (config/incidents.py)
 
     @model_validator(mode="after")
     def _unique_jobs(self) -> ControlPlaneConfig:

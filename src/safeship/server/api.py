@@ -16,11 +16,13 @@ from fastapi import APIRouter, Depends, FastAPI, Query, status
 
 from safeship.core.clock import Clock
 from safeship.core.errors import Conflict, NotFound
+from safeship.incidents.manager import IncidentManager
 from safeship.rollout import commands
 from safeship.rollout.state import RequestKind
 from safeship.server.api_errors import add_error_handlers
 from safeship.server.auth import Authenticator, FailureLimiter, Principal
 from safeship.server.events import events_api
+from safeship.server.incidents_api import incidents_api
 from safeship.server.models import (
     ActionAccepted,
     ActionBody,
@@ -50,7 +52,14 @@ def errors(*codes: int) -> dict[int | str, dict[str, Any]]:
 AUTH_ERRORS = errors(401, 403, 422, 429)
 
 
-def mount_api(app: FastAPI, *, store: Store, clock: Clock, poll_s: float = 0.5) -> None:
+def mount_api(
+    app: FastAPI,
+    *,
+    store: Store,
+    clock: Clock,
+    poll_s: float = 0.5,
+    incidents: IncidentManager | None = None,
+) -> None:
     """Add /api/v1 to `app`, authenticated against the tokens in `store`."""
     auth = Authenticator(store, FailureLimiter(clock=clock))
     add_error_handlers(app)
@@ -58,6 +67,8 @@ def mount_api(app: FastAPI, *, store: Store, clock: Clock, poll_s: float = 0.5) 
     app.include_router(audit_api(store, auth))
     app.include_router(tokens_api(store, auth))
     app.include_router(events_api(store, auth, poll_s=poll_s))
+    if incidents is not None:
+        app.include_router(incidents_api(incidents, store, auth))
 
 
 def rollouts_api(store: Store, auth: Authenticator) -> APIRouter:

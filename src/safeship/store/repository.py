@@ -18,6 +18,7 @@ from safeship.core.clock import Clock, SystemClock
 from safeship.core.errors import Conflict, StoreError
 from safeship.store.audit_key import AuditKey, load_key, write_head
 from safeship.store.engine import READ_ONLY, create_engine, default_url
+from safeship.store.incidents import IncidentRows
 from safeship.store.lease import Decision, Fence, Lease
 from safeship.store.migrate import upgrade_to_head
 from safeship.store.records import AuditEntry, AuditVerification, RequestRecord, RolloutRecord
@@ -89,6 +90,12 @@ class Store:
         # Read-only work need not queue behind writers for SQLite's write lock.
         with self._engine.connect() as conn, conn.execution_options(**{READ_ONLY: True}).begin():
             yield Transaction(conn, self._clock, self._audit_key)
+
+    @contextmanager
+    def read_incidents(self) -> Iterator[IncidentRows]:
+        """Incidents, their timeline and actions, read in one read-only transaction."""
+        with self._reading() as tx:
+            yield tx.incidents
 
     def _audit_key(self) -> AuditKey:
         """The key that signs checkpoints, made on first use (store/audit_key.py)."""

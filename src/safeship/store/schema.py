@@ -113,3 +113,60 @@ leader_lease = sa.Table(
     sa.Column("token", sa.BigInteger(), nullable=False),
     sa.Column("expires_at", sa.Double(), nullable=False),
 )
+
+# Incidents (migration 0010): alerts grouped into something a person owns. `alerts` holds the
+# incident's alerts by fingerprint; the timeline is append-only; each action an incident asks
+# for is a row written before it runs (state `requested`, then `running` once a manager claims
+# it, until done), which also keeps the per-(definition, action, service) cooldowns across
+# restarts.
+incidents = sa.Table(
+    "incidents",
+    metadata,
+    sa.Column("id", sa.String(32), primary_key=True),
+    sa.Column("definition", sa.String(64), nullable=False),
+    sa.Column("title", sa.Text(), nullable=False),
+    sa.Column("severity", sa.String(16), nullable=False),
+    sa.Column("owner", sa.String(128), nullable=False),
+    sa.Column("group_labels", sa.JSON(), nullable=False),
+    sa.Column("service", sa.String(128), nullable=True),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("opened_at", sa.Double(), nullable=False),
+    sa.Column("acknowledged_at", sa.Double(), nullable=True),
+    sa.Column("acknowledged_by", sa.String(128), nullable=True),
+    sa.Column("escalated_at", sa.Double(), nullable=True),
+    sa.Column("resolved_at", sa.Double(), nullable=True),
+    sa.Column("quiet_since", sa.Double(), nullable=True),
+    sa.Column("alerts", sa.JSON(), nullable=False),
+    sa.Index("ix_incidents_status", "status", "opened_at"),
+)
+
+incident_timeline = sa.Table(
+    "incident_timeline",
+    metadata,
+    sa.Column("id", sa.Integer(), primary_key=True, autoincrement=True),
+    sa.Column("incident_id", sa.String(32), nullable=False),
+    sa.Column("at", sa.Double(), nullable=False),
+    sa.Column("kind", sa.String(32), nullable=False),
+    sa.Column("actor", sa.String(128), nullable=False),
+    sa.Column("message", sa.Text(), nullable=False),
+    sa.Column("details", sa.JSON(), nullable=False),
+    sa.Index("ix_incident_timeline_incident", "incident_id", "id"),
+)
+
+incident_actions = sa.Table(
+    "incident_actions",
+    metadata,
+    sa.Column("id", sa.Integer(), primary_key=True, autoincrement=True),
+    sa.Column("incident_id", sa.String(32), nullable=False),
+    sa.Column("definition", sa.String(64), nullable=False),
+    sa.Column("key", sa.String(64), nullable=False),
+    sa.Column("service", sa.String(128), nullable=False),
+    sa.Column("kind", sa.String(16), nullable=False),
+    sa.Column("requested_at", sa.Double(), nullable=False),
+    sa.Column("state", sa.String(16), nullable=False),
+    sa.Column("result", sa.Text(), nullable=False),
+    sa.Column("claimed_at", sa.Double(), nullable=True),
+    sa.Column("finished_at", sa.Double(), nullable=True),
+    sa.Index("ix_incident_actions_cooldown", "definition", "key", "service"),
+    sa.Index("ix_incident_actions_state", "state"),
+)

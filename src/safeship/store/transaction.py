@@ -18,6 +18,7 @@ from safeship.store import requests as request_rows
 from safeship.store import rollouts as rollout_rows
 from safeship.store import tokens as token_rows
 from safeship.store.audit_key import AuditKey, read_head
+from safeship.store.incidents import IncidentRows
 from safeship.store.lease import Decision, Fence, Lease
 from safeship.store.records import (
     AuditEntry,
@@ -176,6 +177,11 @@ class Transaction:
 
     def release_lease(self, fence: Fence) -> None:
         lease_rows.release(self._conn, fence, now=self._clock.now())
+
+    @property
+    def incidents(self) -> IncidentRows:
+        """Incidents, their timeline and actions, in this transaction (store/incidents.py)."""
+        return IncidentRows(self._conn)
 
     def check_fence(self, fence: Fence) -> None:
         """Raise `NotLeader` unless `fence` is still the lease's term; the row stays locked

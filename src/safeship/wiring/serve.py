@@ -21,6 +21,7 @@ from safeship.config.metrics import ControlPlaneConfig
 from safeship.core.addresses import http_url, split_host_port
 from safeship.core.clock import Clock
 from safeship.core.durations import parse_duration
+from safeship.incidents.manager import IncidentManager
 from safeship.metrics.promql import Engine
 from safeship.metrics.retention import (
     HistoryReader,
@@ -101,7 +102,10 @@ async def serve(
         history=history_reader(config),
     )
     state = Store.open(default_url(), clock=clock)
-    mount_api(app, store=state, clock=clock)
+    incidents = IncidentManager(
+        config.incidents, store=state, clock=clock, alerts=rules.alerts if rules else None
+    )
+    mount_api(app, store=state, clock=clock, incidents=incidents)
     server = http_server(
         app,
         host=host,
@@ -112,7 +116,7 @@ async def serve(
     # Under TLS the scraper would not trust our certificate: no self-scrape then.
     self_target = (server, host, port) if tls is None else None
     work = asyncio.get_running_loop().create_task(
-        _after_replay(plane, wal, rules, clock=clock, self_target=self_target)
+        _after_replay(plane, wal, rules, incidents, clock=clock, self_target=self_target)
     )
     work.add_done_callback(lambda done: _stop_on_failure(done, server))
     leading = control_plane_leadership(default_url(), registry=plane.registry, clock=clock)
@@ -133,6 +137,7 @@ async def _after_replay(
     plane: ControlPlane,
     wal: StoreLog,
     rules: RuleManager | None,
+    incidents: IncidentManager,
     *,
     clock: Clock,
     self_target: tuple[uvicorn.Server, str, int] | None,
@@ -148,6 +153,8 @@ async def _after_replay(
             jobs.append(keep_history(plane, clock=clock))
         if rules is not None:
             jobs.append(rules.run())
+        if incidents.spec.definitions:  # alerts ─▶ incidents ─▶ actions, next to the rules
+            jobs.append(incidents.run())
         await asyncio.gather(*jobs)
 
 
