@@ -1,7 +1,7 @@
 """Incidents, their timeline and the actions they asked for (store/incidents.py).
 
 Revision ID: 0010
-Revises: 0007 (the lead re-chains revisions when merging)
+Revises: 0007
 """
 
 from __future__ import annotations
