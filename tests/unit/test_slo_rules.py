@@ -138,6 +138,7 @@ def test_budget_left_in_share_and_time() -> None:
         ({"errors": None}, "exactly one of 'good' or 'errors'"),
         ({"total": "sum(rate(x[{{.window}}])"}, "valid PromQL"),
         ({"objective": 100}, "less than 100"),
+        ({"total": "x[{{.window}}]"}, "instant vectors"),
         ({"labels": {"severity": "x"}}, "label names other than"),
     ],
 )

@@ -75,4 +75,9 @@ class SloSpec(Model):
     def _one_ratio(self) -> SloSpec:
         if (self.good is None) == (self.errors is None):
             raise ValueError("expected exactly one of 'good' or 'errors'")
+        ratio = f"({self.good or self.errors}) / ({self.total})"
+        try:  # each parses alone; divided they must be instant vectors, as rules need
+            promql_parser.parse(with_window(ratio, "5m"))
+        except (ValueError, RuntimeError) as exc:
+            raise ValueError(f"expected queries that give instant vectors, found {exc}") from None
         return self
