@@ -1,6 +1,7 @@
 """`safeship slo status` and `safeship runbook ALERT`.
 
-`slo status` reads the SLOs of safeship.yaml, asks the control plane's Prometheus API for
+`slo status` reads the SLOs of safeship.yaml, asks the control plane's Prometheus API (or a
+Prometheus with `--prometheus`) for
 each one's error ratio over its window and over the burn-rate windows (the expressions
 come from alerting/slo.py, the same that the rules record), and prints availability, the
 error budget left (share and time) and the burn rates. `runbook` prints the packaged
@@ -54,6 +55,10 @@ def status_command(
     server: Annotated[
         str, typer.Option("--server", envvar="SAFESHIP_SERVER", help="Control plane URL.")
     ] = DEFAULT_URL,
+    prometheus: Annotated[
+        str | None,
+        typer.Option("--prometheus", help="Ask this Prometheus instead (e.g. one keeping 30d)."),
+    ] = None,
     output: Annotated[Format, typer.Option("--format", help="table or json.")] = Format.table,
 ) -> None:
     """Availability over each SLO's window, error budget left, current burn rates."""
@@ -63,7 +68,8 @@ def status_command(
         refuse(err, exc)
     if not slos:
         fail(err, f"no `slos:` in {config}; see docs/alerting.md", ExitCode.INVALID)
-    with httpx.Client(base_url=server.rstrip("/"), timeout=30.0) as client:
+    base = prometheus.rstrip("/") if prometheus else server.rstrip("/") + "/prometheus"
+    with httpx.Client(base_url=base, timeout=30.0) as client:
         found = [
             assess(s, {k: _ratio(client, q) for k, q in status_queries(s).items()}) for s in slos
         ]
@@ -76,7 +82,7 @@ def status_command(
 def _ratio(client: httpx.Client, expr: str) -> float:
     """The largest value the expression answers now (NaN when it answers nothing)."""
     try:
-        answer = client.post("/prometheus/api/v1/query", data={"query": expr})
+        answer = client.post("/api/v1/query", data={"query": expr})
         body = answer.json()
     except (httpx.HTTPError, ValueError) as exc:
         fail(
