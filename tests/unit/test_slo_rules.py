@@ -140,6 +140,8 @@ def test_budget_left_in_share_and_time() -> None:
         ({"objective": 100}, "less than 100"),
         ({"total": "x[{{.window}}]"}, "instant vectors"),
         ({"labels": {"severity": "x"}}, "label names other than"),
+        ({"labels": {"team": "{{ $value }}"}}, "plain label values"),
+        ({"description": "{{ .Value }}"}, "plain text"),
     ],
 )
 def test_invalid_slos_are_refused(changes: dict[str, object], expected: str) -> None:

@@ -61,10 +61,19 @@ class SloSpec(Model):
             raise ValueError(f"expected a valid PromQL query, found {exc}") from None
         return value
 
+    @field_validator("description")
+    @classmethod
+    def _plain(cls, value: str) -> str:
+        if "{{" in value:
+            raise ValueError(f"expected plain text, found a template in {value!r}")
+        return value
+
     @field_validator("labels")
     @classmethod
     def _label_names(cls, value: dict[str, str]) -> dict[str, str]:
-        for name in value:
+        for name, text in value.items():
+            if "{{" in text:
+                raise ValueError(f"expected plain label values, found {text!r}")
             if not _LABEL_NAME.match(name) or name.startswith("__") or name in _RESERVED:
                 raise ValueError(
                     f"expected label names other than {sorted(_RESERVED)}, found {name!r}"
