@@ -77,3 +77,6 @@ export.register(app)
 from safeship.cli import incidents  # noqa: E402
 
 incidents.register(app)
+from safeship.cli import slo  # noqa: E402
+
+slo.register(app)

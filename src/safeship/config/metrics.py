@@ -23,6 +23,7 @@ from safeship.config.base import Duration, ListenAddress, Model
 from safeship.config.condition import ConditionError, parse_condition
 from safeship.config.incidents import IncidentsSpec
 from safeship.config.scrape import ScrapeConfig
+from safeship.config.slo import SloSpec
 from safeship.core.durations import parse_duration
 from safeship.core.secrets import shown
 
@@ -36,6 +37,7 @@ def _http_url(text: str) -> str:
 
 
 HttpUrl = Annotated[str, AfterValidator(_http_url)]
+RUNBOOK_URL = "https://github.com/safeship/safeship/blob/main/docs/runbooks"
 
 
 class CompareSpec(Model):
@@ -167,6 +169,12 @@ class ControlPlaneConfig(Model):
     # least this long (or its whole `for`, when shorter) before it may fire.
     for_grace_period: Duration = Field(600.0, alias="for_grace_period")
     incidents: IncidentsSpec = IncidentsSpec()  # alerts → incidents → actions (config/incidents.py)
+    # Service level objectives (config/slo.py), turned into rules by alerting/slo.py.
+    slos: list[SloSpec] = Field(default=[])
+    # safeship's packaged rules for what it runs (alerting/default_rules.yaml); false: none.
+    default_rules: bool = Field(True, alias="default_rules")
+    # Where `runbook_url` annotations point: <runbook_url>/<alert>.md (docs/runbooks/).
+    runbook_url: HttpUrl = Field(RUNBOOK_URL, alias="runbook_url")
 
     @model_validator(mode="after")
     def _unique_jobs(self) -> ControlPlaneConfig:
@@ -174,6 +182,14 @@ class ControlPlaneConfig(Model):
         twice = sorted({j for j in jobs if jobs.count(j) > 1})
         if twice:
             raise ValueError(f"expected unique job_name values, found {', '.join(twice)} twice")
+        return self
+
+    @model_validator(mode="after")
+    def _unique_slos(self) -> ControlPlaneConfig:
+        names = [s.name for s in self.slos]
+        twice = sorted({n for n in names if names.count(n) > 1})
+        if twice:
+            raise ValueError(f"expected unique SLO names, found {', '.join(twice)} twice")
         return self
 
     @model_validator(mode="after")

@@ -16,7 +16,8 @@ from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry, GCCollector, PlatformCollector, ProcessCollector
 
-from safeship.alerting.manager import AlertMemory, RuleManager, load_groups
+from safeship.alerting.defaults import control_plane_groups
+from safeship.alerting.manager import AlertMemory, RuleManager
 from safeship.config.metrics import ControlPlaneConfig
 from safeship.core.addresses import http_url, split_host_port
 from safeship.core.clock import Clock
@@ -34,6 +35,7 @@ from safeship.metrics.scrape import Scraper
 from safeship.metrics.store import SeriesStore
 from safeship.store.engine import default_url
 from safeship.store.repository import Store
+from safeship.wiring.audit_watch import AuditWatch
 from safeship.wiring.leader import control_plane_leadership
 from safeship.wiring.readiness import ControlPlaneReadiness, StoreProbe
 from safeship.wiring.wal import StoreLog, wal_directory
@@ -119,11 +121,15 @@ async def serve(
         _after_replay(plane, wal, rules, incidents, clock=clock, self_target=self_target)
     )
     work.add_done_callback(lambda done: _stop_on_failure(done, server))
-    leading = control_plane_leadership(default_url(), registry=plane.registry, clock=clock)
+    audit = AuditWatch(state, registry=plane.registry, clock=clock)
+    background = [
+        *control_plane_leadership(default_url(), registry=plane.registry, clock=clock),
+        asyncio.get_running_loop().create_task(audit.run()),
+    ]
     try:
         await server.serve()
     finally:
-        for task in [work, *leading]:
+        for task in [work, *background]:
             task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await work
@@ -176,15 +182,17 @@ def store_log(plane: ControlPlane) -> StoreLog:
 
 
 def rule_manager(plane: ControlPlane, *, clock: Clock) -> RuleManager | None:
-    """The manager of `rule_files` with the alert state of the state database, or None.
+    """The manager of `rule_files`, the default rules and the SLOs' rules
+    (alerting/defaults.py) with the alert state of the state database, or None.
 
     Like the rollups it runs on the event loop thread: rules read and write the same
     in-memory store the scraper appends to.
     """
-    if not plane.config.rule_files:
+    groups = control_plane_groups(plane.config)
+    if not groups:
         return None
     return RuleManager(
-        load_groups(plane.config.rule_files),
+        groups,
         engine=plane.engine,
         store=plane.store,
         clock=clock,
@@ -196,7 +204,8 @@ def rule_manager(plane: ControlPlane, *, clock: Clock) -> RuleManager | None:
 
 def store_probes(config: ControlPlaneConfig) -> list[StoreProbe]:
     """The state databases serve writes to: alert state and, when kept, the history's."""
-    urls = [default_url()] if config.rule_files or config.history.enabled else []
+    rules = config.rule_files or config.default_rules or config.slos
+    urls = [default_url()] if rules or config.history.enabled else []
     if config.history.enabled and config.history.database:
         urls.append(config.history.database)
     return [StoreProbe(url) for url in dict.fromkeys(urls)]
