@@ -73,3 +73,11 @@ backup.register(app)
 from safeship.cli import export  # noqa: E402
 
 export.register(app)
+
+from safeship.cli import alertmanager  # noqa: E402
+
+alertmanager.register(app)
+
+from safeship.cli import silences  # noqa: E402
+
+silences.register(app)

@@ -113,3 +113,17 @@ leader_lease = sa.Table(
     sa.Column("token", sa.BigInteger(), nullable=False),
     sa.Column("expires_at", sa.Double(), nullable=False),
 )
+
+# Silences (migration 0008): matchers as Alertmanager writes them (`name="value"`), parsed
+# and checked by alerting/silences.py before they are stored.
+silences = sa.Table(
+    "silences",
+    metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("matchers", JsonDocument, nullable=False),
+    sa.Column("starts_at", sa.Double(), nullable=False),
+    sa.Column("ends_at", sa.Double(), nullable=False),
+    sa.Column("created_by", sa.String(128), nullable=False),
+    sa.Column("comment", sa.Text(), nullable=False),
+    sa.Column("updated_at", sa.Double(), nullable=False),
+)

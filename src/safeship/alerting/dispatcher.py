@@ -1,0 +1,71 @@
+"""The dispatcher: holds the grouping state and turns the rule manager's alerts into the
+notifications due, tick by tick.
+
+Where it sits: "alert rules ─▶ alerts ─▶ routes ─▶ notifications" (DESIGN §2), at the edge:
+the decisions are pure (alerting/grouping.py and below); this class keeps their state and
+converts alerts the way Prometheus sends them to Alertmanager: a firing alert starts when it
+fired and is valid until now + 4 * max(evaluation interval, resend delay); a resolved one
+(kept 15 minutes by the evaluator) ends when it resolved; pending alerts are not sent.
+The notifications go to delivery (a `NotificationSink`, alerting/notification.py).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+
+from safeship.alerting.am_config import AlertmanagerConfig
+from safeship.alerting.evaluator import Alert, State
+from safeship.alerting.grouping import AlertRecord, DispatchState, Policy, step
+from safeship.alerting.notification import Notification
+from safeship.alerting.silences import Silence
+
+RESEND_DELAY_S = 60.0  # Prometheus' --rules.alert.resend-delay
+
+
+def to_record(alert: Alert, *, now_ms: int, valid_for_ms: int) -> AlertRecord | None:
+    """The alert as Prometheus would send it, or None when it is not sent (pending)."""
+    if alert.state is State.PENDING or (
+        alert.state is State.INACTIVE and alert.resolved_at_ms is None
+    ):
+        return None
+    starts = alert.fired_at_ms if alert.fired_at_ms is not None else alert.active_at_ms
+    ends = alert.resolved_at_ms if alert.state is State.INACTIVE else now_ms + valid_for_ms
+    assert ends is not None
+    return AlertRecord(alert.labels, alert.annotations, starts, ends)
+
+
+class Dispatcher:
+    """Routing, grouping, inhibition and silences over one Alertmanager configuration."""
+
+    def __init__(
+        self,
+        config: AlertmanagerConfig,
+        *,
+        silences: Callable[[], Sequence[Silence]] = list,
+        resend_delay_s: float = RESEND_DELAY_S,
+    ) -> None:
+        self._policy = Policy.of(config)
+        self._silences = silences
+        self._resend_delay_s = resend_delay_s
+        self._state = DispatchState()
+        self._wake_at_ms: int | None = None
+
+    @property
+    def state(self) -> DispatchState:
+        return self._state
+
+    def tick(self, alerts: Iterable[Alert], *, now: float, interval_s: float) -> list[Notification]:
+        """Take the alerts of an evaluation (every state, as the rule manager keeps them)
+        and return the notifications due at `now`."""
+        now_ms = round(now * 1000)
+        valid_ms = round(4 * max(interval_s, self._resend_delay_s) * 1000)
+        records = [r for a in alerts if (r := to_record(a, now_ms=now_ms, valid_for_ms=valid_ms))]
+        done = step(self._policy, self._state, records, silences=self._silences(), now_ms=now_ms)
+        self._state, self._wake_at_ms = done.state, done.wake_at_ms
+        return list(done.notifications)
+
+    def seconds_until_due(self, now: float) -> float | None:
+        """How long until the next group flush, None when no group is waiting."""
+        if self._wake_at_ms is None:
+            return None
+        return max(0.0, self._wake_at_ms / 1000 - now)
