@@ -27,6 +27,7 @@ class Endpoint:
     body: dict[str, Any] | None = field(default=None)
 
 
+SILENCE = {"matchers": ['alertname="Down"'], "duration_s": 60, "comment": "deploy"}
 ENDPOINTS = [
     Endpoint("GET", "/api/v1/rollouts", Role.viewer, 200),
     Endpoint("GET", "/api/v1/rollouts/web-1", Role.viewer, 200),
@@ -45,6 +46,10 @@ ENDPOINTS = [
     Endpoint("GET", "/api/v1/tokens", Role.admin, 200),
     Endpoint("POST", "/api/v1/tokens", Role.admin, 201, {"name": "new-{caller}", "role": "viewer"}),
     Endpoint("DELETE", "/api/v1/tokens/doomed-{caller}", Role.admin, 200),
+    Endpoint("GET", "/api/v1/silences", Role.viewer, 200),
+    Endpoint("POST", "/api/v1/silences", Role.operator, 201, SILENCE),
+    # No such silence: the role check passes, the store answers 404.
+    Endpoint("DELETE", "/api/v1/silences/none-{caller}", Role.operator, 404),
 ]
 CALLERS: list[Role | None] = [None, *Role]
 
@@ -111,7 +116,9 @@ def test_the_matrix_covers_every_endpoint(store: Store) -> None:
     covered = {
         (
             e.method.lower(),
-            e.path.replace("web-1", "{rollout_id}").replace("doomed-{caller}", "{name}"),
+            e.path.replace("web-1", "{rollout_id}")
+            .replace("doomed-{caller}", "{name}")
+            .replace("none-{caller}", "{silence_id}"),
         )
         for e in ENDPOINTS
     }
