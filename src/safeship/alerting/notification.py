@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Protocol
 
 from safeship.core.labels import Labels
 
@@ -58,6 +59,12 @@ class Notification:
     @property
     def common_annotations(self) -> Labels:
         return _common(tuple(a.annotations for a in self.alerts))
+
+
+class NotificationSink(Protocol):
+    """Where the dispatcher hands notifications: delivery's persisted outbox."""
+
+    def submit(self, notifications: list[Notification]) -> None: ...
 
 
 def _common(sets: tuple[Labels, ...]) -> Labels:
