@@ -1,5 +1,6 @@
 """`global` and `receivers` of an Alertmanager config: webhook_configs in full, safeship's
-`apprise_configs`, the other integrations as mappings (delivery reads what it supports)."""
+`apprise_configs`, the other integrations as mappings (safeship's `alertmanager_configs`
+among them). What delivery can send through is its own check (alerting/receivers.py)."""
 
 from __future__ import annotations
 
@@ -93,6 +94,7 @@ class AppriseConfig(AmModel):
 # Integrations kept as mappings (delivery reads what it supports), with their
 # send_resolved default in Alertmanager.
 OPAQUE_INTEGRATIONS = {
+    "alertmanager_configs": True,  # safeship's: forward to an external Alertmanager (API v2)
     "discord_configs": True,
     "email_configs": False,
     "incidentio_configs": True,
@@ -118,6 +120,7 @@ class ReceiverConfig(AmModel):
     name: str = Field(min_length=1)
     webhook_configs: list[WebhookConfig] = Field(default_factory=list)
     apprise_configs: list[AppriseConfig] = Field(default_factory=list)
+    alertmanager_configs: list[Integration] = Field(default_factory=list)
     discord_configs: list[Integration] = Field(default_factory=list)
     email_configs: list[Integration] = Field(default_factory=list)
     incidentio_configs: list[Integration] = Field(default_factory=list)

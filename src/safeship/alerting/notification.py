@@ -7,6 +7,7 @@ receiver renders it without knowing where it came from.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Protocol
@@ -61,12 +62,6 @@ class Notification:
         return _common(tuple(a.annotations for a in self.alerts))
 
 
-class NotificationSink(Protocol):
-    """Where the dispatcher hands notifications: delivery's persisted outbox."""
-
-    def submit(self, notifications: list[Notification]) -> None: ...
-
-
 def _common(sets: tuple[Labels, ...]) -> Labels:
     if not sets:
         return ()
@@ -74,3 +69,10 @@ def _common(sets: tuple[Labels, ...]) -> Labels:
     for labels in sets[1:]:
         shared &= set(labels)
     return tuple(sorted(shared))
+
+
+class NotificationSink(Protocol):
+    """Where routing hands its notifications: the outbox persists them (all of one call in
+    one transaction) before anything is sent; submitting one again changes nothing."""
+
+    def submit(self, notifications: Sequence[Notification]) -> None: ...
