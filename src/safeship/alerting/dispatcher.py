@@ -16,10 +16,13 @@ from collections.abc import Callable, Iterable, Sequence
 from safeship.alerting.am_config import AlertmanagerConfig
 from safeship.alerting.evaluator import Alert, State
 from safeship.alerting.grouping import AlertRecord, DispatchState, Policy, step
-from safeship.alerting.notification import Notification
+from safeship.alerting.manager import RuleManager
+from safeship.alerting.notification import Notification, NotificationSink
 from safeship.alerting.silences import Silence
+from safeship.core.clock import Clock
 
 RESEND_DELAY_S = 60.0  # Prometheus' --rules.alert.resend-delay
+POLL_S = 0.2  # how soon after an evaluation its alerts are taken in (group_wait 0: sent)
 
 
 def to_record(alert: Alert, *, now_ms: int, valid_for_ms: int) -> AlertRecord | None:
@@ -49,6 +52,7 @@ class Dispatcher:
         self._resend_delay_s = resend_delay_s
         self._state = DispatchState()
         self._wake_at_ms: int | None = None
+        self._seen: tuple[float | None, ...] = ()  # the groups' last evaluation times
 
     @property
     def state(self) -> DispatchState:
@@ -69,3 +73,36 @@ class Dispatcher:
         if self._wake_at_ms is None:
             return None
         return max(0.0, self._wake_at_ms / 1000 - now)
+
+    async def run(
+        self, rules: RuleManager, sink: NotificationSink, *, clock: Clock, poll_s: float = POLL_S
+    ) -> None:
+        """Forever: take each new evaluation's alerts, hand what is due to `sink`."""
+        while True:
+            await clock.sleep(self.poll(rules, sink, now=clock.now(), poll_s=poll_s))
+
+    def poll(
+        self, rules: RuleManager, sink: NotificationSink, *, now: float, poll_s: float = POLL_S
+    ) -> float:
+        """One round: the alerts of evaluations since the last round (if any), the
+        notifications due handed to `sink`; seconds until the next round."""
+        evaluated = tuple(g.last_evaluation_s for g in rules.groups())
+        alerts = every_alert(rules) if evaluated != self._seen else []
+        self._seen = evaluated
+        interval = min((g.interval_s for g in rules.groups()), default=60.0)
+        notifications = self.tick(alerts, now=now, interval_s=interval)
+        if notifications:
+            sink.submit(notifications)
+        due = self.seconds_until_due(now)
+        return poll_s if due is None else min(poll_s, due)
+
+
+def every_alert(rules: RuleManager) -> list[Alert]:
+    """Every alert the rule manager keeps, resolved ones included (Prometheus sends those
+    for 15 minutes after they resolve); `RuleManager.alerts()` leaves them out."""
+    return [
+        alert
+        for group in rules.groups()
+        for rule_state in group.state.alerts.values()
+        for alert in rule_state.alerts.values()
+    ]
