@@ -22,21 +22,24 @@ integrations with `send_resolved: false`.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
 from safeship.alerting.am_config import AlertmanagerConfig
-from safeship.alerting.inhibition import InhibitRule, inhibited
+from safeship.alerting.inhibition import Inhibitor, InhibitRule
 from safeship.alerting.notification import Notification, NotifiedAlert, Status
 from safeship.alerting.routing import Route, build_tree
 from safeship.alerting.silences import Silence, silenced
 from safeship.alerting.time_intervals import TimeInterval, any_contains
 from safeship.core.labels import Labels
 
+_MEMO_LIMIT = 200_000
 LOG_RETENTION_MS = 120 * 3600 * 1000  # Alertmanager's --data.retention: notification log entries
 _FNV_OFFSET, _FNV_PRIME, _MASK = 0xCBF29CE484222325, 0x100000001B3, (1 << 64) - 1
 
 
+@functools.lru_cache(maxsize=100_000)
 def fingerprint(labels: Labels) -> str:
     """Prometheus' LabelSet fingerprint (FNV-1a 64 over sorted name, 0xff, value, 0xff)."""
     h = _FNV_OFFSET
@@ -92,6 +95,9 @@ class DispatchState:
     alerts: Mapping[str, AlertRecord] = field(default_factory=dict)  # all known, by fingerprint
 
 
+Placement = tuple[Route, Labels, str]  # a route, the alert's group labels in it, the group key
+
+
 @dataclass(frozen=True)
 class Policy:
     """What a configuration decides, compiled once."""
@@ -101,6 +107,25 @@ class Policy:
     inhibit_rules: tuple[InhibitRule, ...] = ()
     intervals: Mapping[str, tuple[TimeInterval, ...]] = field(default_factory=dict)
     sends_resolved: Mapping[str, bool] = field(default_factory=dict)
+    # label set -> its (route, group labels, group key): routing depends on labels only, and
+    # alerts are re-sent after every evaluation
+    _memo: dict[Labels, tuple[Placement, ...]] = field(
+        default_factory=dict, compare=False, repr=False
+    )
+
+    def placements(self, labels: Labels) -> tuple[Placement, ...]:
+        """The groups an alert with `labels` belongs to, one per route it goes to."""
+        found = self._memo.get(labels)
+        if found is None:
+            found = tuple(
+                (route, group, route.group_key(group))
+                for route in self.tree.match(dict(labels))
+                for group in (route.group_labels(labels),)
+            )
+            if len(self._memo) >= _MEMO_LIMIT:
+                self._memo.clear()
+            self._memo[labels] = found
+        return found
 
     @classmethod
     def of(cls, config: AlertmanagerConfig) -> Policy:
@@ -144,19 +169,20 @@ def receive(
     policy: Policy, state: DispatchState, alerts: Sequence[AlertRecord], now_ms: int
 ) -> DispatchState:
     groups, known = dict(state.groups), dict(state.alerts)
+    members: dict[str, dict[str, AlertRecord]] = {}  # the groups changed, copied once
     for alert in alerts:
         alert = _merged(known.get(alert.fingerprint), alert, now_ms)
         known[alert.fingerprint] = alert
-        labels = dict(alert.labels)
-        for route in policy.tree.match(labels):
-            group_labels = route.group_labels(alert.labels)
-            key = route.group_key(group_labels)
-            group = groups.get(key)
-            if group is None:
+        for route, group_labels, key in policy.placements(alert.labels):
+            if key not in groups:
                 wait_ms = round(route.options.group_wait_s * 1000)
                 due = now_ms if alert.starts_at_ms + wait_ms < now_ms else now_ms + wait_ms
-                group = Group(key, route.index, group_labels, {}, due)
-            groups[key] = replace(group, alerts={**group.alerts, alert.fingerprint: alert})
+                groups[key] = Group(key, route.index, group_labels, {}, due)
+            if key not in members:
+                members[key] = dict(groups[key].alerts)
+            members[key][alert.fingerprint] = alert
+    for key, held in members.items():
+        groups[key] = replace(groups[key], alerts=held)
     return replace(state, groups=groups, alerts=known)
 
 
@@ -171,13 +197,14 @@ def flush_due(
     policy: Policy, state: DispatchState, silences: Sequence[Silence], now_ms: int
 ) -> Step:
     groups, log = dict(state.groups), dict(state.log)
-    sources = [dict(a.labels) for a in state.alerts.values() if not a.resolved(now_ms)]
+    firing = (dict(a.labels) for a in state.alerts.values() if not a.resolved(now_ms))
+    inhibitor = Inhibitor(policy.inhibit_rules, firing if policy.inhibit_rules else ())
     sent: list[Notification] = []
     for key, group in state.groups.items():
         if group.next_flush_ms > now_ms:
             continue
         route = policy.routes[group.route_index]
-        kept = _unmuted(policy, route, group, sources, silences, now_ms)
+        kept = _unmuted(policy, route, group, inhibitor, silences, now_ms)
         if kept:
             notification = _notify(policy, route, group, kept, log.get(key), now_ms)
             if notification is not None:
@@ -198,7 +225,7 @@ def _unmuted(
     policy: Policy,
     route: Route,
     group: Group,
-    sources: list[dict[str, str]],
+    inhibitor: Inhibitor,
     silences: Sequence[Silence],
     now_ms: int,
 ) -> list[AlertRecord]:
@@ -210,7 +237,7 @@ def _unmuted(
     kept = []
     for alert in group.alerts.values():
         labels = dict(alert.labels)
-        if inhibited(labels, rules=policy.inhibit_rules, firing=sources):
+        if inhibitor.mutes(labels):
             continue
         if not silenced(labels, silences, now_s):
             kept.append(alert)

@@ -28,6 +28,39 @@ class InhibitRule:
         return cls(tuple(config.sources()), tuple(config.targets()), tuple(config.equal))
 
 
+class Inhibitor:
+    """The firing alerts of one moment, indexed per rule by their `equal` label values, so
+    each target costs one lookup per rule rather than a scan of every firing alert."""
+
+    def __init__(self, rules: Sequence[InhibitRule], firing: Iterable[Mapping[str, str]]) -> None:
+        self._rules = tuple(rules)
+        # per rule: equal values -> (sources, sources that do not match the target side)
+        self._index: list[dict[tuple[str, ...], list[int]]] = [{} for _ in self._rules]
+        for source in firing:
+            for rule, index in zip(self._rules, self._index, strict=True):
+                if matches_all(rule.sources, source):
+                    counts = index.setdefault(_key(rule, source), [0, 0])
+                    counts[0] += 1
+                    counts[1] += not matches_all(rule.targets, source)
+
+    def mutes(self, labels: Mapping[str, str]) -> bool:
+        """Whether the alert with `labels` is inhibited by one of the firing alerts."""
+        for rule, index in zip(self._rules, self._index, strict=True):
+            if not matches_all(rule.targets, labels):
+                continue
+            counts = index.get(_key(rule, labels))
+            if counts is None:
+                continue
+            two_sided = matches_all(rule.sources, labels)
+            if counts[1 if two_sided else 0] > 0:
+                return True
+        return False
+
+
+def _key(rule: InhibitRule, labels: Mapping[str, str]) -> tuple[str, ...]:
+    return tuple(labels.get(name, "") for name in rule.equal)
+
+
 def inhibited(
     labels: Mapping[str, str],
     *,
@@ -35,23 +68,4 @@ def inhibited(
     firing: Iterable[Mapping[str, str]],
 ) -> bool:
     """Whether the alert with `labels` is muted by one of `firing` (the firing alerts' labels)."""
-    candidates = [r for r in rules if matches_all(r.targets, labels)]
-    if not candidates:
-        return False
-    sources = list(firing)
-    return any(_has_source(rule, labels, sources) for rule in candidates)
-
-
-def _has_source(
-    rule: InhibitRule, labels: Mapping[str, str], sources: Sequence[Mapping[str, str]]
-) -> bool:
-    two_sided = matches_all(rule.sources, labels)
-    for source in sources:
-        if not matches_all(rule.sources, source):
-            continue
-        if any(source.get(n, "") != labels.get(n, "") for n in rule.equal):
-            continue
-        if two_sided and matches_all(rule.targets, source):
-            continue
-        return True
-    return False
+    return Inhibitor(rules, firing).mutes(labels)
