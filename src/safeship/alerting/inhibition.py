@@ -59,13 +59,3 @@ class Inhibitor:
 
 def _key(rule: InhibitRule, labels: Mapping[str, str]) -> tuple[str, ...]:
     return tuple(labels.get(name, "") for name in rule.equal)
-
-
-def inhibited(
-    labels: Mapping[str, str],
-    *,
-    rules: Sequence[InhibitRule],
-    firing: Iterable[Mapping[str, str]],
-) -> bool:
-    """Whether the alert with `labels` is muted by one of `firing` (the firing alerts' labels)."""
-    return Inhibitor(rules, firing).mutes(labels)
