@@ -3,6 +3,8 @@ alert reaching the sink as one notification, then its resolution, on a fake cloc
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 import yaml
 
@@ -10,8 +12,10 @@ from safeship.alerting.am_config import AlertmanagerConfig
 from safeship.alerting.dispatcher import Dispatcher, to_record
 from safeship.alerting.evaluator import Alert, State
 from safeship.alerting.manager import LoadedGroup, RuleManager
+from safeship.alerting.matchers import parse_matcher
 from safeship.alerting.notification import Notification, Status
 from safeship.alerting.rules import RuleGroup
+from safeship.alerting.silences import Silence
 from safeship.core.labels import make_labels
 from safeship.metrics.promql import Engine
 from safeship.metrics.store import SeriesStore
@@ -82,3 +86,21 @@ def test_a_firing_alert_reaches_the_sink_once_then_resolves() -> None:
     resolved_at = next(t for t in evaluated_at if t >= 120)
     assert resolved_at <= sink.got[1][0] - start <= resolved_at + 60
     assert sink.got[0][1].group_key == '{}:{alertname="Down"}'
+
+
+def test_silences_are_read_only_when_a_group_is_due() -> None:
+    reads: list[float] = []
+    silence = Silence("s", (parse_matcher('alertname="Down"'),), 0.0, 2e9, "me", "maintenance", 0.0)
+
+    def silences() -> list[Silence]:
+        reads.append(1)
+        return [silence]
+
+    config = AlertmanagerConfig.model_validate(yaml.safe_load(CONFIG))
+    dispatcher = Dispatcher(config, silences=silences)
+    firing = Alert(LABELS, (), State.FIRING, 1.0, 1_000, 1_000)
+    assert dispatcher.tick([firing], now=100.0, interval_s=15) == []  # silenced
+    assert dispatcher.tick([], now=100.1, interval_s=15) == []  # nothing due: no read
+    assert len(reads) == 1
+    silence = replace(silence, ends_at=100.0)  # expired
+    assert dispatcher.tick([], now=160.0, interval_s=15) != []  # the group's next flush

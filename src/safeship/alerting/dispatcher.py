@@ -64,6 +64,8 @@ class Dispatcher:
         now_ms = round(now * 1000)
         valid_ms = round(4 * max(interval_s, self._resend_delay_s) * 1000)
         records = [r for a in alerts if (r := to_record(a, now_ms=now_ms, valid_for_ms=valid_ms))]
+        if not records and (self._wake_at_ms is None or self._wake_at_ms > now_ms):
+            return []  # nothing new, nothing due: no need to read the silences
         done = step(self._policy, self._state, records, silences=self._silences(), now_ms=now_ms)
         self._state, self._wake_at_ms = done.state, done.wake_at_ms
         return list(done.notifications)
