@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import httpx
 import pytest
@@ -63,7 +63,7 @@ SILENCED = 'alertname="Muted"'
 
 
 class _Hook(BaseHTTPRequestHandler):
-    received: list[dict[str, Any]] = []
+    received: ClassVar[list[dict[str, Any]]]  # each fixture's subclass sets its own
 
     def do_POST(self) -> None:
         body = self.rfile.read(int(self.headers["Content-Length"]))
