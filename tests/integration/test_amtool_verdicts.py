@@ -75,6 +75,22 @@ mute_time_intervals:
     "good-matchers-braces": "route:\n  receiver: team\n  routes:\n"
     '    - {receiver: pager, matchers: [\'{a="b", c!~"d|e"}\']}\n' + RECEIVERS,
     "good-zero-group-wait": "route: {receiver: team, group_wait: 0s}\n" + RECEIVERS,
+    "good-nulls": "route: {receiver: team, routes: ~, group_by: ~}\nglobal: ~\n" + RECEIVERS,
+    "good-int-match-value": "route:\n  receiver: team\n  routes:\n"
+    "    - {receiver: pager, match: {code: 500}}\n" + RECEIVERS,
+    "good-intervals": "route: {receiver: team}\n"
+    + RECEIVERS
+    + "time_intervals: [{name: t, time_intervals: [{weekdays: [Monday], months: ['1:3'],"
+    " days_of_month: ['-1'], times: [{start_time: '23:00', end_time: '24:00'}]}]}]\n",
+    "good-millis": "route: {receiver: team, group_wait: 500ms, repeat_interval: 1h30m}\n"
+    + RECEIVERS,
+    "bad-duration-order": "route: {receiver: team, group_wait: 1s1m}\n" + RECEIVERS,
+    "bad-telegram-no-token": "route: {receiver: team}\n"
+    "receivers:\n  - name: team\n    telegram_configs: [{chat_id: 1}]\n",
+    "bad-email-no-to": "global: {smtp_smarthost: 'a:25', smtp_from: a@b.c}\n"
+    "route: {receiver: team}\nreceivers:\n  - name: team\n    email_configs: [{}]\n",
+    "bad-sns-no-target": "route: {receiver: team}\n"
+    "receivers:\n  - name: team\n    sns_configs: [{}]\n",
     "bad-undefined-receiver": "route: {receiver: nobody}\n" + RECEIVERS,
     "bad-duplicate-receiver": "route: {receiver: team}\n" + RECEIVERS + "  - name: team\n",
     "bad-no-route": RECEIVERS,

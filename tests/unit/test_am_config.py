@@ -114,6 +114,9 @@ BAD = [
     (_route("recevier: x"), 3, "route.recevier"),
     (BASE + "    webhook_configs: [{send_resolved: true}]\n", 5, "receivers[0].webhook_configs[0]"),
     (BASE + "    webhook_configs: [{url: 'ftp://x/y'}]\n", 5, "receivers[0].webhook_configs[0]"),
+    # Alertmanager refuses it since 0.26 (Debian's 0.25 amtool crashes on it)
+    (BASE + "    webhook_configs: [~]\n", 5, "receivers[0].webhook_configs[0]"),
+    (BASE + "    telegram_configs: [{chat_id: 1}]\n", 5, "receivers[0].telegram_configs[0]"),
     (BASE + "    email_configs: [{to: a@b.c}]\n", 5, "receivers[0].email_configs[0]"),
     (_intervals("{weekdays: [funday]}"), 5, "time_intervals[0].time_intervals[0]"),
     (_intervals("{times: [{start_time: '10:00', end_time: '09:00'}]}"), 5,

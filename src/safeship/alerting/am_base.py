@@ -7,7 +7,7 @@ import re
 from typing import Annotated, Any
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict
+from pydantic import BaseModel, BeforeValidator, ConfigDict, model_validator
 
 from safeship.alerting.matchers import Matcher, Op, parse_matchers, sort_matchers
 from safeship.metrics.regex import RegexError, compile_anchored
@@ -46,6 +46,15 @@ class AmModel(BaseModel):
     """Alertmanager's keys are snake_case, and unknown keys are errors."""
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _null_is_absent(cls, data: Any) -> Any:
+        """`key: ~` leaves the field unset, as Go's YAML decoder does (a null list item or
+        map value is still an error)."""
+        if isinstance(data, dict):
+            return {k: v for k, v in data.items() if v is not None}
+        return data
 
 
 def check_url(url: str) -> str:

@@ -22,13 +22,14 @@ from safeship.alerting.am_base import (
     AmModel,
     Problem,
     PromDuration,
+    Text,
     all_matchers,
     check_legacy_names,
     check_matchers,
     check_regexes,
 )
 from safeship.alerting.am_intervals import NamedTimeIntervals
-from safeship.alerting.am_receivers import GlobalConfig, Integration, ReceiverConfig
+from safeship.alerting.am_receivers import GlobalConfig, ReceiverConfig, integration_problems
 from safeship.alerting.matchers import Matcher
 from safeship.alerting.time_intervals import TimeInterval
 from safeship.config.base import located_error
@@ -37,8 +38,8 @@ from safeship.config.base import located_error
 class RouteConfig(AmModel):
     receiver: str | None = None
     group_by: list[str] | None = None
-    match: dict[str, str] | None = None
-    match_re: dict[str, str] | None = None
+    match: dict[str, Text] | None = None
+    match_re: dict[str, Text] | None = None
     matchers: list[str] | None = None
     mute_time_intervals: list[str] = Field(default_factory=list)
     active_time_intervals: list[str] = Field(default_factory=list)
@@ -95,11 +96,11 @@ class RouteConfig(AmModel):
 
 
 class InhibitRuleConfig(AmModel):
-    source_match: dict[str, str] | None = None
-    source_match_re: dict[str, str] | None = None
+    source_match: dict[str, Text] | None = None
+    source_match_re: dict[str, Text] | None = None
     source_matchers: list[str] | None = None
-    target_match: dict[str, str] | None = None
-    target_match_re: dict[str, str] | None = None
+    target_match: dict[str, Text] | None = None
+    target_match_re: dict[str, Text] | None = None
     target_matchers: list[str] | None = None
     equal: list[str] = Field(default_factory=list)
 
@@ -174,7 +175,7 @@ class AlertmanagerConfig(AmModel):
                 for index, name in enumerate(getattr(route, key)):
                     if name not in intervals:
                         yield (*at, key, index), "expected a defined time interval", name
-        yield from self._integration_problems()
+        yield from integration_problems(self.global_, self.receivers)
 
     def _name_problems(self) -> Iterator[Problem]:
         seen: set[str] = set()
@@ -203,34 +204,6 @@ class AlertmanagerConfig(AmModel):
         ):
             if getattr(root, key):
                 yield ("route", key), "expected no matchers or time intervals on the root", key
-
-    def _integration_problems(self) -> Iterator[Problem]:
-        """The integrations' settings that must come from themselves or from `global`."""
-        g = self.global_
-        needs = {
-            "email_configs": (("smarthost", g.smtp_smarthost), ("from", g.smtp_from)),
-            "slack_configs": (("api_url", g.slack_api_url or g.slack_api_url_file
-                               or g.slack_app_token or g.slack_app_token_file),),
-            "opsgenie_configs": (("api_key", g.opsgenie_api_key or g.opsgenie_api_key_file),),
-            "victorops_configs": (("api_key", g.victorops_api_key or g.victorops_api_key_file),),
-            "wechat_configs": (("api_secret", g.wechat_api_secret or g.wechat_api_secret_file),
-                               ("corp_id", g.wechat_api_corp_id)),
-        }  # fmt: skip
-        for index, receiver in enumerate(self.receivers):
-            for key, settings in needs.items():
-                for item, integration in enumerate(getattr(receiver, key)):
-                    for name, fallback in settings:
-                        if not _given(integration, name) and not fallback:
-                            at = ("receivers", index, key, item)
-                            yield at, f"expected {name} here or in global", None
-            for item, pagerduty in enumerate(receiver.pagerduty_configs):
-                if not any(_given(pagerduty, k) for k in ("routing_key", "service_key")):
-                    at = ("receivers", index, "pagerduty_configs", item)
-                    yield at, "expected routing_key or service_key", None
-
-
-def _given(integration: Integration, name: str) -> bool:
-    return bool(integration.get(name) or integration.get(f"{name}_file"))
 
 
 RouteConfig.model_rebuild()

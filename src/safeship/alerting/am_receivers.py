@@ -4,11 +4,12 @@ among them). What delivery can send through is its own check (alerting/receivers
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from pydantic import Field, model_validator
 
-from safeship.alerting.am_base import AmModel, PromDuration, check_url
+from safeship.alerting.am_base import AmModel, Problem, PromDuration, check_url
 
 
 class GlobalConfig(AmModel):
@@ -146,3 +147,38 @@ class ReceiverConfig(AmModel):
         for key, default in OPAQUE_INTEGRATIONS.items():
             own += [bool(c.get("send_resolved", default)) for c in getattr(self, key)]
         return any(own)
+
+
+def integration_problems(g: GlobalConfig, receivers: Sequence[ReceiverConfig]) -> Iterator[Problem]:
+    """The settings each integration needs, from itself (`x` or `x_file`; `a|b`: either) or,
+    where Alertmanager has one, from `global`."""
+    needs: dict[str, tuple[tuple[str, object], ...]] = {
+        "email_configs": (("to", None), ("smarthost", g.smtp_smarthost), ("from", g.smtp_from)),
+        "slack_configs": (("api_url", g.slack_api_url or g.slack_api_url_file
+                           or g.slack_app_token or g.slack_app_token_file),),
+        "opsgenie_configs": (("api_key", g.opsgenie_api_key or g.opsgenie_api_key_file),),
+        "victorops_configs": (("api_key", g.victorops_api_key or g.victorops_api_key_file),
+                              ("routing_key", None)),
+        "wechat_configs": (("api_secret", g.wechat_api_secret or g.wechat_api_secret_file),
+                           ("corp_id", g.wechat_api_corp_id)),
+        "pagerduty_configs": (("routing_key|service_key", None),),
+        "discord_configs": (("webhook_url", None),),
+        "msteams_configs": (("webhook_url", None),),
+        "pushover_configs": (("user_key", None), ("token", None)),
+        "telegram_configs": (("bot_token", g.telegram_bot_token or g.telegram_bot_token_file),
+                             ("chat_id", None)),
+        "webex_configs": (("room_id", None),),
+        "sns_configs": (("target_arn|topic_arn|phone_number", None),),
+    }  # fmt: skip
+    for index, receiver in enumerate(receivers):
+        for key, settings in needs.items():
+            for item, integration in enumerate(getattr(receiver, key)):
+                for name, fallback in settings:
+                    if not any(_given(integration, n) for n in name.split("|")) and not fallback:
+                        at = ("receivers", index, key, item)
+                        where = " here or in global" if fallback is not None else ""
+                        yield at, f"expected {name.replace('|', ' or ')}{where}", None
+
+
+def _given(integration: Integration, name: str) -> bool:
+    return bool(integration.get(name) or integration.get(f"{name}_file"))
