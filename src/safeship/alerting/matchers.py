@@ -194,7 +194,7 @@ class _Utf8Parser:
 
     def matchers(self) -> list[Matcher]:
         found: list[Matcher] = []
-        braced = self.peek() is not None and self.peek() == ("{", "{")
+        braced = self.peek() == ("{", "{")
         self.pos += braced
         while (token := self.peek()) is not None and token[0] in ("quoted", "unquoted"):
             found.append(self.matcher())
@@ -204,8 +204,9 @@ class _Utf8Parser:
             break
         if braced:
             self.take("}", wanted="a comma or close brace")
-        if self.peek() is not None:
-            raise MatcherError(f"{self.text}: unexpected {self.peek()[1]!r}, expected end of input")  # type: ignore[index]
+        rest = self.peek()
+        if rest is not None:
+            raise MatcherError(f"{self.text}: unexpected {rest[1]!r}, expected end of input")
         return found
 
     def matcher(self) -> Matcher:

@@ -7,6 +7,8 @@ the token name) is who the silence says created it.
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import APIRouter, Depends, status
 
 from safeship.alerting.silence_book import SilenceBook
@@ -16,11 +18,13 @@ from safeship.store.repository import Store
 from safeship.store.tokens import Role
 
 PREFIX = "/api/v1"
-_ERRORS = {code: {"model": ErrorBody} for code in (401, 403, 422, 429)}
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    code: {"model": ErrorBody} for code in (401, 403, 422, 429)
+}
 
 
 def silences_api(store: Store, auth: Authenticator) -> APIRouter:
-    router = APIRouter(prefix=PREFIX, tags=["silences"], responses=_ERRORS)  # type: ignore[arg-type]
+    router = APIRouter(prefix=PREFIX, tags=["silences"], responses=_ERRORS)
     viewer = Depends(auth.require(Role.viewer))
     operator = Depends(auth.require(Role.operator))
     book = SilenceBook(store)
