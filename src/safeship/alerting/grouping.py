@@ -196,13 +196,15 @@ def _merged(old: AlertRecord | None, new: AlertRecord, now_ms: int) -> AlertReco
 def flush_due(
     policy: Policy, state: DispatchState, silences: Sequence[Silence], now_ms: int
 ) -> Step:
+    due = [g for g in state.groups.values() if g.next_flush_ms <= now_ms]
+    if not due:
+        return Step(state, (), min((g.next_flush_ms for g in state.groups.values()), default=None))
     groups, log = dict(state.groups), dict(state.log)
     firing = (dict(a.labels) for a in state.alerts.values() if not a.resolved(now_ms))
     inhibitor = Inhibitor(policy.inhibit_rules, firing if policy.inhibit_rules else ())
     sent: list[Notification] = []
-    for key, group in state.groups.items():
-        if group.next_flush_ms > now_ms:
-            continue
+    for group in due:
+        key = group.key
         route = policy.routes[group.route_index]
         kept = _unmuted(policy, route, group, inhibitor, silences, now_ms)
         if kept:
