@@ -27,6 +27,7 @@ class Endpoint:
     body: dict[str, Any] | None = field(default=None)
 
 
+SILENCE = {"matchers": ['alertname="Down"'], "duration_s": 60, "comment": "deploy"}
 ENDPOINTS = [
     Endpoint("GET", "/api/v1/rollouts", Role.viewer, 200),
     Endpoint("GET", "/api/v1/rollouts/web-1", Role.viewer, 200),
@@ -59,6 +60,10 @@ ENDPOINTS = [
         200,
         {"version": "4", "status": "firing", "alerts": []},
     ),
+    Endpoint("GET", "/api/v1/silences", Role.viewer, 200),
+    Endpoint("POST", "/api/v1/silences", Role.operator, 201, SILENCE),
+    # No such silence: the role check passes, the store answers 404.
+    Endpoint("DELETE", "/api/v1/silences/none-{caller}", Role.operator, 404),
 ]
 CALLERS: list[Role | None] = [None, *Role]
 
@@ -130,7 +135,8 @@ def test_the_matrix_covers_every_endpoint(store: Store) -> None:
             e.method.lower(),
             e.path.replace("web-1", "{rollout_id}")
             .replace("doomed-{caller}", "{name}")
-            .replace("inc-{caller}", "{incident_id}"),
+            .replace("inc-{caller}", "{incident_id}")
+            .replace("none-{caller}", "{silence_id}"),
         )
         for e in ENDPOINTS
     }

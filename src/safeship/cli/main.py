@@ -80,3 +80,10 @@ incidents.register(app)
 from safeship.cli import slo  # noqa: E402
 
 slo.register(app)
+from safeship.cli import alertmanager  # noqa: E402
+
+alertmanager.register(app)
+
+from safeship.cli import silences  # noqa: E402
+
+silences.register(app)

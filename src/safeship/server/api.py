@@ -19,7 +19,7 @@ from safeship.core.errors import Conflict, NotFound
 from safeship.incidents.manager import IncidentManager
 from safeship.rollout import commands
 from safeship.rollout.state import RequestKind
-from safeship.server.api_errors import add_error_handlers
+from safeship.server.api_errors import add_error_handlers, refuse_unknown_query
 from safeship.server.auth import Authenticator, FailureLimiter, Principal
 from safeship.server.events import events_api
 from safeship.server.incidents_api import incidents_api
@@ -37,6 +37,7 @@ from safeship.server.models import (
     TokenCreated,
     TokenView,
 )
+from safeship.server.silences_api import silences_api
 from safeship.store.repository import Store
 from safeship.store.tokens import Role
 
@@ -63,12 +64,17 @@ def mount_api(
     """Add /api/v1 to `app`, authenticated against the tokens in `store`."""
     auth = Authenticator(store, FailureLimiter(clock=clock))
     add_error_handlers(app)
-    app.include_router(rollouts_api(store, auth))
-    app.include_router(audit_api(store, auth))
-    app.include_router(tokens_api(store, auth))
-    app.include_router(events_api(store, auth, poll_s=poll_s))
+    routers = [
+        rollouts_api(store, auth),
+        audit_api(store, auth),
+        tokens_api(store, auth),
+        events_api(store, auth, poll_s=poll_s),
+        silences_api(store, auth),
+    ]
     if incidents is not None:
-        app.include_router(incidents_api(incidents, store, auth))
+        routers.append(incidents_api(incidents, store, auth))
+    for router in routers:
+        app.include_router(router, dependencies=[Depends(refuse_unknown_query)])
 
 
 def rollouts_api(store: Store, auth: Authenticator) -> APIRouter:

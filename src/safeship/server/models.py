@@ -13,6 +13,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
+from safeship.alerting.silences import Silence
 from safeship.rollout.journal import from_record
 from safeship.store.records import AuditEntry, AuditVerification, RolloutRecord, RolloutResult
 from safeship.store.tokens import NAME, Role, TokenRecord
@@ -160,3 +161,38 @@ class TokenCreate(BaseModel):
 
 class TokenCreated(TokenView):
     token: str = Field(description="The token itself: shown this once, stored nowhere.")
+
+
+class SilenceView(BaseModel):
+    """A silence as listed, with its state at the time of the answer."""
+
+    id: str
+    matchers: list[str]
+    starts_at: float
+    ends_at: float
+    created_by: str
+    comment: str
+    updated_at: float
+    state: Literal["pending", "active", "expired"]
+
+    @classmethod
+    def of(cls, silence: Silence, *, now: float) -> SilenceView:
+        return cls(
+            id=silence.id,
+            matchers=[str(m) for m in silence.matchers],
+            starts_at=silence.starts_at,
+            ends_at=silence.ends_at,
+            created_by=silence.created_by,
+            comment=silence.comment,
+            updated_at=silence.updated_at,
+            state=silence.state(now).value,
+        )
+
+
+class SilenceCreate(BaseModel):
+    """A new silence from now: Alertmanager matchers (`severity="page"`), all must match."""
+
+    matchers: list[str] = Field(min_length=1, max_length=64)
+    duration_s: float = Field(gt=0, le=10 * 365 * 86400)
+    comment: str = Field(min_length=1, max_length=4096)
+    author: str | None = Field(default=None, max_length=128)

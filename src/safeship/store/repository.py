@@ -23,6 +23,7 @@ from safeship.store.lease import Decision, Fence, Lease
 from safeship.store.migrate import upgrade_to_head
 from safeship.store.records import AuditEntry, AuditVerification, RequestRecord, RolloutRecord
 from safeship.store.rollouts import Cursor
+from safeship.store.silences import SilenceRecord
 from safeship.store.tokens import Role, TokenRecord, needs_touch
 from safeship.store.transaction import Transaction
 
@@ -196,6 +197,10 @@ class Store:
     def tokens(self) -> list[TokenRecord]:
         with self._reading() as tx:
             return tx.tokens()
+
+    def silences(self, *, ended_after: float | None = None) -> list[SilenceRecord]:
+        with self._reading() as tx:
+            return tx.silences(ended_after=ended_after)
 
     def authenticate(self, token: str) -> TokenRecord | None:
         """The record of a valid token (its last use noted, to the minute), else None."""

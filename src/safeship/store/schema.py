@@ -170,3 +170,17 @@ incident_actions = sa.Table(
     sa.Index("ix_incident_actions_cooldown", "definition", "key", "service"),
     sa.Index("ix_incident_actions_state", "state"),
 )
+
+# Silences (migration 0008): matchers as Alertmanager writes them (`name="value"`), parsed
+# and checked by alerting/silences.py before they are stored.
+silences = sa.Table(
+    "silences",
+    metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("matchers", JsonDocument, nullable=False),
+    sa.Column("starts_at", sa.Double(), nullable=False),
+    sa.Column("ends_at", sa.Double(), nullable=False),
+    sa.Column("created_by", sa.String(128), nullable=False),
+    sa.Column("comment", sa.Text(), nullable=False),
+    sa.Column("updated_at", sa.Double(), nullable=False),
+)

@@ -16,6 +16,7 @@ from safeship.store import audit as audit_rows
 from safeship.store import leadership as lease_rows
 from safeship.store import requests as request_rows
 from safeship.store import rollouts as rollout_rows
+from safeship.store import silences as silence_rows
 from safeship.store import tokens as token_rows
 from safeship.store.audit_key import AuditKey, read_head
 from safeship.store.incidents import IncidentRows
@@ -28,6 +29,7 @@ from safeship.store.records import (
     RolloutRecord,
 )
 from safeship.store.rollouts import Cursor
+from safeship.store.silences import SilenceRecord
 from safeship.store.tokens import Role, TokenRecord
 
 
@@ -161,6 +163,18 @@ class Transaction:
 
     def tokens(self) -> list[TokenRecord]:
         return token_rows.listing(self._conn)
+
+    def save_silence(self, record: SilenceRecord, *, actor: str, action: str) -> None:
+        """Store a new or changed silence and audit it (`action`: what was done)."""
+        silence_rows.save(self._conn, record)
+        details = {"id": record.id, "matchers": list(record.matchers), "ends_at": record.ends_at}
+        self.audit(actor=actor, action=action, reason=record.comment, details=details)
+
+    def silence(self, silence_id: str) -> SilenceRecord | None:
+        return silence_rows.get(self._conn, silence_id)
+
+    def silences(self, *, ended_after: float | None = None) -> list[SilenceRecord]:
+        return silence_rows.listing(self._conn, ended_after=ended_after)
 
     def verify_token(self, token: str) -> TokenRecord | None:
         return token_rows.verify(self._conn, token)
