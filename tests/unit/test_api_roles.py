@@ -45,6 +45,9 @@ ENDPOINTS = [
     Endpoint("GET", "/api/v1/tokens", Role.admin, 200),
     Endpoint("POST", "/api/v1/tokens", Role.admin, 201, {"name": "new-{caller}", "role": "viewer"}),
     Endpoint("DELETE", "/api/v1/tokens/doomed-{caller}", Role.admin, 200),
+    Endpoint("GET", "/api/v1/notifications", Role.viewer, 200),
+    # No such notification: the role check passes, the lookup refuses.
+    Endpoint("POST", "/api/v1/notifications/999/retry", Role.operator, 404),
 ]
 CALLERS: list[Role | None] = [None, *Role]
 
@@ -111,7 +114,9 @@ def test_the_matrix_covers_every_endpoint(store: Store) -> None:
     covered = {
         (
             e.method.lower(),
-            e.path.replace("web-1", "{rollout_id}").replace("doomed-{caller}", "{name}"),
+            e.path.replace("web-1", "{rollout_id}")
+            .replace("doomed-{caller}", "{name}")
+            .replace("/999/", "/{row_id}/"),
         )
         for e in ENDPOINTS
     }

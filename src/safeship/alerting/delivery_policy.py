@@ -50,8 +50,8 @@ class GiveUp:
 def backoff(attempts: int, *, policy: RetryPolicy, jitter: float) -> float:
     """Seconds to wait after the `attempts`-th failure; `jitter` in [0, 1) spreads retries
     of many notifications that failed together (an outage) so they do not return as one."""
-    ceiling = policy.initial_s * policy.multiplier ** max(0, attempts - 1)
-    delay = min(policy.max_delay_s, ceiling)
+    exponent = min(max(0, attempts - 1), 64)  # past the cap long before; no float overflow
+    delay = min(policy.max_delay_s, policy.initial_s * policy.multiplier**exponent)
     return delay * (0.5 + 0.5 * jitter)
 
 

@@ -73,3 +73,7 @@ backup.register(app)
 from safeship.cli import export  # noqa: E402
 
 export.register(app)
+
+from safeship.cli import notifications  # noqa: E402
+
+notifications.register(app)

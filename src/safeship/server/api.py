@@ -35,6 +35,7 @@ from safeship.server.models import (
     TokenCreated,
     TokenView,
 )
+from safeship.server.notifications_api import notifications_api
 from safeship.store.repository import Store
 from safeship.store.tokens import Role
 
@@ -58,6 +59,7 @@ def mount_api(app: FastAPI, *, store: Store, clock: Clock, poll_s: float = 0.5) 
     app.include_router(audit_api(store, auth))
     app.include_router(tokens_api(store, auth))
     app.include_router(events_api(store, auth, poll_s=poll_s))
+    app.include_router(notifications_api(store, auth))
 
 
 def rollouts_api(store: Store, auth: Authenticator) -> APIRouter:

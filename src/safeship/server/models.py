@@ -14,6 +14,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 from safeship.rollout.journal import from_record
+from safeship.store.outbox import OutboxRow, OutboxStatus
 from safeship.store.records import AuditEntry, AuditVerification, RolloutRecord, RolloutResult
 from safeship.store.tokens import NAME, Role, TokenRecord
 
@@ -160,3 +161,30 @@ class TokenCreate(BaseModel):
 
 class TokenCreated(TokenView):
     token: str = Field(description="The token itself: shown this once, stored nowhere.")
+
+
+class NotificationView(BaseModel):
+    """One notification in the outbox (its alerts are not listed): where it goes, how its
+    delivery stands, and the last error (secrets masked)."""
+
+    id: int
+    notification_id: str = Field(description="Sent as X-Safeship-Notification-Id.")
+    receiver: str
+    integration: str
+    group_key: str
+    sequence: int
+    status: OutboxStatus
+    attempts: int
+    next_attempt_at: float
+    last_error: str | None
+    created_at: float
+    delivered_at: float | None
+
+    @classmethod
+    def of(cls, row: OutboxRow) -> NotificationView:
+        fields = {f.name: getattr(row, f.name) for f in dataclasses.fields(row)}
+        fields.pop("payload")
+        return cls(**fields)
+
+    def row(self) -> OutboxRow:
+        return OutboxRow(**self.model_dump(), payload={})
