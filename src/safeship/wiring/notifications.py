@@ -10,6 +10,7 @@ alerting/delivery.py delivers and alerting/delivery_policy.py decides about retr
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -43,9 +44,12 @@ def delivery(
     registry: CollectorRegistry,
     settings: DeliverySettings,
     external_url: str,
+    environ: Mapping[str, str] | None = None,
 ) -> DeliveryParts:
-    """The sink routing submits to and the worker that empties it, on the same store."""
-    notifiers = build(receivers, external_url=external_url, environ=os.environ)
+    """The sink routing submits to and the worker that empties it, on the same store;
+    `${NAME}` in apprise URLs is read from `environ` (this process's by default)."""
+    env = os.environ if environ is None else environ
+    notifiers = build(receivers, external_url=external_url, environ=env)
     worker = DeliveryWorker(store, notifiers, clock=clock, registry=registry, settings=settings)
     return DeliveryParts(Outbox(store, receivers, wake=worker.wake), worker)
 
