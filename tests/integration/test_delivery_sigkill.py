@@ -3,7 +3,8 @@ bring the receiver up: every notification arrives, exactly once per notification
 receiver de-duplicates on X-Safeship-Notification-Id), in order within each group, and no
 outbox row is lost.
 
-The worker is `safeship notifications deliver`, started as users start it. Before the kill
+The worker is `safeship notifications deliver`, started as users start it, on SQLite and on
+PostgreSQL. Before the kill
 the receiver answers 503, then it holds a few requests without answering: those
 notifications reached the receiver, but the worker dies before it hears so and records them.
 They are the only ones sent twice (the documented window), with the same id and bytes.
@@ -33,6 +34,14 @@ pytestmark = pytest.mark.integration
 GROUPS, FLUSHES = 8, 3
 
 
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'state.db'}"
+    url: str = request.getfixturevalue("postgres_url")
+    return url
+
+
 @pytest.fixture
 def hook() -> Iterator[Hook]:
     with hook_server(answer=503) as running:
@@ -60,6 +69,7 @@ def notification(group: int, sequence: int) -> Notification:
 
 class Worker:
     def __init__(self, config: Path, db: str, log: Path) -> None:
+        self.config = config
         self.args = [
             *(sys.executable, "-m", "safeship.cli", "notifications", "deliver"),
             *("-c", str(config), "--db", db),
@@ -73,23 +83,29 @@ class Worker:
             self.process = subprocess.Popen(self.args, stdout=out, stderr=out)
 
     def kill(self) -> None:
-        assert self.process is not None
-        os.kill(self.process.pid, signal.SIGKILL)
-        self.process.wait(timeout=10)
+        if self.process is not None and self.process.poll() is None:
+            os.kill(self.process.pid, signal.SIGKILL)
+            self.process.wait(timeout=10)
 
 
-def test_sigkill_with_a_receiver_down_loses_nothing_and_duplicates_only_held_requests(
-    tmp_path: Path, hook: Hook
-) -> None:
+@pytest.fixture
+def worker(tmp_path: Path, db: str, hook: Hook) -> Iterator[Worker]:
+    """The worker of the test's receiver and database; killed at the end whatever happened."""
     config = tmp_path / "alertmanager.yml"
     config.write_text(
         f"receivers:\n- name: team\n  webhook_configs:\n  - url: {hook.url}/hook\n    timeout: 1s\n"
     )
-    db = f"sqlite:///{tmp_path / 'state.db'}"
-    worker = Worker(config, db, tmp_path / "worker.log")
+    running = Worker(config, db, tmp_path / "worker.log")
+    yield running
+    running.kill()
+
+
+def test_sigkill_with_a_receiver_down_loses_nothing_and_duplicates_only_held_requests(
+    db: str, hook: Hook, worker: Worker
+) -> None:
     worker.start()
     with Store.open(db) as store:
-        outbox = Outbox(store, load_receivers(config))
+        outbox = Outbox(store, load_receivers(worker.config))
         for sequence in range(1, FLUSHES + 1):  # flushes of every group, as routing submits
             outbox.submit([notification(g, sequence) for g in range(GROUPS)])
         hook.wait_for(lambda got: len(got) >= 3 * GROUPS)  # the receiver is down: retried
@@ -104,10 +120,8 @@ def test_sigkill_with_a_receiver_down_loses_nothing_and_duplicates_only_held_req
 
         hook.answer = 200
         worker.start()
-        try:
-            _wait_all_delivered(store, expected=GROUPS * FLUSHES)
-        finally:
-            worker.kill()
+        _wait_all_delivered(store, expected=GROUPS * FLUSHES)
+        worker.kill()
         rows = store.notifications(limit=1000)
 
     assert len(rows) == GROUPS * FLUSHES

@@ -3,11 +3,11 @@
 Where it sits: "routes ─▶ notifications" (DESIGN §2), at the edge. `Outbox.submit` (the
 routing's `NotificationSink`) persists every notification, one row per integration of its
 receiver, in one transaction before anything is sent. `DeliveryWorker` claims due rows,
-sends each through its notifier, and records the outcome: delivered, retried later
-(alerting/delivery_policy.py decides when) or dead. Delivery is at-least-once: a worker
-killed between sending and recording sends again after the claim's hold ends, with the same
-`X-Safeship-Notification-Id`, so a receiver that de-duplicates on it sees each notification
-exactly once.
+sends each through its notifier, and records the outcomes of the batch in one transaction:
+delivered, retried later (alerting/delivery_policy.py decides when) or dead. Delivery is
+at-least-once: a worker killed between sending and recording sends again after the claim's
+hold ends, with the same `X-Safeship-Notification-Id`, so a receiver that de-duplicates on
+it sees each notification exactly once.
 
 Metrics (registry passed in): `safeship_notifications_total{receiver,outcome}` (outcome
 delivered, retried, dead), `safeship_notification_queue_depth{receiver}` (pending rows) and
@@ -22,6 +22,7 @@ import logging
 import random
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Literal
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
@@ -77,6 +78,17 @@ def _entry(notification: Notification, integration: str, **extra: str) -> Outbox
         payload=to_document(notification),
         **extra,
     )
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """How one attempt went, recorded with the rest of its batch."""
+
+    row: OutboxRow
+    kind: Literal["delivered", "retried", "dead"]
+    error: str = ""
+    retry_at: float | None = None
+    latency: float = 0.0
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -153,18 +165,23 @@ class DeliveryWorker:
             await notifier.aclose()
 
     async def run_once(self) -> int:
-        """Claim one batch of due rows and deliver them; how many were claimed."""
+        """Claim one batch of due rows, deliver them, and record every outcome in one
+        transaction; how many were claimed."""
         settings = self._settings
         rows = await asyncio.to_thread(
             self._store.claim_notifications, limit=settings.batch, hold_s=settings.hold_s
         )
         slots = asyncio.Semaphore(settings.concurrency)
 
-        async def one(row: OutboxRow) -> None:
+        async def one(row: OutboxRow) -> Outcome:
             async with slots:
-                await self._deliver(row)
+                return await self._deliver(row)
 
-        await asyncio.gather(*(one(row) for row in rows))
+        outcomes = await asyncio.gather(*(one(row) for row in rows))
+        if outcomes:
+            await asyncio.to_thread(self._record, outcomes)
+        for outcome in outcomes:
+            self._count(outcome)
         await self._count_depth()
         return len(rows)
 
@@ -177,26 +194,21 @@ class DeliveryWorker:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._wake.wait(), timeout=wait)
 
-    async def _deliver(self, row: OutboxRow) -> None:
+    async def _deliver(self, row: OutboxRow) -> Outcome:
         notifier = self._notifiers.get((row.receiver, row.integration))
         if notifier is None:
             missing = f"{row.receiver} has no {row.integration} in the configuration any more"
-            await self._failed(row, SendFailed(missing, retryable=False))
-            return
+            return self._failed(row, SendFailed(missing, retryable=False))
         try:
             await notifier.send(Delivery(from_document(row.payload), row.notification_id))
         except SendFailed as exc:
-            await self._failed(row, exc)
+            return self._failed(row, exc)
         except Exception as exc:  # a notifier's bug must not stop delivery to the others
             log.exception("notifier of %s/%s failed", row.receiver, row.integration)
-            await self._failed(row, SendFailed(f"{type(exc).__name__}: {exc}"))
-        else:
-            await asyncio.to_thread(self._store.notification_delivered, row.id)
-            self._metrics.sent.labels(row.receiver, "delivered").inc()
-            latency = max(0.0, self._clock.now() - row.created_at)
-            self._metrics.latency.labels(row.receiver).observe(latency)
+            return self._failed(row, SendFailed(f"{type(exc).__name__}: {exc}"))
+        return Outcome(row, "delivered", latency=max(0.0, self._clock.now() - row.created_at))
 
-    async def _failed(self, row: OutboxRow, exc: SendFailed) -> None:
+    def _failed(self, row: OutboxRow, exc: SendFailed) -> Outcome:
         decision = after_failure(
             attempts=row.attempts,
             created_at=row.created_at,
@@ -205,25 +217,35 @@ class DeliveryWorker:
             policy=self._settings.policy,
             jitter=self._jitter(),
         )
-        dead = isinstance(decision, GiveUp)
         if isinstance(decision, GiveUp):
-            error, retry_at = scrub(f"{decision.reason}: {exc}"), None
+            outcome = Outcome(row, "dead", error=scrub(f"{decision.reason}: {exc}"))
         else:
-            error, retry_at = scrub(str(exc)), decision.at
-        await asyncio.to_thread(
-            self._store.notification_failed, row.id, error=error, retry_at=retry_at
-        )
-        outcome = "dead" if dead else "retried"
-        self._metrics.sent.labels(row.receiver, outcome).inc()
+            outcome = Outcome(row, "retried", error=scrub(str(exc)), retry_at=decision.at)
         log.warning(
             "notification %s to %s/%s (attempt %d) %s: %s",
             row.id,
             row.receiver,
             row.integration,
             row.attempts,
-            "dead-lettered" if dead else "will be retried",
-            error,
+            "dead-lettered" if outcome.kind == "dead" else "will be retried",
+            outcome.error,
         )
+        return outcome
+
+    def _record(self, outcomes: Sequence[Outcome]) -> None:
+        with self._store.transaction() as tx:
+            for outcome in outcomes:
+                if outcome.kind == "delivered":
+                    tx.notification_delivered(outcome.row.id)
+                else:
+                    error = outcome.error
+                    tx.notification_failed(outcome.row.id, error=error, retry_at=outcome.retry_at)
+
+    def _count(self, outcome: Outcome) -> None:
+        receiver = outcome.row.receiver
+        self._metrics.sent.labels(receiver, outcome.kind).inc()
+        if outcome.kind == "delivered":
+            self._metrics.latency.labels(receiver).observe(outcome.latency)
 
     async def _count_depth(self) -> None:
         depth = await asyncio.to_thread(self._store.notification_depth)
