@@ -19,7 +19,7 @@ from safeship.core.clock import SystemClock
 from safeship.store.outbox import OutboxRow, OutboxStatus
 from safeship.store.repository import Store
 from safeship.wiring.notifications import delivery
-from tests.integration.webhook_kit import Hook, hook_server
+from tests.integration.webhook_kit import Hook, hook_server, self_signed
 
 pytestmark = pytest.mark.integration
 TOKEN = "s3cr3t-bearer-token-for-the-hook"
@@ -156,3 +156,20 @@ def test_an_apprise_failure_is_retried_with_apprises_reason(store: Store, hook: 
     assert len(hook.received) == 1
     assert row.status is OutboxStatus.pending and row.attempts == 1
     assert row.last_error and "500" in row.last_error
+
+
+def test_https_is_trusted_through_the_ca_file_and_refused_without_it(
+    store: Store, tmp_path: Path
+) -> None:
+    cert, key = self_signed(tmp_path)
+    with hook_server(tls=(cert, key)) as hook:
+        trusted = {"url": hook.url, "http_config": {"tls_config": {"ca_file": str(cert)}}}
+        (row,) = deliver_once(store, {"name": "team", "webhook_configs": [trusted]})
+        assert row.status is OutboxStatus.delivered and len(hook.received) == 1
+    with (
+        Store.open(f"sqlite:///{tmp_path / 'other.db'}") as other,
+        hook_server(tls=(cert, key)) as hook,
+    ):
+        (row,) = deliver_once(other, {"name": "team", "webhook_configs": [{"url": hook.url}]})
+        assert row.status is OutboxStatus.pending and hook.received == []
+        assert row.last_error is not None and "CERTIFICATE_VERIFY_FAILED" in row.last_error

@@ -6,12 +6,15 @@ sender died before hearing back)."""
 from __future__ import annotations
 
 import json
+import ssl
+import subprocess
 import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 NOTIFICATION_ID = "X-Safeship-Notification-Id"
@@ -55,11 +58,31 @@ class Hook:
         raise AssertionError(f"the receiver never saw that; it saw {len(self.received)} requests")
 
 
+def self_signed(folder: Path) -> tuple[Path, Path]:
+    """A certificate for 127.0.0.1 and its key, made by openssl."""
+    cert, key = folder / "hook-cert.pem", folder / "hook-key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+         "-subj", "/CN=localhost", "-addext", "subjectAltName=IP:127.0.0.1",
+         "-keyout", str(key), "-out", str(cert)],
+        check=True,
+        capture_output=True,
+    )  # fmt: skip
+    return cert, key
+
+
 @contextmanager
-def hook_server(answer: int | str = 200) -> Iterator[Hook]:
+def hook_server(answer: int | str = 200, *, tls: tuple[Path, Path] | None = None) -> Iterator[Hook]:
+    """A receiver on a free loopback port; HTTPS with `tls` (certificate, key)."""
     server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
     server.daemon_threads = True
-    hook = Hook(url=f"http://127.0.0.1:{server.server_address[1]}", answer=answer)
+    scheme = "http"
+    if tls is not None:
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(*tls)
+        server.socket = context.wrap_socket(server.socket, server_side=True)
+        scheme = "https"
+    hook = Hook(url=f"{scheme}://127.0.0.1:{server.server_address[1]}", answer=answer)
     server.hook = hook  # type: ignore[attr-defined]
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()

@@ -74,3 +74,14 @@ def test_through_the_api_a_viewer_lists_and_an_operator_requeues(db: str) -> Non
             assert cli("retry", "1", env=operator)[0] == 0
         assert store.notifications(status=OutboxStatus.dead) == []
         assert store.audit_entries()[-1].actor == "operator"
+
+
+def test_deliver_refuses_a_config_it_cannot_use_naming_file_and_line(
+    db: str, tmp_path: Path
+) -> None:
+    config = tmp_path / "alertmanager.yml"
+    config.write_text("receivers:\n- name: chat\n  slack_configs: [{channel: '#ops'}]\n")
+    code, out = cli("deliver", "-c", str(config), "--db", db)
+    assert code == 2 and "alertmanager.yml:2" in out and "slack://" in out
+    code, out = cli("deliver", "-c", str(config), "--db", db, "--backoff", "soon")
+    assert code == 2 and "--backoff 'soon'" in out
