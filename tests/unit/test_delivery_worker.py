@@ -175,3 +175,24 @@ def test_a_row_whose_integration_left_the_configuration_is_dead(
         "webhook_configs[0]": OutboxStatus.delivered,
         "webhook_configs[1]": OutboxStatus.dead,
     }
+
+
+def test_the_worker_forgets_old_deliveries_once_per_prune_interval(
+    store: Store, clock: FakeClock
+) -> None:
+    settings = DeliverySettings(keep_s=1000, prune_every_s=60)
+    notifiers = {("team", "webhook_configs[0]"): Scripted()}
+    run = DeliveryWorker(
+        store, notifiers, clock=clock, registry=CollectorRegistry(), settings=settings
+    )
+    Outbox(store, {"team": TEAM}).submit([notification("g1", 1)])
+    asyncio.run(run.run_once())
+    clock.advance(990)
+    asyncio.run(run.prune())  # delivered 990 s ago: kept
+    assert len(store.notifications()) == 1
+    clock.advance(20)
+    asyncio.run(run.prune())  # old enough, but pruned less than prune_every_s ago
+    assert len(store.notifications()) == 1
+    clock.advance(40)
+    asyncio.run(run.prune())
+    assert store.notifications() == []

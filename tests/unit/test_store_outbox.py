@@ -153,3 +153,16 @@ def test_a_claim_takes_at_most_limit_rows_oldest_due_first(store: Store) -> None
     store.submit_notifications([entry(f"g{i}", 1) for i in range(5)])
     claimed = store.claim_notifications(limit=3, hold_s=HOLD_S)
     assert [r.group_key for r in claimed] == ["g0", "g1", "g2"]
+
+
+def test_delivered_notifications_are_pruned_after_their_time_dead_letters_stay(
+    store: Store, clock: FakeClock
+) -> None:
+    store.submit_notifications([entry("g1", 1), entry("g2", 1), entry("g3", 1)])
+    first, second, third = store.claim_notifications(limit=10, hold_s=HOLD_S)
+    store.notification_delivered(first.id)
+    store.notification_failed(second.id, error="HTTP 400", retry_at=None)
+    clock.advance(100)
+    store.notification_delivered(third.id)
+    assert store.prune_notifications(before=clock.now() - 50) == 1
+    assert [r.id for r in store.notifications()] == [second.id, third.id]

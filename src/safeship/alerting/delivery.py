@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import random
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -101,6 +102,8 @@ class DeliverySettings:
     concurrency: int = 8
     poll_s: float = 1.0
     hold_s: float = 60.0
+    keep_s: float = 7 * 24 * 3600.0  # delivered notifications are forgotten after this
+    prune_every_s: float = 3600.0
 
 
 class DeliveryMetrics:
@@ -146,19 +149,35 @@ class DeliveryWorker:
         self._jitter = jitter
         self._metrics = DeliveryMetrics(registry)
         self._wake = asyncio.Event()
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._receivers = sorted({receiver for receiver, _ in notifiers})
+        self._pruned_at = -math.inf
 
     def wake(self) -> None:
-        """Look for due rows now (something was submitted); safe from the event loop only."""
-        self._wake.set()
+        """Look for due rows now (something was submitted); from any thread."""
+        if self._loop is None:
+            self._wake.set()
+        else:
+            self._loop.call_soon_threadsafe(self._wake.set)
 
     async def run(self) -> None:
+        self._loop = asyncio.get_running_loop()
         try:
             while True:
                 if await self.run_once() == 0:
+                    await self.prune()
                     await self._idle()
         finally:
+            self._loop = None
             await self.aclose()
+
+    async def prune(self) -> None:
+        """Forget notifications delivered more than `keep_s` ago, once per `prune_every_s`."""
+        now = self._clock.now()
+        if now - self._pruned_at >= self._settings.prune_every_s:
+            before = now - self._settings.keep_s
+            await asyncio.to_thread(self._store.prune_notifications, before=before)
+            self._pruned_at = now
 
     async def aclose(self) -> None:
         for notifier in self._notifiers.values():

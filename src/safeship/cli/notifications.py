@@ -92,6 +92,9 @@ def deliver(
     hold: Annotated[
         str, typer.Option("--hold", help="A claimed notification is claimed again after this.")
     ] = "60s",
+    keep: Annotated[
+        str, typer.Option("--keep", help="Delivered notifications are forgotten after this.")
+    ] = "7d",
     metrics_listen: Annotated[
         str | None, typer.Option("--metrics-listen", help="HOST:PORT to serve /metrics on.")
     ] = None,
@@ -106,6 +109,7 @@ def deliver(
                 max_age_s=_duration("--max-age", max_age),
             ),
             hold_s=_duration("--hold", hold),
+            keep_s=_duration("--keep", keep),
         )
         asyncio.run(
             run_delivery(

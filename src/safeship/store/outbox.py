@@ -182,6 +182,15 @@ def requeue(conn: Connection, row_id: int, *, now: float) -> OutboxRow:
     return requeued
 
 
+def prune(conn: Connection, *, before: float) -> int:
+    """Forget notifications delivered before `before`; how many. Dead letters stay until
+    retried: someone has to look at them."""
+    query = sa.delete(outbox).where(
+        outbox.c.status == OutboxStatus.delivered.value, outbox.c.delivered_at < before
+    )
+    return int(conn.execute(query).rowcount)
+
+
 def get(conn: Connection, row_id: int) -> OutboxRow | None:
     row = conn.execute(sa.select(outbox).where(outbox.c.id == row_id)).first()
     return _record(row) if row is not None else None

@@ -243,6 +243,11 @@ class Store:
         with self._reading() as tx:
             return tx.notification_depth()
 
+    def prune_notifications(self, *, before: float) -> int:
+        """Forget notifications delivered before `before` (dead letters stay)."""
+        with self.transaction() as tx:
+            return tx.prune_notifications(before=before)
+
     def next_notification_due(self) -> float | None:
         with self._reading() as tx:
             return tx.next_notification_due()

@@ -212,5 +212,8 @@ class Transaction:
     def notification_depth(self) -> dict[str, int]:
         return outbox_rows.depth(self._conn)
 
+    def prune_notifications(self, *, before: float) -> int:
+        return outbox_rows.prune(self._conn, before=before)
+
     def next_notification_due(self) -> float | None:
         return outbox_rows.next_due(self._conn)
