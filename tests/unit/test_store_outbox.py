@@ -83,6 +83,14 @@ def test_a_group_is_delivered_in_order_and_other_groups_are_not_held_up(store: S
     assert [(r.group_key, r.sequence) for r in nxt] == [("g1", 2)]
 
 
+def test_a_row_behind_a_held_one_of_its_group_is_not_due_before_it(
+    store: Store, clock: FakeClock
+) -> None:
+    store.submit_notifications([entry("g1", 1), entry("g1", 2)])
+    store.claim_notifications(limit=10, hold_s=HOLD_S)
+    assert store.next_notification_due() == clock.now() + HOLD_S  # not sequence 2's: now
+
+
 def test_a_failed_attempt_waits_for_its_retry_time(store: Store, clock: FakeClock) -> None:
     store.submit_notifications([entry()])
     (row,) = store.claim_notifications(limit=10, hold_s=HOLD_S)

@@ -118,19 +118,9 @@ def _new_row(entry: OutboxEntry, now: float) -> dict[str, Any]:
 def claim(conn: Connection, *, now: float, limit: int, hold_s: float) -> list[OutboxRow]:
     """Up to `limit` due rows, each the lowest pending sequence of its stream, claimed for
     `hold_s` seconds (counted as an attempt): nobody claims them again before then."""
-    earlier = outbox.alias("earlier")
-    blocked = sa.exists().where(
-        earlier.c.stream == outbox.c.stream,
-        earlier.c.status == OutboxStatus.pending.value,
-        earlier.c.sequence < outbox.c.sequence,
-    )
     query = (
         sa.select(outbox)
-        .where(
-            outbox.c.status == OutboxStatus.pending.value,
-            outbox.c.next_attempt_at <= now,
-            ~blocked,
-        )
+        .where(_head_of_stream(), outbox.c.next_attempt_at <= now)
         .order_by(outbox.c.next_attempt_at, outbox.c.id)
         .limit(limit)
     )
@@ -141,6 +131,17 @@ def claim(conn: Connection, *, now: float, limit: int, hold_s: float) -> list[Ou
         update = sa.update(outbox).where(outbox.c.id.in_([r.id for r in rows]))
         conn.execute(update.values(attempts=outbox.c.attempts + 1, next_attempt_at=now + hold_s))
     return [_claimed(r, now + hold_s) for r in rows]
+
+
+def _head_of_stream() -> sa.ColumnElement[bool]:
+    """Pending, and no lower sequence of its stream is: the next of its group to send."""
+    earlier = outbox.alias("earlier")
+    blocked = sa.exists().where(
+        earlier.c.stream == outbox.c.stream,
+        earlier.c.status == OutboxStatus.pending.value,
+        earlier.c.sequence < outbox.c.sequence,
+    )
+    return sa.and_(outbox.c.status == OutboxStatus.pending.value, ~blocked)
 
 
 def _claimed(row: OutboxRow, until: float) -> OutboxRow:
@@ -217,10 +218,9 @@ def depth(conn: Connection) -> dict[str, int]:
 
 
 def next_due(conn: Connection) -> float | None:
-    """When the earliest pending row is due (a claimed one: when its hold ends)."""
-    query = sa.select(sa.func.min(outbox.c.next_attempt_at)).where(
-        outbox.c.status == OutboxStatus.pending.value
-    )
+    """When the next claim can find a row (a claimed one: when its hold ends); a row waiting
+    behind an earlier one of its group is not due before that one is done."""
+    query = sa.select(sa.func.min(outbox.c.next_attempt_at)).where(_head_of_stream())
     found = conn.execute(query).scalar()
     return float(found) if found is not None else None
 
