@@ -1,6 +1,6 @@
 """Forwarding to an external Alertmanager, against Debian's real prometheus-alertmanager: the
-alerts safeship posts show in its API v2, and its own webhook fires to a loopback receiver
-with the payload safeship's webhook imitates (same keys, alert by alert)."""
+alerts safeship posts show in its API v2 (and leave it once resolved), and its own webhook
+fires to a loopback receiver with the payload safeship's webhook imitates (same keys)."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import asyncio
 import subprocess
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import httpx
@@ -107,23 +108,7 @@ def test_forwarded_alerts_reach_alertmanager_and_its_webhook_fires(
         {"name": "upstream", "alertmanager_configs": [{"url": alertmanager}]}
     )
     with Store.open(f"sqlite:///{tmp_path / 'state.db'}") as store:
-        built = delivery(
-            store,
-            {"upstream": receiver},
-            clock=SystemClock(),
-            registry=CollectorRegistry(),
-            settings=DeliverySettings(),
-            external_url="",
-        )
-        built.outbox.submit([sent])
-
-        async def once() -> None:
-            await built.worker.run_once()
-            await built.worker.aclose()
-
-        asyncio.run(once())
-        (row,) = store.notifications()
-    assert row.status is OutboxStatus.delivered, row.last_error
+        forward(store, receiver, sent)
 
     (listed,) = httpx.get(f"{alertmanager}/api/v2/alerts", timeout=5).json()
     assert listed["labels"] == {"alertname": "HighErrors", "service": "api"}
@@ -139,3 +124,31 @@ def test_forwarded_alerts_reach_alertmanager_and_its_webhook_fires(
     assert (theirs["version"], theirs["status"]) == ("4", "firing")
     assert theirs["alerts"][0]["labels"] == ours["alerts"][0]["labels"]
     assert theirs["alerts"][0]["endsAt"] == ours["alerts"][0]["endsAt"]  # Go's zero time
+
+    # The group resolves: the forwarded end resolves the alert over there too.
+    ended = replace(alert, status=Status.RESOLVED, ends_at_ms=int(time.time() * 1000))
+    with Store.open(f"sqlite:///{tmp_path / 'state.db'}") as store:
+        forward(store, receiver, replace(sent, alerts=(ended,), sequence=2))
+    assert httpx.get(f"{alertmanager}/api/v2/alerts", timeout=5).json() == []
+    hook.wait_for(lambda got: any(r.json()["status"] == "resolved" for r in got))
+
+
+def forward(store: Store, receiver: Receiver, sent: Notification) -> None:
+    """Submit `sent` to the outbox and run one round of the worker: it is delivered."""
+    built = delivery(
+        store,
+        {receiver.name: receiver},
+        clock=SystemClock(),
+        registry=CollectorRegistry(),
+        settings=DeliverySettings(),
+        external_url="",
+    )
+    built.outbox.submit([sent])
+
+    async def once() -> None:
+        await built.worker.run_once()
+        await built.worker.aclose()
+
+    asyncio.run(once())
+    row = store.notifications()[-1]
+    assert (row.sequence, row.status) == (sent.sequence, OutboxStatus.delivered), row.last_error

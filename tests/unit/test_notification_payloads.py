@@ -81,7 +81,21 @@ def test_max_alerts_keeps_the_first_and_counts_the_rest() -> None:
     body = webhook_payload(GROUP, external_url="", max_alerts=2)
     assert [a["fingerprint"] for a in body["alerts"]] == ["fp-a", "fp-b"]
     assert body["truncatedAlerts"] == 1
-    assert body["status"] == "firing"  # of the group, not of the alerts kept
+    assert body["status"] == "firing"
+
+
+def test_after_truncation_status_and_common_labels_are_those_of_the_alerts_kept() -> None:
+    """As Alertmanager's webhook notifier does: truncate first, then compute the data."""
+    mixed = Notification(
+        receiver="team",
+        group_key="k",
+        group_labels=(),
+        alerts=(alert("b", Status.RESOLVED, instance="b"), alert("a", instance="a")),
+        sequence=1,
+    )
+    body = webhook_payload(mixed, external_url="", max_alerts=1)
+    assert body["status"] == "resolved"
+    assert body["commonLabels"] == {"alertname": "HighErrors", "instance": "b", "service": "api"}
 
 
 def test_a_group_with_no_firing_alert_is_resolved() -> None:

@@ -86,7 +86,8 @@ def webhook_payload(
     notification: Notification, *, external_url: str, max_alerts: int = 0
 ) -> dict[str, Any]:
     """Alertmanager's webhook body, version 4; `max_alerts` > 0 keeps that many alerts and
-    counts the rest in `truncatedAlerts`."""
+    counts the rest in `truncatedAlerts`. As in Alertmanager, the status and the common
+    labels are those of the alerts kept."""
     alerts = notification.alerts
     kept = alerts[:max_alerts] if max_alerts else alerts
     shown = Notification(
@@ -98,7 +99,7 @@ def webhook_payload(
     )
     return {
         "receiver": notification.receiver,
-        "status": notification.status.value,
+        "status": shown.status.value,
         "alerts": [_webhook_alert(a) for a in kept],
         "groupLabels": dict(notification.group_labels),
         "commonLabels": dict(shown.common_labels),
