@@ -85,3 +85,12 @@ def test_deliver_refuses_a_config_it_cannot_use_naming_file_and_line(
     assert code == 2 and "alertmanager.yml:2" in out and "slack://" in out
     code, out = cli("deliver", "-c", str(config), "--db", db, "--backoff", "soon")
     assert code == 2 and "--backoff 'soon'" in out
+
+
+def test_deliver_refuses_a_claim_hold_shorter_than_a_send_timeout(db: str, tmp_path: Path) -> None:
+    config = tmp_path / "alertmanager.yml"
+    config.write_text(
+        "receivers:\n- name: a\n  webhook_configs:\n  - {url: 'http://x/', timeout: 30s}\n"
+    )
+    code, out = cli("deliver", "-c", str(config), "--db", db, "--hold", "30s")
+    assert code == 2 and "must be longer than the longest send timeout (30s)" in out

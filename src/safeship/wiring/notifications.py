@@ -17,11 +17,13 @@ from pathlib import Path
 from prometheus_client import CollectorRegistry, start_http_server
 
 from safeship.alerting.delivery import DeliverySettings, DeliveryWorker, Outbox
+from safeship.alerting.notifiers.apprise_urls import SEND_TIMEOUT_S as APPRISE_S
 from safeship.alerting.notifiers.factory import build
-from safeship.alerting.receivers import Receiver, Receivers
+from safeship.alerting.receivers import AlertmanagerConfig, Receiver, Receivers, WebhookConfig
 from safeship.config.documents import load_model
 from safeship.core.addresses import split_host_port
 from safeship.core.clock import Clock
+from safeship.core.errors import UsageError
 from safeship.store.repository import Store
 
 
@@ -48,6 +50,7 @@ def delivery(
 ) -> DeliveryParts:
     """The sink routing submits to and the worker that empties it, on the same store;
     `${NAME}` in apprise URLs is read from `environ` (this process's by default)."""
+    _check_hold(receivers, settings)
     env = os.environ if environ is None else environ
     notifiers = build(receivers, external_url=external_url, environ=env)
     worker = DeliveryWorker(store, notifiers, clock=clock, registry=registry, settings=settings)
@@ -79,3 +82,19 @@ async def deliver(
             external_url=external_url,
         )
         await built.worker.run()
+
+
+def _check_hold(receivers: Mapping[str, Receiver], settings: DeliverySettings) -> None:
+    """A claim must outlast any send: a row claimed again while its first send still runs
+    would be sent twice without a crash."""
+    timeouts = [
+        config.timeout if isinstance(config, WebhookConfig | AlertmanagerConfig) else APPRISE_S
+        for receiver in receivers.values()
+        for _, config in receiver.integrations()
+    ]
+    longest = max(timeouts, default=0.0)
+    if settings.hold_s <= longest:
+        raise UsageError(
+            f"the claim hold ({settings.hold_s:g}s) must be longer than the longest send"
+            f" timeout ({longest:g}s): raise --hold or lower the timeout"
+        )

@@ -14,7 +14,6 @@ from safeship.alerting.notifiers import Delivery
 from safeship.alerting.notifiers.http import client, post
 from safeship.alerting.payloads import postable_alerts
 from safeship.alerting.receivers import AlertmanagerConfig
-from safeship.core.secrets import SECRETS
 
 ALERTS_PATH = "/api/v2/alerts"
 
@@ -24,7 +23,6 @@ class AlertmanagerNotifier:
         self._config = config
         self._url = config.url.rstrip("/") + ALERTS_PATH
         self._http = client(config.http_config, timeout=config.timeout)
-        SECRETS.add(config.url)
 
     async def send(self, delivery: Delivery) -> None:
         await post(

@@ -23,6 +23,10 @@ from safeship.alerting.receivers import AppriseConfig
 from safeship.core.errors import ConfigError, ConfigIssue
 from safeship.core.secrets import resolve_secret, scrub
 
+# What one attempt may take at most: apprise's own timeouts (4 s to connect, 4 s to read)
+# for each URL, with room for a plugin's retries. The outbox's claim hold must exceed it.
+SEND_TIMEOUT_S = 30.0
+
 
 class _Collect(logging.Handler):
     def __init__(self, into: list[str]) -> None:
