@@ -138,8 +138,9 @@ def test_a_dead_letter_is_requeued_and_the_retry_is_audited(store: Store, clock:
     assert (audited.actor, audited.action) == ("alice", "retry notification")
     with pytest.raises(Conflict):
         store.retry_notification(rows[1].id, actor="alice")
-    with pytest.raises(NotFound):
-        store.retry_notification(9999, actor="alice")
+    for unknown in (9999, 0, -1, 2**64):
+        with pytest.raises(NotFound):
+            store.retry_notification(unknown, actor="alice")
 
 
 def test_an_entry_submitted_dead_is_kept_as_a_dead_letter(store: Store) -> None:

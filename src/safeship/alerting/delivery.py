@@ -63,6 +63,8 @@ class Outbox:
             self._wake()
 
     def entries(self, notification: Notification) -> list[OutboxEntry]:
+        """The rows of one notification: one per integration of its receiver. For a caller
+        that persists its own state with them: `tx.submit_notifications(entries)`."""
         receiver = self._receivers.get(notification.receiver)
         if receiver is None:  # kept, dead, where `notifications list` shows it
             reason = f"no receiver named {notification.receiver!r} in the configuration"
@@ -70,14 +72,16 @@ class Outbox:
         return [_entry(p.notification, p.integration) for p in plan(receiver, notification)]
 
 
-def _entry(notification: Notification, integration: str, **extra: str) -> OutboxEntry:
+def _entry(
+    notification: Notification, integration: str, *, dead_reason: str | None = None
+) -> OutboxEntry:
     return OutboxEntry(
         receiver=notification.receiver,
         integration=integration,
         group_key=notification.group_key,
         sequence=notification.sequence,
         payload=to_document(notification),
-        **extra,
+        dead_reason=dead_reason,
     )
 
 

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Path, Query
 
 from safeship.server.auth import Authenticator, Principal
 from safeship.server.models import ErrorBody, NotificationView
-from safeship.store.outbox import OutboxStatus
+from safeship.store.outbox import MAX_ID, OutboxStatus
 from safeship.store.repository import Store
 from safeship.store.tokens import Role
 
@@ -39,7 +39,9 @@ def notifications_api(store: Store, auth: Authenticator) -> APIRouter:
         return [NotificationView.of(r) for r in store.notifications(status=status, limit=limit)]
 
     @router.post("/notifications/{row_id}/retry", responses=_errors(404, 409))
-    def retry_notification(row_id: int, caller: Principal = operator) -> NotificationView:
+    def retry_notification(
+        row_id: Annotated[int, Path(ge=1, le=MAX_ID)], caller: Principal = operator
+    ) -> NotificationView:
         """Send a dead letter again, from now, with a fresh count of attempts; audited."""
         return NotificationView.of(store.retry_notification(row_id, actor=caller.name))
 

@@ -35,6 +35,7 @@ from safeship.store.schema import notification_outbox as outbox
 from safeship.store.upsert import dialect_insert
 
 MAX_ERROR_CHARS = 2000
+MAX_ID = 2**31 - 1  # ids are INTEGER: a larger one names no row (and overflows the driver)
 
 
 class OutboxStatus(StrEnum):
@@ -193,6 +194,8 @@ def prune(conn: Connection, *, before: float) -> int:
 
 
 def get(conn: Connection, row_id: int) -> OutboxRow | None:
+    if not 0 < row_id <= MAX_ID:
+        return None
     row = conn.execute(sa.select(outbox).where(outbox.c.id == row_id)).first()
     return _record(row) if row is not None else None
 

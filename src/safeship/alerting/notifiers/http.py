@@ -17,6 +17,7 @@ import httpx
 from safeship.alerting.delivery_policy import retryable_status
 from safeship.alerting.notifiers import NOTIFICATION_ID_HEADER, SendFailed
 from safeship.alerting.receivers import HttpConfig, TlsConfig
+from safeship.core.errors import InvalidInput
 from safeship.core.private import read_private
 from safeship.core.secrets import SECRETS, scrub
 
@@ -33,9 +34,13 @@ def client(config: HttpConfig, *, timeout: float) -> httpx.AsyncClient:
 
 
 def _tls(tls: TlsConfig) -> ssl.SSLContext:
-    context = ssl.create_default_context(cafile=tls.ca_file)
-    if tls.cert_file:
-        context.load_cert_chain(tls.cert_file, tls.key_file)
+    try:
+        context = ssl.create_default_context(cafile=tls.ca_file)
+        if tls.cert_file:
+            context.load_cert_chain(tls.cert_file, tls.key_file)
+    except (OSError, ssl.SSLError) as exc:
+        files = ", ".join(f for f in (tls.ca_file, tls.cert_file, tls.key_file) if f)
+        raise InvalidInput(f"tls_config: cannot load {files}: {exc}") from None
     if tls.insecure_skip_verify:
         context.check_hostname = False
         context.verify_mode = ssl.CERT_NONE
