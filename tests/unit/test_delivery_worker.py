@@ -9,13 +9,14 @@ from pathlib import Path
 
 import pytest
 from prometheus_client import CollectorRegistry
+from sqlalchemy.exc import OperationalError
 
 from safeship.alerting.delivery import DeliverySettings, DeliveryWorker, Outbox
 from safeship.alerting.delivery_policy import RetryPolicy
 from safeship.alerting.notification import Notification, NotifiedAlert, Status
 from safeship.alerting.notifiers import Delivery, SendFailed
 from safeship.alerting.receivers import Receiver
-from safeship.store.outbox import OutboxStatus
+from safeship.store.outbox import OutboxRow, OutboxStatus
 from safeship.store.repository import Store
 from safeship.testing import FakeClock
 
@@ -40,6 +41,18 @@ class Scripted:
 
     async def aclose(self) -> None:
         return None
+
+
+class Signalling(Scripted):
+    """Delivers, and says so."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.done = asyncio.Event()
+
+    async def send(self, delivery: Delivery) -> None:
+        await super().send(delivery)
+        self.done.set()
 
 
 @pytest.fixture
@@ -196,3 +209,32 @@ def test_the_worker_forgets_old_deliveries_once_per_prune_interval(
     clock.advance(40)
     asyncio.run(run.prune())
     assert store.notifications() == []
+
+
+def test_the_worker_outlives_a_failing_database(
+    store: Store, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    notifier = Signalling()
+    Outbox(store, {"team": TEAM}).submit([notification("g1", 1)])
+    claim = store.claim_notifications
+    failures = [OperationalError("SELECT", {}, Exception("server closed the connection"))]
+
+    def flaky(*, limit: int, hold_s: float) -> list[OutboxRow]:
+        if failures:
+            raise failures.pop()
+        return claim(limit=limit, hold_s=hold_s)
+
+    monkeypatch.setattr(store, "claim_notifications", flaky)
+    settings = DeliverySettings(poll_s=0.01)
+    notifiers = {("team", "webhook_configs[0]"): notifier}
+    run = DeliveryWorker(
+        store, notifiers, clock=clock, registry=CollectorRegistry(), settings=settings
+    )
+
+    async def until_sent() -> None:
+        task = asyncio.create_task(run.run())
+        await notifier.done.wait()
+        task.cancel()
+
+    asyncio.run(asyncio.wait_for(until_sent(), timeout=10))
+    assert failures == [] and len(notifier.sent) == 1

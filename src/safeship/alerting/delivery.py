@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from sqlalchemy.exc import SQLAlchemyError
 
 from safeship.alerting.delivery_policy import GiveUp, RetryPolicy, after_failure, plan
 from safeship.alerting.notification import Notification
@@ -165,12 +166,18 @@ class DeliveryWorker:
             self._loop.call_soon_threadsafe(self._wake.set)
 
     async def run(self) -> None:
+        """Deliver until cancelled; the state database failing (a PostgreSQL restart) pauses
+        delivery for `poll_s`, it does not end it."""
         self._loop = asyncio.get_running_loop()
         try:
             while True:
-                if await self.run_once() == 0:
-                    await self.prune()
-                    await self._idle()
+                try:
+                    if await self.run_once() == 0:
+                        await self.prune()
+                        await self._idle()
+                except SQLAlchemyError as exc:
+                    log.warning("the outbox is unreachable, trying again: %s", scrub(str(exc)))
+                    await asyncio.sleep(self._settings.poll_s)
         finally:
             self._loop = None
             await self.aclose()
