@@ -64,6 +64,9 @@ ENDPOINTS = [
     Endpoint("POST", "/api/v1/silences", Role.operator, 201, SILENCE),
     # No such silence: the role check passes, the store answers 404.
     Endpoint("DELETE", "/api/v1/silences/none-{caller}", Role.operator, 404),
+    Endpoint("GET", "/api/v1/notifications", Role.viewer, 200),
+    # No such notification: the role check passes, the lookup refuses.
+    Endpoint("POST", "/api/v1/notifications/999/retry", Role.operator, 404),
 ]
 CALLERS: list[Role | None] = [None, *Role]
 
@@ -136,7 +139,8 @@ def test_the_matrix_covers_every_endpoint(store: Store) -> None:
             e.path.replace("web-1", "{rollout_id}")
             .replace("doomed-{caller}", "{name}")
             .replace("inc-{caller}", "{incident_id}")
-            .replace("none-{caller}", "{silence_id}"),
+            .replace("none-{caller}", "{silence_id}")
+            .replace("/999/", "/{row_id}/"),
         )
         for e in ENDPOINTS
     }

@@ -87,3 +87,6 @@ alertmanager.register(app)
 from safeship.cli import silences  # noqa: E402
 
 silences.register(app)
+from safeship.cli import notifications  # noqa: E402
+
+notifications.register(app)

@@ -37,6 +37,7 @@ from safeship.server.models import (
     TokenCreated,
     TokenView,
 )
+from safeship.server.notifications_api import notifications_api
 from safeship.server.silences_api import silences_api
 from safeship.store.repository import Store
 from safeship.store.tokens import Role
@@ -70,6 +71,7 @@ def mount_api(
         tokens_api(store, auth),
         events_api(store, auth, poll_s=poll_s),
         silences_api(store, auth),
+        notifications_api(store, auth),
     ]
     if incidents is not None:
         routers.append(incidents_api(incidents, store, auth))

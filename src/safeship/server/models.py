@@ -15,6 +15,7 @@ from pydantic import BaseModel, Field
 
 from safeship.alerting.silences import Silence
 from safeship.rollout.journal import from_record
+from safeship.store.outbox import OutboxRow, OutboxStatus
 from safeship.store.records import AuditEntry, AuditVerification, RolloutRecord, RolloutResult
 from safeship.store.tokens import NAME, Role, TokenRecord
 
@@ -196,3 +197,30 @@ class SilenceCreate(BaseModel):
     duration_s: float = Field(gt=0, le=10 * 365 * 86400)
     comment: str = Field(min_length=1, max_length=4096)
     author: str | None = Field(default=None, max_length=128)
+
+
+class NotificationView(BaseModel):
+    """One notification in the outbox (its alerts are not listed): where it goes, how its
+    delivery stands, and the last error (secrets masked)."""
+
+    id: int
+    notification_id: str = Field(description="Sent as X-Safeship-Notification-Id.")
+    receiver: str
+    integration: str
+    group_key: str
+    sequence: int
+    status: OutboxStatus
+    attempts: int
+    next_attempt_at: float
+    last_error: str | None
+    created_at: float
+    delivered_at: float | None
+
+    @classmethod
+    def of(cls, row: OutboxRow) -> NotificationView:
+        fields = {f.name: getattr(row, f.name) for f in dataclasses.fields(row)}
+        fields.pop("payload")
+        return cls(**fields)
+
+    def row(self) -> OutboxRow:
+        return OutboxRow(**self.model_dump(), payload={})

@@ -6,7 +6,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from types import TracebackType
 from typing import Any
@@ -21,6 +21,7 @@ from safeship.store.engine import READ_ONLY, create_engine, default_url
 from safeship.store.incidents import IncidentRows
 from safeship.store.lease import Decision, Fence, Lease
 from safeship.store.migrate import upgrade_to_head
+from safeship.store.outbox import OutboxEntry, OutboxRow, OutboxStatus
 from safeship.store.records import AuditEntry, AuditVerification, RequestRecord, RolloutRecord
 from safeship.store.rollouts import Cursor
 from safeship.store.silences import SilenceRecord
@@ -222,3 +223,43 @@ class Store:
     def release_lease(self, fence: Fence) -> None:
         with self.transaction() as tx:
             tx.release_lease(fence)
+
+    def submit_notifications(self, entries: Sequence[OutboxEntry]) -> int:
+        """Persist notifications in one transaction; returns how many were new."""
+        with self.transaction() as tx:
+            return tx.submit_notifications(entries)
+
+    def claim_notifications(self, *, limit: int, hold_s: float) -> list[OutboxRow]:
+        with self.transaction() as tx:
+            return tx.claim_notifications(limit=limit, hold_s=hold_s)
+
+    def notification_delivered(self, row_id: int) -> None:
+        with self.transaction() as tx:
+            tx.notification_delivered(row_id)
+
+    def notification_failed(self, row_id: int, *, error: str, retry_at: float | None) -> None:
+        with self.transaction() as tx:
+            tx.notification_failed(row_id, error=error, retry_at=retry_at)
+
+    def notifications(
+        self, *, status: OutboxStatus | None = None, limit: int = 100
+    ) -> list[OutboxRow]:
+        with self._reading() as tx:
+            return tx.notifications(status=status, limit=limit)
+
+    def retry_notification(self, row_id: int, *, actor: str) -> OutboxRow:
+        with self.transaction() as tx:
+            return tx.retry_notification(row_id, actor=actor)
+
+    def notification_depth(self) -> dict[str, int]:
+        with self._reading() as tx:
+            return tx.notification_depth()
+
+    def prune_notifications(self, *, before: float) -> int:
+        """Forget notifications delivered before `before` (dead letters stay)."""
+        with self.transaction() as tx:
+            return tx.prune_notifications(before=before)
+
+    def next_notification_due(self) -> float | None:
+        with self._reading() as tx:
+            return tx.next_notification_due()

@@ -184,3 +184,26 @@ silences = sa.Table(
     sa.Column("comment", sa.Text(), nullable=False),
     sa.Column("updated_at", sa.Double(), nullable=False),
 )
+
+# The notification outbox (migration 0009; store/outbox.py): a notification is a row before
+# it is sent, and stays one (delivered or dead) after.
+notification_outbox = sa.Table(
+    "notification_outbox",
+    metadata,
+    sa.Column("id", sa.Integer(), primary_key=True, autoincrement=True),
+    sa.Column("notification_id", sa.String(64), nullable=False, unique=True),
+    sa.Column("stream", sa.String(64), nullable=False),
+    sa.Column("receiver", sa.String(256), nullable=False),
+    sa.Column("integration", sa.String(64), nullable=False),
+    sa.Column("group_key", sa.Text(), nullable=False),
+    sa.Column("sequence", sa.BigInteger(), nullable=False),
+    sa.Column("payload", JsonDocument, nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("attempts", sa.Integer(), nullable=False, server_default="0"),
+    sa.Column("next_attempt_at", sa.Double(), nullable=False),
+    sa.Column("last_error", sa.Text(), nullable=True),
+    sa.Column("created_at", sa.Double(), nullable=False),
+    sa.Column("delivered_at", sa.Double(), nullable=True),
+    sa.Index("ix_notification_outbox_due", "status", "next_attempt_at"),
+    sa.Index("ix_notification_outbox_stream", "stream", "sequence"),
+)

@@ -6,7 +6,7 @@ transaction, before acting, so a crash never leaves an action without its record
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from sqlalchemy.engine import Connection
@@ -14,6 +14,7 @@ from sqlalchemy.engine import Connection
 from safeship.core.clock import Clock
 from safeship.store import audit as audit_rows
 from safeship.store import leadership as lease_rows
+from safeship.store import outbox as outbox_rows
 from safeship.store import requests as request_rows
 from safeship.store import rollouts as rollout_rows
 from safeship.store import silences as silence_rows
@@ -21,6 +22,7 @@ from safeship.store import tokens as token_rows
 from safeship.store.audit_key import AuditKey, read_head
 from safeship.store.incidents import IncidentRows
 from safeship.store.lease import Decision, Fence, Lease
+from safeship.store.outbox import OutboxEntry, OutboxRow, OutboxStatus
 from safeship.store.records import (
     AuditEntry,
     AuditVerification,
@@ -201,3 +203,37 @@ class Transaction:
         """Raise `NotLeader` unless `fence` is still the lease's term; the row stays locked
         until this transaction ends, so no takeover slips in between check and commit."""
         lease_rows.check(self._conn, fence)
+
+    def submit_notifications(self, entries: Sequence[OutboxEntry]) -> int:
+        """Persist notifications before anything is sent; ones stored already are skipped."""
+        return outbox_rows.submit(self._conn, entries, now=self._clock.now())
+
+    def claim_notifications(self, *, limit: int, hold_s: float) -> list[OutboxRow]:
+        return outbox_rows.claim(self._conn, now=self._clock.now(), limit=limit, hold_s=hold_s)
+
+    def notification_delivered(self, row_id: int) -> None:
+        outbox_rows.delivered(self._conn, row_id, now=self._clock.now())
+
+    def notification_failed(self, row_id: int, *, error: str, retry_at: float | None) -> None:
+        outbox_rows.failed(self._conn, row_id, error=error, retry_at=retry_at)
+
+    def notifications(
+        self, *, status: OutboxStatus | None = None, limit: int = 100
+    ) -> list[OutboxRow]:
+        return outbox_rows.listing(self._conn, status=status, limit=limit)
+
+    def retry_notification(self, row_id: int, *, actor: str) -> OutboxRow:
+        """Requeue a dead letter, audited."""
+        row = outbox_rows.requeue(self._conn, row_id, now=self._clock.now())
+        details = {"id": row_id, "receiver": row.receiver, "group_key": row.group_key}
+        self.audit(actor=actor, action="retry notification", details=details)
+        return row
+
+    def notification_depth(self) -> dict[str, int]:
+        return outbox_rows.depth(self._conn)
+
+    def prune_notifications(self, *, before: float) -> int:
+        return outbox_rows.prune(self._conn, before=before)
+
+    def next_notification_due(self) -> float | None:
+        return outbox_rows.next_due(self._conn)
