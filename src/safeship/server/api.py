@@ -16,6 +16,7 @@ from fastapi import APIRouter, Depends, FastAPI, Query, status
 
 from safeship.core.clock import Clock
 from safeship.core.errors import Conflict, NotFound
+from safeship.metrics.remote_in import RemoteWriteReceiver
 from safeship.rollout import commands
 from safeship.rollout.state import RequestKind
 from safeship.server.api_errors import add_error_handlers
@@ -35,6 +36,7 @@ from safeship.server.models import (
     TokenCreated,
     TokenView,
 )
+from safeship.server.remote_write_api import remote_write_api
 from safeship.store.repository import Store
 from safeship.store.tokens import Role
 
@@ -50,10 +52,20 @@ def errors(*codes: int) -> dict[int | str, dict[str, Any]]:
 AUTH_ERRORS = errors(401, 403, 422, 429)
 
 
-def mount_api(app: FastAPI, *, store: Store, clock: Clock, poll_s: float = 0.5) -> None:
-    """Add /api/v1 to `app`, authenticated against the tokens in `store`."""
+def mount_api(
+    app: FastAPI,
+    *,
+    store: Store,
+    clock: Clock,
+    poll_s: float = 0.5,
+    remote_write: RemoteWriteReceiver | None = None,
+) -> None:
+    """Add /api/v1 to `app`, authenticated against the tokens in `store`; with
+    `remote_write`, the remote-write receiver at /api/v1/write too."""
     auth = Authenticator(store, FailureLimiter(clock=clock))
     add_error_handlers(app)
+    if remote_write is not None:
+        app.include_router(remote_write_api(remote_write, auth))
     app.include_router(rollouts_api(store, auth))
     app.include_router(audit_api(store, auth))
     app.include_router(tokens_api(store, auth))

@@ -22,6 +22,7 @@ from safeship.core.addresses import http_url, split_host_port
 from safeship.core.clock import Clock
 from safeship.core.durations import parse_duration
 from safeship.metrics.promql import Engine
+from safeship.metrics.remote_in import RemoteWriteReceiver
 from safeship.metrics.retention import (
     HistoryReader,
     RetentionPolicy,
@@ -101,7 +102,8 @@ async def serve(
         history=history_reader(config),
     )
     state = Store.open(default_url(), clock=clock)
-    mount_api(app, store=state, clock=clock)
+    receiver = RemoteWriteReceiver(plane.store, replaying=wal.replaying, registry=plane.registry)
+    mount_api(app, store=state, clock=clock, remote_write=receiver)
     server = http_server(
         app,
         host=host,
