@@ -127,3 +127,56 @@ remote_write:
         assert query(f"{base}/prometheus", failed)
     finally:
         stop(process)
+
+
+def test_serve_remote_writes_to_prometheus_and_resumes_after_a_kill(tmp_path: Path) -> None:
+    """serve scrapes itself while the receiver is down and is killed (-9); started again with
+    the receiver up, it sends what it logged before the kill, from its WAL."""
+    prometheus_port = free_port()
+    receiver = f"http://127.0.0.1:{prometheus_port}"
+    (tmp_path / "safeship.yaml").write_text(
+        "self_scrape_interval: 500ms\n"
+        "remote_write:\n"
+        f"  - url: {receiver}/api/v1/write\n"
+        "    queue_config: {batch_send_deadline: 200ms, min_backoff: 50ms, max_backoff: 200ms}\n"
+    )
+    env = {**os.environ, "SAFESHIP_DB": f"sqlite:///{tmp_path}/state.db"}
+    listen = f"127.0.0.1:{free_port()}"
+    argv = [str(SAFESHIP), "serve", "-c", "safeship.yaml", "--listen", listen]
+    first = start(argv, env=env, cwd=tmp_path)
+    wait_for(f"http://{listen}/health/readiness", first)
+    started = time.time()
+    time.sleep(3)  # about six self-scrapes, logged while nothing receives them
+    first.kill()
+    first.wait()
+    killed = time.time()
+
+    (tmp_path / "prometheus.yml").write_text("global: {scrape_interval: 1h}\n")
+    argv_prometheus = [
+        PROMETHEUS,
+        f"--config.file={tmp_path / 'prometheus.yml'}",
+        f"--storage.tsdb.path={tmp_path / 'tsdb'}",
+        f"--web.listen-address=127.0.0.1:{prometheus_port}",
+        "--web.enable-remote-write-receiver",
+    ]
+    prometheus_process = start(argv_prometheus)
+    second = start(argv, env=env, cwd=tmp_path)
+    try:
+        wait_for(f"{receiver}/-/ready", prometheus_process)
+        window = f"{int(killed - started) + 1}s"
+        expr = f'count_over_time(up{{job="safeship"}}[{window}])'
+        deadline = time.monotonic() + 20
+        count = 0
+        while time.monotonic() < deadline and count < 4:
+            answer = httpx.get(
+                f"{receiver}/api/v1/query", params={"query": expr, "time": killed}, timeout=2
+            ).json()
+            found = answer["data"]["result"]
+            count = int(found[0]["value"][1]) if found else 0
+            time.sleep(0.3)
+        assert count >= 4, f"only {count} samples from before the kill reached Prometheus"
+        (up,) = query(receiver, 'up{job="safeship"}')  # and it goes on sending new ones
+        assert up["value"][1] == "1"
+    finally:
+        stop(second)
+        stop(prometheus_process)

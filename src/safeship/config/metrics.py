@@ -21,6 +21,7 @@ from pydantic import (
 
 from safeship.config.base import Duration, ListenAddress, Model
 from safeship.config.condition import ConditionError, parse_condition
+from safeship.config.remote_write import RemoteWriteConfig
 from safeship.config.scrape import ScrapeConfig
 from safeship.core.durations import parse_duration
 from safeship.core.secrets import shown
@@ -165,6 +166,8 @@ class ControlPlaneConfig(Model):
     # Prometheus' --rules.alert.for-grace-period: after a restart, a pending alert gets at
     # least this long (or its whole `for`, when shorter) before it may fire.
     for_grace_period: Duration = Field(600.0, alias="for_grace_period")
+    # Prometheus' own block: where serve pushes its samples (read back from the WAL).
+    remote_write: list[RemoteWriteConfig] = Field(default=[], alias="remote_write")
 
     @model_validator(mode="after")
     def _unique_jobs(self) -> ControlPlaneConfig:
@@ -172,6 +175,17 @@ class ControlPlaneConfig(Model):
         twice = sorted({j for j in jobs if jobs.count(j) > 1})
         if twice:
             raise ValueError(f"expected unique job_name values, found {', '.join(twice)} twice")
+        return self
+
+    @model_validator(mode="after")
+    def _remote_write_has_a_wal(self) -> ControlPlaneConfig:
+        """Queues read the WAL (so an outage loses nothing): it must be on, names unique."""
+        if self.remote_write and not self.metrics.source.embedded_or_default.wal.enabled:
+            raise ValueError("expected metrics.source.embedded.wal enabled: remote_write reads it")
+        names = [q.queue_name for q in self.remote_write]
+        twice = sorted({n for n in names if names.count(n) > 1})
+        if twice:
+            raise ValueError(f"expected unique remote_write names, found {', '.join(twice)} twice")
         return self
 
     @model_validator(mode="after")

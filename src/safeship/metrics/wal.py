@@ -185,8 +185,9 @@ class Wal:
             return self._segment, self._size
 
     # -- checkpoints -----------------------------------------------------------------------
-    def write_checkpoint(self, snapshot: Snapshot) -> Path:
-        """Write `snapshot` as checkpoint N atomically, then drop what it replaces."""
+    def write_checkpoint(self, snapshot: Snapshot, *, keep_from: int | None = None) -> Path:
+        """Write `snapshot` as checkpoint N atomically, then drop what it replaces, but the
+        segments from `keep_from` on (a remote-write queue still reads them)."""
         final = self.directory / checkpoint_name(snapshot.before)
         temporary = final.with_suffix(".tmp")
         with temporary.open("wb") as out:
@@ -197,12 +198,16 @@ class Wal:
             self._timed_fsync(out.fileno())
         os.replace(temporary, final)
         _fsync_dir(self.directory)
-        self._drop_before(snapshot.before)
+        self._drop_before(snapshot.before, keep_from=keep_from)
         return final
 
-    def _drop_before(self, number: int) -> None:
+    def _drop_before(self, number: int, *, keep_from: int | None) -> None:
         names = os.listdir(self.directory)
-        for n, name in numbered(names, SEGMENT_PREFIX) + numbered(names, CHECKPOINT_PREFIX):
+        last = number if keep_from is None else min(number, keep_from)
+        for n, name in numbered(names, SEGMENT_PREFIX):
+            if n < last:
+                (self.directory / name).unlink(missing_ok=True)
+        for n, name in numbered(names, CHECKPOINT_PREFIX):
             if n < number:
                 (self.directory / name).unlink(missing_ok=True)
 

@@ -120,9 +120,18 @@ def read_records(data: bytes | memoryview, *, end: int | None = None) -> tuple[l
     return records, offset
 
 
-def _frames(view: memoryview) -> Iterator[tuple[Record, int]]:
-    offset = 0
-    ref_sets: dict[int, Ints] = {}  # numbered within this file
+def frames(
+    data: bytes | memoryview, *, start: int = 0, ref_sets: dict[int, Ints] | None = None
+) -> Iterator[tuple[Record, int]]:
+    """(record, where it ends) from `start` on, for a reader that tails a segment (remote
+    write): `ref_sets` carries the segment's ref sets read so far from one call to the next."""
+    return _frames(memoryview(data), start, {} if ref_sets is None else ref_sets)
+
+
+def _frames(
+    view: memoryview, offset: int = 0, ref_sets: dict[int, Ints] | None = None
+) -> Iterator[tuple[Record, int]]:
+    ref_sets = {} if ref_sets is None else ref_sets  # numbered within this file
     while offset + _FRAME.size <= len(view):
         length, crc = _FRAME.unpack_from(view, offset)
         start, end = offset + _FRAME.size, offset + _FRAME.size + length

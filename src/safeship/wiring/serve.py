@@ -36,6 +36,7 @@ from safeship.store.engine import default_url
 from safeship.store.repository import Store
 from safeship.wiring.leader import control_plane_leadership
 from safeship.wiring.readiness import ControlPlaneReadiness, StoreProbe
+from safeship.wiring.remote_write import remote_write_queues, run_queues
 from safeship.wiring.wal import StoreLog, wal_directory
 
 if TYPE_CHECKING:
@@ -142,8 +143,15 @@ async def _after_replay(
     """Replay the WAL, and only then scrape, evaluate rules and roll up: a scrape first
     would interleave new samples with old ones, an evaluation first would resolve alerts."""
     await wal.replay()
+    queues = remote_write_queues(
+        plane.config.remote_write,
+        log=wal,
+        store=plane.store,
+        clock=clock,
+        registry=plane.registry,
+    )
     async with plane.scraper:
-        jobs = [wal.keep_checkpoints(clock=clock)]
+        jobs = [wal.keep_checkpoints(clock=clock), run_queues(queues)]
         if self_target is not None:
             jobs.append(_scrape_self(plane, *self_target))
         if plane.config.history.enabled:

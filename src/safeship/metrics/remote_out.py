@@ -1,0 +1,380 @@
+"""Remote write out: serve's samples pushed to a Prometheus-compatible receiver, from the WAL.
+
+Where it sits: "SeriesStore ─▶ Wal ─▶ <wal dir>/segment-N ─▶ WalTail ─▶ RemoteWriteQueue ─▶
+POST url". Like Prometheus' queue manager, a queue reads what the store logged rather than
+holding samples of its own, so its memory is bounded (`capacity` samples read at once) and an
+outage of the receiver, or a restart of serve, loses nothing the WAL still holds: the queue
+persists the WAL position the receiver last acknowledged (`<wal dir>/remote_write/<name>.json`)
+and resumes from it. Segments are kept for it (wiring/wal.py) within the hot window.
+
+Sending: batches of `max_samples_per_send` as snappy protobuf (metrics/remote_proto.py),
+recoverable failures (5xx, 429, no connection) retried with exponential backoff between
+`min_backoff` and `max_backoff` without end; other 4xx answers are final, the batch counted
+failed and skipped, as Prometheus does. A record is resent whole after a kill mid-record:
+the receiver drops repeats of a sample it holds.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import ssl
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import anyio
+import httpx
+import numpy as np
+from prometheus_client import CollectorRegistry, Counter, Gauge
+from tenacity import AsyncRetrying, retry_if_exception_type, stop_never, wait_exponential
+
+from safeship import __version__
+from safeship.config.remote_write import RemoteWriteConfig
+from safeship.config.scrape import relabel
+from safeship.core.clock import Clock
+from safeship.core.labels import Labels, make_labels
+from safeship.core.secrets import SECRETS, resolve_secret
+from safeship.metrics.remote_proto import (
+    CONTENT_TYPE,
+    PROTOCOL_VERSION,
+    TimeSeries,
+    encode_write_request,
+)
+from safeship.metrics.store import Floats, Ints, SeriesStore
+from safeship.metrics.wal_format import Kind, SampleBatch, frames, segment_name
+
+READ_BYTES = 4 * 1024 * 1024  # read from a segment at once (more when one frame is bigger)
+IDLE_S = 0.1  # how often an idle queue looks at the WAL again
+
+
+@dataclass(frozen=True, order=True)
+class Position:
+    """A place in the WAL: a segment and a byte offset in it."""
+
+    segment: int
+    offset: int
+
+
+class PositionFile:
+    """The position the receiver last acknowledged, written atomically."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def load(self) -> Position | None:
+        try:
+            data = json.loads(self.path.read_text())
+            return Position(int(data["segment"]), int(data["offset"]))
+        except (FileNotFoundError, ValueError, KeyError, TypeError):
+            return None
+
+    def save(self, position: Position) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        temporary = self.path.with_suffix(".tmp")
+        temporary.write_text(json.dumps({"segment": position.segment, "offset": position.offset}))
+        os.replace(temporary, self.path)
+
+
+class WalTail:
+    """Reads sample records of the WAL in order from a position up to what is written."""
+
+    def __init__(
+        self, directory: Path, written: Callable[[], tuple[int, int]], start: Position
+    ) -> None:
+        self._directory, self._written = directory, written
+        self.position = start
+        self.skipped_segments = 0
+        self._ref_sets: dict[int, Ints] = {}
+        self._seek(start)
+
+    def read(self, max_samples: int) -> list[tuple[SampleBatch, Position]]:
+        """Batches after the position (each with the position after it), about `max_samples`
+        samples at most (one record at least)."""
+        found: list[tuple[SampleBatch, Position]] = []
+        count = 0
+        while count < max_samples:
+            segment, offset = self.position.segment, self.position.offset
+            last, written = self._written()
+            path = self._directory / segment_name(segment)
+            if not path.exists():
+                if segment >= last:
+                    break
+                self._jump(segment + 1)  # dropped while we were behind: skip it
+                continue
+            end = written if segment == last else path.stat().st_size
+            records = self._records(path, offset, end) if offset < end else []
+            if not records:
+                if segment >= last:
+                    break
+                self._move(Position(segment + 1, 0))  # the rest is zeros or damage
+                continue
+            for batch, position in records:
+                self.position = position
+                if batch is not None:
+                    found.append((batch, position))
+                    count += batch.refs.size
+                    if count >= max_samples:
+                        break
+        return found
+
+    def _records(
+        self, path: Path, offset: int, end: int
+    ) -> list[tuple[SampleBatch | None, Position]]:
+        segment = self.position.segment
+        with path.open("rb") as f:
+            f.seek(offset)
+            head = f.read(8)
+            frame_length = int.from_bytes(head[:4], "little") + 8 if len(head) == 8 else 0
+            data = head + f.read(min(end - offset, max(READ_BYTES, frame_length)) - len(head))
+        out: list[tuple[SampleBatch | None, Position]] = []
+        for record, stop in frames(data, ref_sets=self._ref_sets):
+            batch = record.batch if record.kind is Kind.SAMPLES else None
+            out.append((batch, Position(segment, offset + stop)))
+        return out
+
+    def _seek(self, start: Position) -> None:
+        """Rebuild the ref sets of the start segment read before the start offset."""
+        path = self._directory / segment_name(start.segment)
+        if start.offset and path.exists():
+            data = path.read_bytes()[: start.offset]
+            for _ in frames(data, ref_sets=self._ref_sets):
+                pass
+
+    def _move(self, position: Position) -> None:
+        self.position = position
+        self._ref_sets = {}
+
+    def _jump(self, segment: int) -> None:
+        self.skipped_segments += 1
+        self._move(Position(segment, 0))
+
+
+class QueueMetrics:
+    def __init__(self, name: str, url: str, registry: CollectorRegistry | None) -> None:
+        labels = {"remote_name": name, "url": url}
+
+        def counter(metric: str, text: str) -> Counter:
+            c = Counter(metric, text, list(labels), registry=registry)
+            return c.labels(**labels)
+
+        self.sent = counter("safeship_remote_write_samples_sent", "Samples acknowledged")
+        self.retried = counter(
+            "safeship_remote_write_samples_retried", "Samples sent again after a failure"
+        )
+        self.failed = counter(
+            "safeship_remote_write_samples_failed", "Samples refused for good by the receiver"
+        )
+        self.dropped = counter(
+            "safeship_remote_write_samples_dropped",
+            "Samples not sent: dropped by write_relabel_configs or of an unknown series",
+        )
+        self.skipped = counter(
+            "safeship_remote_write_segments_skipped",
+            "WAL segments deleted before the queue read them (an outage past the hot window)",
+        )
+        pending = Gauge(
+            "safeship_remote_write_pending_samples",
+            "Samples read from the WAL, not yet acknowledged",
+            list(labels),
+            registry=registry,
+        )
+        self.pending = pending.labels(**labels)
+
+
+class Refused(Exception):
+    """The receiver refused a batch for good (4xx): retrying would not help."""
+
+
+class Retryable(Exception):
+    """5xx, 429 or no answer: the same batch is sent again after a backoff."""
+
+
+class RemoteWriteQueue:
+    """One `remote_write` entry: tails the WAL and sends what it reads, in order."""
+
+    def __init__(
+        self,
+        config: RemoteWriteConfig,
+        *,
+        store: SeriesStore,
+        tail: WalTail,
+        position_file: PositionFile,
+        clock: Clock,
+        registry: CollectorRegistry | None = None,
+        client: httpx.AsyncClient | None = None,
+    ) -> None:
+        self.config, self._store, self._tail = config, store, tail
+        self._positions, self._clock = position_file, clock
+        self.metrics = QueueMetrics(config.queue_name, config.url, registry)
+        self._client = client or _client(config)
+        self._labels: dict[int, Labels | None] = {}
+        self.acknowledged = tail.position
+
+    async def run(self) -> None:
+        """Forever: read up to `capacity` samples, send them in batches, persist the position."""
+        queue = self.config.queue_config
+        buffered: list[tuple[SampleBatch, Position]] = []
+        oldest = self._clock.now()
+        while True:
+            room = queue.capacity - sum(b.refs.size for b, _ in buffered)
+            if room > 0:
+                more = await anyio.to_thread.run_sync(self._tail.read, room)
+                if more and not buffered:
+                    oldest = self._clock.now()
+                buffered += more
+            count = sum(b.refs.size for b, _ in buffered)
+            self.metrics.pending.set(count)
+            self._note_skipped()
+            due = self._clock.now() - oldest >= queue.batch_send_deadline
+            if count >= queue.max_samples_per_send or (buffered and due):
+                await self._send_all(buffered)
+                buffered = []
+                continue
+            await self._clock.sleep(IDLE_S)
+
+    async def _send_all(self, records: list[tuple[SampleBatch, Position]]) -> None:
+        refs, times, values, ends = self._flatten(records)
+        step = self.config.queue_config.max_samples_per_send
+        start = self.acknowledged
+        for lo in range(0, max(refs.size, 1), step):
+            hi = min(lo + step, refs.size)
+            if hi > lo:
+                await self._deliver(refs[lo:hi], times[lo:hi], values[lo:hi])
+            # Acknowledged: every record whose last sample is in this batch or before it.
+            done = [position for end, position in ends if end <= hi]
+            self._advance(done[-1] if done else start)
+        self._advance(records[-1][1])
+
+    def _flatten(
+        self, records: list[tuple[SampleBatch, Position]]
+    ) -> tuple[Ints, Ints, Floats, list[tuple[int, Position]]]:
+        """All samples in WAL order, and for each record the sample count through its end."""
+        refs, times, values, ends, total = [], [], [], [], 0
+        for batch, position in records:
+            n = batch.refs.size
+            refs.append(batch.refs)
+            times.append(np.broadcast_to(np.asarray(batch.times, dtype=np.int64), (n,)))
+            values.append(batch.values)
+            total += n
+            ends.append((total, position))
+        if not refs:
+            return np.empty(0, np.int64), np.empty(0, np.int64), np.empty(0), ends
+        return np.concatenate(refs), np.concatenate(times), np.concatenate(values), ends
+
+    def _advance(self, position: Position) -> None:
+        if position > self.acknowledged:
+            self.acknowledged = position
+            self._positions.save(position)
+
+    async def _deliver(self, refs: Ints, times: Ints, values: Floats) -> None:
+        """Send one batch until the receiver acknowledges or refuses it for good."""
+        series = self._series(refs, times, values)
+        sent = sum(len(s.samples) for s in series)
+        self.metrics.dropped.inc(refs.size - sent)
+        if not series:
+            return
+        body = encode_write_request(series)
+        queue = self.config.queue_config
+        retrying = AsyncRetrying(
+            retry=retry_if_exception_type(Retryable),
+            wait=wait_exponential(multiplier=queue.min_backoff, max=queue.max_backoff),
+            stop=stop_never,
+            sleep=self._clock.sleep,
+            before_sleep=lambda _: self.metrics.retried.inc(sent),
+            reraise=True,
+        )
+        try:
+            async for attempt in retrying:
+                with attempt:
+                    await self._post(body)
+            self.metrics.sent.inc(sent)
+        except Refused:
+            self.metrics.failed.inc(sent)
+
+    async def _post(self, body: bytes) -> None:
+        headers = {
+            "Content-Encoding": "snappy",
+            "Content-Type": CONTENT_TYPE,
+            "User-Agent": f"safeship/{__version__}",
+            "X-Prometheus-Remote-Write-Version": PROTOCOL_VERSION,
+            **self._authorization(),
+        }
+        try:
+            response = await self._client.post(self.config.url, content=body, headers=headers)
+        except httpx.TransportError as exc:
+            raise Retryable(str(exc)) from exc
+        status = response.status_code
+        retry_429 = status == 429 and self.config.queue_config.retry_on_http_429
+        if status >= 500 or retry_429:
+            raise Retryable(f"HTTP {status}")
+        if status >= 300:
+            raise Refused(f"HTTP {status}: {response.text[:200]}")
+
+    def _authorization(self) -> dict[str, str]:
+        """Read for every send, as Prometheus does: a rotated token file is picked up."""
+        config = self.config
+        token = None
+        if config.bearer_token is not None:
+            token = resolve_secret(config.bearer_token.get_secret_value(), environ=os.environ)
+        elif config.bearer_token_file is not None:
+            token = Path(config.bearer_token_file).read_text().strip()
+            SECRETS.add(token)
+        return {"Authorization": f"Bearer {token}"} if token else {}
+
+    def _series(self, refs: Ints, times: Ints, values: Floats) -> list[TimeSeries]:
+        """Samples grouped per series (in time order), relabelled; dropped ones left out."""
+        order = np.argsort(refs, kind="stable")
+        refs, times, values = refs[order], times[order], values[order]
+        cuts = np.flatnonzero(np.diff(refs)) + 1
+        found = []
+        for lo, hi in zip([0, *cuts.tolist()], [*cuts.tolist(), refs.size], strict=True):
+            labels = self._labels_of(int(refs[lo]))
+            if labels is not None:
+                samples = list(zip(times[lo:hi].tolist(), values[lo:hi].tolist(), strict=True))
+                found.append(TimeSeries(labels, samples))
+        return found
+
+    def _labels_of(self, sid: int) -> Labels | None:
+        if sid not in self._labels:
+            try:
+                labels: Labels | None = self._store.labels(sid)
+            except IndexError:
+                labels = None
+            rules = self.config.write_relabel_configs
+            if labels is not None and rules:
+                kept = relabel(dict(labels), rules)
+                labels = None if kept is None else make_labels(kept)
+            self._labels[sid] = labels
+        return self._labels[sid]
+
+    def _note_skipped(self) -> None:
+        skipped = self._tail.skipped_segments
+        if skipped:
+            self.metrics.skipped.inc(skipped)
+            self._tail.skipped_segments = 0
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
+
+
+def _client(config: RemoteWriteConfig) -> httpx.AsyncClient:
+    verify: bool | ssl.SSLContext = True
+    tls = config.tls_config
+    if tls is not None and tls.insecure_skip_verify:
+        verify = False
+    elif tls is not None:
+        verify = ssl.create_default_context(cafile=tls.ca_file)
+        if tls.cert_file and tls.key_file:
+            verify.load_cert_chain(tls.cert_file, tls.key_file)
+    auth = None
+    if config.basic_auth is not None:
+        basic = config.basic_auth
+        password = ""
+        if basic.password is not None:
+            password = resolve_secret(basic.password.get_secret_value(), environ=os.environ)
+        elif basic.password_file is not None:
+            password = Path(basic.password_file).read_text().strip()
+            SECRETS.add(password)
+        auth = httpx.BasicAuth(basic.username, password)
+    return httpx.AsyncClient(timeout=config.remote_timeout, verify=verify, auth=auth)
