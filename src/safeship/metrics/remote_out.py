@@ -33,6 +33,7 @@ from safeship import __version__
 from safeship.config.remote_write import RemoteWriteConfig
 from safeship.config.scrape import relabel
 from safeship.core.clock import Clock
+from safeship.core.errors import SafeshipError
 from safeship.core.labels import Labels, make_labels
 from safeship.core.secrets import SECRETS, resolve_secret
 from safeship.metrics.remote_proto import (
@@ -182,11 +183,11 @@ class QueueMetrics:
         self.pending = pending.labels(**labels)
 
 
-class Refused(Exception):
+class Refused(SafeshipError):
     """The receiver refused a batch for good (4xx): retrying would not help."""
 
 
-class Retryable(Exception):
+class Retryable(SafeshipError):
     """5xx, 429 or no answer: the same batch is sent again after a backoff."""
 
 
