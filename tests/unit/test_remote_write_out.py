@@ -186,3 +186,15 @@ def test_a_checkpoint_keeps_the_segments_a_queue_still_reads(tmp_path: Path) -> 
     names = sorted(p.name for p in tmp_path.glob("segment-*"))
     assert names[0] == f"segment-{held:08d}"
     wal.close()
+
+
+@synchronously
+async def test_a_run_cancelled_in_an_outage_loses_nothing_it_had_read(tmp_path: Path) -> None:
+    store, wal, refs = logged(tmp_path)
+    receiver = Receiver(down=10**9)
+    queue = queue_for(store, wal, receiver)
+    scrape(store, refs, range(1, 11))
+    await run_until(queue, lambda: receiver.requests > 3)  # read, sent, retried, cancelled
+    receiver.down = 0
+    await run_until(queue, lambda: len(receiver.times("j1")) == 10)
+    wal.close()

@@ -134,6 +134,12 @@ class WalTail:
             out.append((batch, Position(segment, offset + stop)))
         return out
 
+    def rewind(self, position: Position) -> None:
+        """Read again from `position` (what was read after it was never acknowledged)."""
+        if position != self.position:
+            self._move(position)
+            self._seek(position)
+
     def _seek(self, start: Position) -> None:
         """Rebuild the ref sets of the start segment read before the start offset."""
         path = self._directory / segment_name(start.segment)
@@ -215,6 +221,7 @@ class RemoteWriteQueue:
     async def run(self) -> None:
         """Forever: read up to `capacity` samples, send them in batches, persist the position."""
         queue = self.config.queue_config
+        self._tail.rewind(self.acknowledged)  # what an earlier run read but never delivered
         buffered: list[tuple[SampleBatch, Position]] = []
         oldest = self._clock.now()
         while True:
