@@ -84,3 +84,14 @@ def test_fields_safeship_does_not_keep_are_skipped() -> None:
 def test_a_body_that_is_not_a_write_request_is_refused(body: bytes) -> None:
     with pytest.raises(BadWriteRequest):
         decode_write_request(body)
+
+
+def test_many_series_of_this_century_round_trip_through_the_columnar_encoder() -> None:
+    now = 1_700_000_000_000
+    series = [
+        TimeSeries(
+            make_labels({"__name__": "m", "i": str(i)}), [(now + j, i + j / 8) for j in range(i)]
+        )
+        for i in range(1, 40)
+    ]
+    assert decode_write_request(encode_write_request(series)) == series

@@ -39,8 +39,8 @@ from safeship.core.secrets import SECRETS, resolve_secret
 from safeship.metrics.remote_proto import (
     CONTENT_TYPE,
     PROTOCOL_VERSION,
-    TimeSeries,
-    encode_write_request,
+    encode_columns,
+    encode_labels,
 )
 from safeship.metrics.store import Floats, Ints, SeriesStore
 from safeship.metrics.wal_format import Kind, SampleBatch, frames, segment_name
@@ -215,7 +215,7 @@ class RemoteWriteQueue:
         self._positions, self._clock = position_file, clock
         self.metrics = QueueMetrics(config.queue_name, config.url, registry)
         self._client = client or _client(config)
-        self._labels: dict[int, Labels | None] = {}
+        self._labels: dict[int, bytes | None] = {}
         self.acknowledged = tail.position
 
     async def run(self) -> None:
@@ -277,12 +277,10 @@ class RemoteWriteQueue:
 
     async def _deliver(self, refs: Ints, times: Ints, values: Floats) -> None:
         """Send one batch until the receiver acknowledges or refuses it for good."""
-        series = self._series(refs, times, values)
-        sent = sum(len(s.samples) for s in series)
+        body, sent = self._encode(refs, times, values)
         self.metrics.dropped.inc(refs.size - sent)
-        if not series:
+        if not sent:
             return
-        body = encode_write_request(series)
         queue = self.config.queue_config
         retrying = AsyncRetrying(
             retry=retry_if_exception_type(Retryable),
@@ -330,20 +328,24 @@ class RemoteWriteQueue:
             SECRETS.add(token)
         return {"Authorization": f"Bearer {token}"} if token else {}
 
-    def _series(self, refs: Ints, times: Ints, values: Floats) -> list[TimeSeries]:
-        """Samples grouped per series (in time order), relabelled; dropped ones left out."""
+    def _encode(self, refs: Ints, times: Ints, values: Floats) -> tuple[bytes, int]:
+        """The request body: samples grouped per series (in time order), relabelled, the
+        dropped ones left out; and how many samples it holds."""
         order = np.argsort(refs, kind="stable")
         refs, times, values = refs[order], times[order], values[order]
-        cuts = np.flatnonzero(np.diff(refs)) + 1
-        found = []
-        for lo, hi in zip([0, *cuts.tolist()], [*cuts.tolist(), refs.size], strict=True):
-            labels = self._labels_of(int(refs[lo]))
-            if labels is not None:
-                samples = list(zip(times[lo:hi].tolist(), values[lo:hi].tolist(), strict=True))
-                found.append(TimeSeries(labels, samples))
-        return found
+        starts = np.flatnonzero(np.diff(refs, prepend=-1))
+        ends = np.append(starts[1:], refs.size)
+        labels = [self._labels_of(int(sid)) for sid in refs[starts].tolist()]
+        kept = np.asarray([x is not None for x in labels], dtype=bool)
+        if not kept.all():
+            keep = np.repeat(kept, ends - starts)
+            times, values = times[keep], values[keep]
+            ends = np.cumsum((ends - starts)[kept])
+        fields = [x for x in labels if x is not None]
+        return encode_columns(fields, ends, times, values), int(times.size)
 
-    def _labels_of(self, sid: int) -> Labels | None:
+    def _labels_of(self, sid: int) -> bytes | None:
+        """A series' label fields, relabelled and encoded once; None when dropped."""
         if sid not in self._labels:
             try:
                 labels: Labels | None = self._store.labels(sid)
@@ -353,7 +355,7 @@ class RemoteWriteQueue:
             if labels is not None and rules:
                 kept = relabel(dict(labels), rules)
                 labels = None if kept is None else make_labels(kept)
-            self._labels[sid] = labels
+            self._labels[sid] = None if labels is None else encode_labels(labels)
         return self._labels[sid]
 
     def _note_skipped(self) -> None:
