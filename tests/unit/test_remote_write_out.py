@@ -198,3 +198,16 @@ async def test_a_run_cancelled_in_an_outage_loses_nothing_it_had_read(tmp_path: 
     receiver.down = 0
     await run_until(queue, lambda: len(receiver.times("j1")) == 10)
     wal.close()
+
+
+@synchronously
+async def test_a_missing_token_file_is_retried_not_fatal(tmp_path: Path) -> None:
+    store, wal, refs = logged(tmp_path)
+    receiver = Receiver()
+    secret = tmp_path / "token"
+    queue = queue_for(store, wal, receiver, bearer_token=None, bearer_token_file=str(secret))
+    scrape(store, refs, range(1, 4))
+    await run_until(queue, lambda: queue.metrics.retried._value.get() > 0)
+    secret.write_text("t0ken-for-the-test\n")
+    await run_until(queue, lambda: len(receiver.times("j0")) == 3)
+    wal.close()

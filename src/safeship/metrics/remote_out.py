@@ -17,6 +17,7 @@ the receiver drops repeats of a sample it holds.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import ssl
 from collections.abc import Callable
@@ -27,7 +28,13 @@ import anyio
 import httpx
 import numpy as np
 from prometheus_client import CollectorRegistry, Counter, Gauge
-from tenacity import AsyncRetrying, retry_if_exception_type, stop_never, wait_exponential
+from tenacity import (
+    AsyncRetrying,
+    RetryCallState,
+    retry_if_exception_type,
+    stop_never,
+    wait_exponential,
+)
 
 from safeship import __version__
 from safeship.config.remote_write import RemoteWriteConfig
@@ -45,6 +52,7 @@ from safeship.metrics.remote_proto import (
 from safeship.metrics.store import Floats, Ints, SeriesStore
 from safeship.metrics.wal_format import Kind, SampleBatch, frames, segment_name
 
+log = logging.getLogger(__name__)
 READ_BYTES = 4 * 1024 * 1024  # read from a segment at once (more when one frame is bigger)
 IDLE_S = 0.1  # how often an idle queue looks at the WAL again
 
@@ -287,7 +295,7 @@ class RemoteWriteQueue:
             wait=wait_exponential(multiplier=queue.min_backoff, max=queue.max_backoff),
             stop=stop_never,
             sleep=self._clock.sleep,
-            before_sleep=lambda _: self.metrics.retried.inc(sent),
+            before_sleep=lambda state: self._retrying(state, sent),
             reraise=True,
         )
         try:
@@ -298,23 +306,30 @@ class RemoteWriteQueue:
         except Refused:
             self.metrics.failed.inc(sent)
 
+    def _retrying(self, state: RetryCallState, samples: int) -> None:
+        self.metrics.retried.inc(samples)
+        failure = state.outcome.exception() if state.outcome is not None else None
+        log.warning("remote write to %s failed (%s); retrying", self.config.url, failure)
+
     async def _post(self, body: bytes) -> None:
-        headers = {
-            "Content-Encoding": "snappy",
-            "Content-Type": CONTENT_TYPE,
-            "User-Agent": f"safeship/{__version__}",
-            "X-Prometheus-Remote-Write-Version": PROTOCOL_VERSION,
-            **self._authorization(),
-        }
         try:
+            headers = {
+                "Content-Encoding": "snappy",
+                "Content-Type": CONTENT_TYPE,
+                "User-Agent": f"safeship/{__version__}",
+                "X-Prometheus-Remote-Write-Version": PROTOCOL_VERSION,
+                **self._authorization(),
+            }
             response = await self._client.post(self.config.url, content=body, headers=headers)
-        except httpx.TransportError as exc:
-            raise Retryable(str(exc)) from exc
+        except (httpx.TransportError, OSError) as exc:  # no answer, or no token file (yet)
+            raise Retryable(f"{type(exc).__name__}: {exc}") from exc
         status = response.status_code
         retry_429 = status == 429 and self.config.queue_config.retry_on_http_429
         if status >= 500 or retry_429:
             raise Retryable(f"HTTP {status}")
         if status >= 300:
+            log.error("remote write to %s refused: HTTP %d %s", self.config.url, status,
+                      response.text[:200])  # fmt: skip
             raise Refused(f"HTTP {status}: {response.text[:200]}")
 
     def _authorization(self) -> dict[str, str]:
