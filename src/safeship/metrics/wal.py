@@ -19,6 +19,7 @@ a power cut loses at most that much. `synced` says how many records are on disk.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 import time
@@ -263,7 +264,10 @@ class Wal:
     def _preallocate_loop(self) -> None:
         """Keep the next segment written with zeros and fsynced, off the ingest path. It is
         written under a temporary name and renamed only while still wanted, so it can never
-        overwrite a segment the writer already opened itself."""
+        overwrite a segment the writer already opened itself. It runs niced: on busy cores it
+        yields to ingest rather than compete with it."""
+        with contextlib.suppress(OSError):
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 10)
         while True:
             self._spare_wanted.wait()
             if self._stop.is_set():
