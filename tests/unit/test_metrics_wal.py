@@ -147,7 +147,7 @@ def test_a_background_fsync_reports_what_is_on_disk(tmp_path: Path) -> None:
 
 def test_scrapes_of_the_same_series_log_their_refs_once_per_segment(tmp_path: Path) -> None:
     store = SeriesStore()
-    wal, _ = recover(tmp_path, store, fsync_s=0, segment_bytes=40_000)
+    wal, _ = recover(tmp_path, store, fsync_s=1.0, segment_bytes=40_000)
     refs = np.asarray([store.ref({"__name__": "m", "i": str(i)}) for i in range(500)])
     sizes: dict[int, list[int]] = {}  # segment → bytes each scrape logged in it
     for step in range(12):  # 4 KiB of values a scrape: three segments

@@ -80,7 +80,7 @@ class Receiver:
 
 def logged(directory: Path) -> tuple[SeriesStore, Wal, np.ndarray]:
     store = SeriesStore()
-    wal, _ = recover(directory, store, fsync_s=0, segment_bytes=4096)
+    wal, _ = recover(directory, store, fsync_s=1.0, segment_bytes=4096)
     refs = np.asarray(
         [store.ref(make_labels({"__name__": "up", "job": f"j{i}"})) for i in range(3)]
     )
