@@ -211,3 +211,29 @@ async def test_a_missing_token_file_is_retried_not_fatal(tmp_path: Path) -> None
     secret.write_text("t0ken-for-the-test\n")
     await run_until(queue, lambda: len(receiver.times("j0")) == 3)
     wal.close()
+
+
+@synchronously
+async def test_basic_auth_is_sent_as_prometheus_sends_it(tmp_path: Path) -> None:
+    store, wal, refs = logged(tmp_path)
+    seen: list[str] = []
+
+    def receiver(request: httpx.Request) -> httpx.Response:
+        seen.append(request.headers.get("Authorization", ""))
+        return httpx.Response(204)
+
+    config = RemoteWriteConfig.model_validate(
+        {**CONFIG, "bearer_token": None, "basic_auth": {"username": "u", "password": "p4ss-word"}}
+    )
+    queue = RemoteWriteQueue(
+        config,
+        store=store,
+        tail=WalTail(wal.directory, wal.position, Position(*wal.position())),
+        position_file=PositionFile(tmp_path / "position.json"),
+        clock=VirtualClock(),
+        client=httpx.AsyncClient(transport=httpx.MockTransport(receiver)),
+    )
+    scrape(store, refs, range(1, 3))
+    await run_until(queue, lambda: bool(seen))
+    assert seen[0] == "Basic dTpwNHNzLXdvcmQ="  # base64 of u:p4ss-word
+    wal.close()

@@ -16,6 +16,7 @@ the receiver drops repeats of a sample it holds.
 
 from __future__ import annotations
 
+import base64
 import json
 import logging
 import os
@@ -28,6 +29,7 @@ import anyio
 import httpx
 import numpy as np
 from prometheus_client import CollectorRegistry, Counter, Gauge
+from pydantic import SecretStr
 from tenacity import (
     AsyncRetrying,
     RetryCallState,
@@ -335,12 +337,12 @@ class RemoteWriteQueue:
     def _authorization(self) -> dict[str, str]:
         """Read for every send, as Prometheus does: a rotated token file is picked up."""
         config = self.config
-        token = None
-        if config.bearer_token is not None:
-            token = resolve_secret(config.bearer_token.get_secret_value(), environ=os.environ)
-        elif config.bearer_token_file is not None:
-            token = Path(config.bearer_token_file).read_text().strip()
-            SECRETS.add(token)
+        if config.basic_auth is not None:
+            basic = config.basic_auth
+            password = _secret(basic.password, basic.password_file) or ""
+            pair = base64.b64encode(f"{basic.username}:{password}".encode()).decode()
+            return {"Authorization": f"Basic {pair}"}
+        token = _secret(config.bearer_token, config.bearer_token_file)
         return {"Authorization": f"Bearer {token}"} if token else {}
 
     def _encode(self, refs: Ints, times: Ints, values: Floats) -> tuple[bytes, int]:
@@ -383,6 +385,17 @@ class RemoteWriteQueue:
         await self._client.aclose()
 
 
+def _secret(value: SecretStr | None, path: str | None) -> str | None:
+    """A literal (or `${ENV}` reference), else a file's content; remembered as secret."""
+    if value is not None:
+        return resolve_secret(value.get_secret_value(), environ=os.environ)
+    if path is None:
+        return None
+    found = Path(path).read_text().strip()
+    SECRETS.add(found)
+    return found
+
+
 def _client(config: RemoteWriteConfig) -> httpx.AsyncClient:
     verify: bool | ssl.SSLContext = True
     tls = config.tls_config
@@ -392,14 +405,4 @@ def _client(config: RemoteWriteConfig) -> httpx.AsyncClient:
         verify = ssl.create_default_context(cafile=tls.ca_file)
         if tls.cert_file and tls.key_file:
             verify.load_cert_chain(tls.cert_file, tls.key_file)
-    auth = None
-    if config.basic_auth is not None:
-        basic = config.basic_auth
-        password = ""
-        if basic.password is not None:
-            password = resolve_secret(basic.password.get_secret_value(), environ=os.environ)
-        elif basic.password_file is not None:
-            password = Path(basic.password_file).read_text().strip()
-            SECRETS.add(password)
-        auth = httpx.BasicAuth(basic.username, password)
-    return httpx.AsyncClient(timeout=config.remote_timeout, verify=verify, auth=auth)
+    return httpx.AsyncClient(timeout=config.remote_timeout, verify=verify)
