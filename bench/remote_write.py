@@ -30,10 +30,11 @@ import numpy as np
 
 from safeship.config.remote_write import RemoteWriteConfig
 from safeship.core.clock import SystemClock
-from safeship.metrics.remote_out import Position, PositionFile, RemoteWriteQueue, WalTail
+from safeship.metrics.remote_out import RemoteWriteQueue
 from safeship.metrics.store import SeriesStore
 from safeship.metrics.wal import Wal
 from safeship.metrics.wal_replay import recover
+from safeship.metrics.wal_tail import Position, PositionFile, WalTail
 
 
 def free_port() -> int:

@@ -23,10 +23,11 @@ from safeship.core.errors import InvalidInput
 from safeship.core.labels import make_labels
 from safeship.metrics.index import equal
 from safeship.metrics.remote_in import RemoteWriteReceiver
-from safeship.metrics.remote_out import Position, PositionFile, RemoteWriteQueue, WalTail
+from safeship.metrics.remote_out import RemoteWriteQueue
 from safeship.metrics.store import SeriesStore
 from safeship.metrics.wal import Wal
 from safeship.metrics.wal_replay import recover
+from safeship.metrics.wal_tail import Position, PositionFile, WalTail
 
 Handler = Callable[[httpx.Request], httpx.Response]
 P = ParamSpec("P")

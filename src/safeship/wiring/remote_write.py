@@ -16,8 +16,9 @@ from prometheus_client import CollectorRegistry
 
 from safeship.config.remote_write import RemoteWriteConfig
 from safeship.core.clock import Clock
-from safeship.metrics.remote_out import Position, PositionFile, RemoteWriteQueue, WalTail
+from safeship.metrics.remote_out import RemoteWriteQueue
 from safeship.metrics.store import SeriesStore
+from safeship.metrics.wal_tail import Position, PositionFile, WalTail
 from safeship.wiring.wal import StoreLog
 
 
