@@ -238,3 +238,24 @@ async def test_basic_auth_is_sent_as_prometheus_sends_it(tmp_path: Path) -> None
     await run_until(queue, lambda: bool(seen))
     assert seen[0] == "Basic dTpwNHNzLXdvcmQ="  # base64 of u:p4ss-word
     wal.close()
+
+
+@synchronously
+async def test_only_records_sent_whole_count_as_acknowledged(tmp_path: Path) -> None:
+    store, wal, refs = logged(tmp_path)
+    receiver = Receiver()
+
+    def accept_once(request: httpx.Request) -> httpx.Response:
+        answer = receiver(request)
+        receiver.down = 10**9  # the first batch is taken, then the receiver is gone
+        return answer
+
+    queue = queue_for(store, wal, accept_once)  # 7 samples a send, 3 a record (one a scrape)
+    after: list[Position] = []
+    for step in range(1, 5):
+        scrape(store, refs, range(step, step + 1))
+        after.append(Position(*wal.position()))
+    await run_until(queue, lambda: receiver.requests > 2)
+    assert receiver.times("j0") == [1000, 2000, 3000]  # the 7th sample is in record 3
+    assert queue.acknowledged == after[1]  # records 1 and 2 only: 3 is resent after a restart
+    wal.close()
