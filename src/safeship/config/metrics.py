@@ -22,6 +22,7 @@ from pydantic import (
 from safeship.config.base import Duration, ListenAddress, Model
 from safeship.config.condition import ConditionError, parse_condition
 from safeship.config.incidents import IncidentsSpec
+from safeship.config.remote_write import RemoteWriteConfig
 from safeship.config.scrape import ScrapeConfig
 from safeship.config.slo import SloSpec
 from safeship.core.durations import parse_duration
@@ -175,6 +176,8 @@ class ControlPlaneConfig(Model):
     default_rules: bool = Field(True, alias="default_rules")
     # Where `runbook_url` annotations point: <runbook_url>/<alert>.md (docs/runbooks/).
     runbook_url: HttpUrl = Field(RUNBOOK_URL, alias="runbook_url")
+    # Prometheus' own block: where serve pushes its samples (read back from the WAL).
+    remote_write: list[RemoteWriteConfig] = Field(default=[], alias="remote_write")
 
     @model_validator(mode="after")
     def _unique_jobs(self) -> ControlPlaneConfig:
@@ -190,6 +193,17 @@ class ControlPlaneConfig(Model):
         twice = sorted({n for n in names if names.count(n) > 1})
         if twice:
             raise ValueError(f"expected unique SLO names, found {', '.join(twice)} twice")
+        return self
+
+    @model_validator(mode="after")
+    def _remote_write_has_a_wal(self) -> ControlPlaneConfig:
+        """Queues read the WAL (so an outage loses nothing): it must be on, names unique."""
+        if self.remote_write and not self.metrics.source.embedded_or_default.wal.enabled:
+            raise ValueError("expected metrics.source.embedded.wal enabled: remote_write reads it")
+        names = [q.queue_name for q in self.remote_write]
+        twice = sorted({n for n in names if names.count(n) > 1})
+        if twice:
+            raise ValueError(f"expected unique remote_write names, found {', '.join(twice)} twice")
         return self
 
     @model_validator(mode="after")

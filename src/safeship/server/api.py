@@ -17,6 +17,7 @@ from fastapi import APIRouter, Depends, FastAPI, Query, status
 from safeship.core.clock import Clock
 from safeship.core.errors import Conflict, NotFound
 from safeship.incidents.manager import IncidentManager
+from safeship.metrics.remote_in import RemoteWriteReceiver
 from safeship.rollout import commands
 from safeship.rollout.state import RequestKind
 from safeship.server.api_errors import add_error_handlers, refuse_unknown_query
@@ -38,6 +39,7 @@ from safeship.server.models import (
     TokenView,
 )
 from safeship.server.notifications_api import notifications_api
+from safeship.server.remote_write_api import remote_write_api
 from safeship.server.silences_api import silences_api
 from safeship.store.repository import Store
 from safeship.store.tokens import Role
@@ -61,8 +63,10 @@ def mount_api(
     clock: Clock,
     poll_s: float = 0.5,
     incidents: IncidentManager | None = None,
+    remote_write: RemoteWriteReceiver | None = None,
 ) -> None:
-    """Add /api/v1 to `app`, authenticated against the tokens in `store`."""
+    """Add /api/v1 to `app`, authenticated against the tokens in `store`; with
+    `remote_write`, the remote-write receiver at /api/v1/write too."""
     auth = Authenticator(store, FailureLimiter(clock=clock))
     add_error_handlers(app)
     routers = [
@@ -75,6 +79,8 @@ def mount_api(
     ]
     if incidents is not None:
         routers.append(incidents_api(incidents, store, auth))
+    if remote_write is not None:
+        routers.append(remote_write_api(remote_write, auth))
     for router in routers:
         app.include_router(router, dependencies=[Depends(refuse_unknown_query)])
 

@@ -7,8 +7,9 @@ slow hashes (argon2, scrypt) protect low-entropy passwords from guessing, but 25
 cannot be guessed from their hash at any speed, while a 50 ms hash on every request would
 cost CPU and hand an attacker a way to burn it. The token is shown once, at creation.
 
-Roles are ordered: `viewer` reads, `operator` also acts on rollouts, `admin` also manages
-tokens. Plain functions over a `Connection`, composed by `Transaction`.
+Roles are ordered: `viewer` reads, `ingest` also pushes samples (remote write), `operator`
+also acts on rollouts, `admin` also manages tokens. Plain functions over a `Connection`,
+composed by `Transaction`.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ class Role(StrEnum):
     """What a token may do; each role includes the ones before it."""
 
     viewer = "viewer"
+    ingest = "ingest"  # also pushes samples (remote write): for a Prometheus or an agent
     operator = "operator"
     admin = "admin"
 

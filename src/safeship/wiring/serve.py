@@ -24,6 +24,7 @@ from safeship.core.clock import Clock
 from safeship.core.durations import parse_duration
 from safeship.incidents.manager import IncidentManager
 from safeship.metrics.promql import Engine
+from safeship.metrics.remote_in import RemoteWriteReceiver
 from safeship.metrics.retention import (
     HistoryReader,
     RetentionPolicy,
@@ -38,6 +39,7 @@ from safeship.store.repository import Store
 from safeship.wiring.audit_watch import AuditWatch
 from safeship.wiring.leader import control_plane_leadership
 from safeship.wiring.readiness import ControlPlaneReadiness, StoreProbe
+from safeship.wiring.remote_write import remote_write_queues, run_queues
 from safeship.wiring.wal import StoreLog, wal_directory
 
 if TYPE_CHECKING:
@@ -107,7 +109,8 @@ async def serve(
     incidents = IncidentManager(
         config.incidents, store=state, clock=clock, alerts=rules.alerts if rules else None
     )
-    mount_api(app, store=state, clock=clock, incidents=incidents)
+    receiver = RemoteWriteReceiver(plane.store, replaying=wal.replaying, registry=plane.registry)
+    mount_api(app, store=state, clock=clock, incidents=incidents, remote_write=receiver)
     server = http_server(
         app,
         host=host,
@@ -151,8 +154,15 @@ async def _after_replay(
     """Replay the WAL, and only then scrape, evaluate rules and roll up: a scrape first
     would interleave new samples with old ones, an evaluation first would resolve alerts."""
     await wal.replay()
+    queues = remote_write_queues(
+        plane.config.remote_write,
+        log=wal,
+        store=plane.store,
+        clock=clock,
+        registry=plane.registry,
+    )
     async with plane.scraper:
-        jobs = [wal.keep_checkpoints(clock=clock)]
+        jobs = [wal.keep_checkpoints(clock=clock), run_queues(queues)]
         if self_target is not None:
             jobs.append(_scrape_self(plane, *self_target))
         if plane.config.history.enabled:
