@@ -9,10 +9,11 @@ rule produced last time but not now get a staleness marker so they vanish at onc
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from safeship.alerting.evaluator import AlertEvalError, RuleState, Sample, Transition, evaluate
 from safeship.alerting.rules import Rule, RuleGroup
+from safeship.alerting.templates import Env
 from safeship.core.labels import Labels, make_labels
 from safeship.metrics.promql import Engine, PromQLError, Scalar, Vector
 from safeship.metrics.store import SeriesStore
@@ -34,16 +35,26 @@ class GroupResult:
 
 
 def evaluate_group(
-    group: RuleGroup, *, engine: Engine, store: SeriesStore, state: GroupState, now_ms: int
+    group: RuleGroup,
+    *,
+    engine: Engine,
+    store: SeriesStore,
+    state: GroupState,
+    now_ms: int,
+    env: Env | None = None,
 ) -> GroupResult:
-    """Every rule of `group` at `now_ms`, in order, writing outputs to `store`."""
+    """Every rule of `group` at `now_ms`, in order, writing outputs to `store`; templates
+    see `env` (external URL and labels) and run `query` on `engine` at `now_ms`."""
+    env = replace(env or Env(), query=lambda expr: query(engine, expr, now_ms))
     alerts, written = dict(state.alerts), dict(state.written)
     transitions: list[Transition] = []
     errors: list[str] = []
     for index, rule in enumerate(group.rules):
         try:
             samples = query(engine, rule.expr, now_ms)
-            out = _run(rule, samples, alerts, index=index, now_ms=now_ms, moves=transitions)
+            out = _run(
+                rule, samples, alerts, index=index, now_ms=now_ms, moves=transitions, env=env
+            )
         except (PromQLError, AlertEvalError) as exc:
             errors.append(f"{group.name}/{rule.name}: {exc}")
             continue
@@ -61,10 +72,11 @@ def _run(
     index: int,
     now_ms: int,
     moves: list[Transition],
+    env: Env,
 ) -> list[Sample]:
     if rule.record is not None:
         return record(rule, samples)
-    result = evaluate(rule, samples, alerts.get(index, RuleState()), now_ms)
+    result = evaluate(rule, samples, alerts.get(index, RuleState()), now_ms, env=env)
     alerts[index] = result.state
     moves.extend(result.transitions)
     return list(result.series)

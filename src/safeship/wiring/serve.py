@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 from prometheus_client import CollectorRegistry, GCCollector, PlatformCollector, ProcessCollector
 
 from safeship.alerting.manager import AlertMemory, RuleManager, load_groups
+from safeship.alerting.templates import Env
 from safeship.config.metrics import ControlPlaneConfig
 from safeship.core.addresses import http_url, split_host_port
 from safeship.core.clock import Clock
@@ -184,6 +185,7 @@ def rule_manager(plane: ControlPlane, *, clock: Clock) -> RuleManager | None:
         default_interval_s=plane.config.evaluation_interval,
         memory=AlertMemory.open(default_url()),
         for_grace_period_s=plane.config.for_grace_period,
+        template_env=Env(external_url=http_url(*split_host_port(plane.config.listen), "/")),
     )
 
 

@@ -1,0 +1,347 @@
+"""Go values as templates see them, and how Go's fmt prints them (Sprint, Sprintf's verbs).
+
+Python values stand for Go's: str → string, bool, int, float → float64, None → nil, and the
+small classes below for Go's typed values (map[string]string, Prometheus's *sample, ...).
+`type_name` gives Go's %T (error messages quote it) and `sprintf` implements the verbs
+`%v %s %d %f %e %g %x %X %o %b %q %t %c %T %%` with flags, width and precision, including
+Go's `%!d(float64=1)` for a verb that does not fit its value, so output matches byte for byte.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+_VERB = re.compile(r"%([-+# 0]*)(\d*)(?:(\.)(\d*))?(.|$)", re.DOTALL)
+
+
+class StrMap(dict[str, str]):
+    """map[string]string: label sets."""
+
+
+class AnyMap(dict[str, object]):
+    """map[string]interface {}: what `args` returns."""
+
+
+class HTML(str):
+    """html/template.HTML: what `safeHtml` returns (a string kind, but not a string)."""
+
+    __slots__ = ()
+
+
+class QueryResult(list["Sample"]):
+    """Prometheus's queryResult: the samples `query` returns."""
+
+
+@dataclass
+class Sample:
+    """*template.sample: one query result, with `Labels` and `Value`."""
+
+    Labels: StrMap
+    Value: float
+
+
+@dataclass(frozen=True)
+class Time:
+    """*time.Time (UTC) from `toTime`; prints as Go's Time.String()."""
+
+    unix_ns: int
+
+    def __str__(self) -> str:
+        seconds, nanos = divmod(self.unix_ns, 1_000_000_000)
+        moment = datetime(1970, 1, 1, tzinfo=UTC) + timedelta(seconds=seconds)
+        fraction = f".{nanos:09d}".rstrip("0") if nanos else ""
+        return moment.strftime("%Y-%m-%d %H:%M:%S") + fraction + " +0000 UTC"
+
+
+@dataclass
+class Struct:
+    """A Go struct value: named fields in order, and its type as %T prints it."""
+
+    fields: dict[str, object]
+    type_name: str = ""
+    pointer: bool = False
+
+    def __post_init__(self) -> None:
+        if not self.type_name:
+            inner = "; ".join(f"{k} {type_name(v)}" for k, v in self.fields.items())
+            self.type_name = f"struct {{ {inner} }}"
+
+
+@dataclass
+class GoFunc:
+    """A function value the template can hold (rare: `call` needs one)."""
+
+    name: str
+    call: object = field(repr=False)
+
+
+def type_name(value: object) -> str:
+    """Go's %T of a value."""
+    names: list[tuple[type, str]] = [
+        (bool, "bool"),
+        (HTML, "template.HTML"),
+        (str, "string"),
+        (int, "int"),
+        (float, "float64"),
+        (StrMap, "map[string]string"),
+        (AnyMap, "map[string]interface {}"),
+        (QueryResult, "template.queryResult"),
+        (Sample, "*template.sample"),
+        (Time, "*time.Time"),
+    ]
+    for kind, name in names:
+        if isinstance(value, kind):
+            return name
+    if isinstance(value, Struct):
+        return ("*" if value.pointer else "") + value.type_name
+    return "<nil>" if value is None else type(value).__name__
+
+
+def go_float(number: float, verb: str = "g", precision: int = -1) -> str:
+    """strconv.FormatFloat(v, 'g', -1, 64), Go's %v: shortest digits, exponent form below
+    1e-4 or from 1e21 (1e6 with shortest digits), so 1000000 prints 1e+06."""
+    if math.isnan(number):
+        return "NaN"
+    if math.isinf(number):
+        return "+Inf" if number > 0 else "-Inf"
+    if precision >= 0:
+        return ("%." + str(precision) + verb) % number
+    if number == 0:
+        return "-0" if math.copysign(1.0, number) < 0 else "0"
+    exact = Decimal(repr(number)).normalize()
+    exponent = exact.adjusted()
+    if -4 <= exponent < 6:
+        return format(exact, "f")
+    sign, digits, _ = exact.as_tuple()
+    text = "".join(map(str, digits))
+    mantissa = text[0] + ("." + text[1:] if len(text) > 1 else "")
+    out = f"{'-' if sign else ''}{mantissa}e{'-' if exponent < 0 else '+'}{abs(exponent):02d}"
+    return out.upper() if verb == "G" else out
+
+
+def sprint(*args: object) -> str:
+    """fmt.Sprint: a space between operands when neither side is a string."""
+    out: list[str] = []
+    for i, arg in enumerate(args):
+        if i and not isinstance(arg, str) and not isinstance(args[i - 1], str):
+            out.append(" ")
+        out.append(show(arg))
+    return "".join(out)
+
+
+def sprintln(*args: object) -> str:
+    return " ".join(show(a) for a in args) + "\n"
+
+
+def show(value: object, depth: int = 0) -> str:
+    """%v of one value."""
+    return _format(value, "v", _Spec("", None, None), depth)
+
+
+@dataclass(frozen=True)
+class _Spec:
+    flags: str
+    width: int | None
+    precision: int | None
+
+
+def sprintf(fmt: str, args: list[object]) -> str:
+    """fmt.Sprintf with Go's verbs and Go's complaints (%!d(string=x), MISSING, EXTRA)."""
+    out: list[str] = []
+    used, pos = 0, 0
+    for found in _VERB.finditer(fmt):
+        out.append(fmt[pos : found.start()])
+        pos = found.end()
+        flags, width, dot, precision, verb = found.groups()
+        if verb == "%":
+            out.append("%")
+            continue
+        if not verb:
+            out.append("%!(NOVERB)")
+            continue
+        if used >= len(args):
+            out.append(f"%!{verb}(MISSING)")
+            continue
+        spec = _Spec(flags, int(width) if width else None, int(precision or 0) if dot else None)
+        out.append(format_verb(args[used], verb, spec))
+        used += 1
+    out.append(fmt[pos:])
+    if used < len(args):
+        extra = ", ".join(
+            f"{type_name(a)}={show(a)}" if a is not None else "<nil>" for a in args[used:]
+        )
+        out.append(f"%!(EXTRA {extra})")
+    return "".join(out)
+
+
+def format_verb(value: object, verb: str, spec: _Spec) -> str:
+    if verb == "T":
+        return _pad(type_name(value), spec)
+    return _format(value, verb, spec, 0)
+
+
+def _format(value: object, verb: str, spec: _Spec, depth: int) -> str:
+    if value is None:
+        return _pad("<nil>", spec) if verb == "v" else _bad(verb, value)
+    if isinstance(value, bool):
+        return _pad(str(value).lower(), spec) if verb in "vt" else _bad(verb, value)
+    if isinstance(value, int):
+        return _integer(value, verb, spec)
+    if isinstance(value, float):
+        return _float(value, verb, spec)
+    if isinstance(value, str):
+        return _string(value, verb, spec)
+    if isinstance(value, Time) and verb in "vsxXq":
+        return _string(str(value), verb, spec)
+    if isinstance(value, dict):
+        items = " ".join(
+            f"{_format(k, verb, spec, depth + 1)}:{_format(value[k], verb, spec, depth + 1)}"
+            for k in sorted(value)
+        )
+        return f"map[{items}]"
+    return _composite(value, verb, spec, depth)
+
+
+def _composite(value: object, verb: str, spec: _Spec, depth: int) -> str:
+    if isinstance(value, Sample | Struct) and (depth == 0 or not _is_pointer(value)):
+        fields = value.fields if isinstance(value, Struct) else vars(value)
+        inner = " ".join(_format(v, verb, spec, depth + 1) for v in fields.values())
+        return ("&" if _is_pointer(value) else "") + "{" + inner + "}"
+    if isinstance(value, list):
+        return "[" + " ".join(_format(v, verb, spec, depth + 1) for v in value) + "]"
+    if _is_pointer(value):
+        return "0xc000010000"  # Go prints a nested pointer's address; any address will do
+    return _bad(verb, value)
+
+
+def _is_pointer(value: object) -> bool:
+    return isinstance(value, Sample | Time) or (isinstance(value, Struct) and value.pointer)
+
+
+def _bad(verb: str, value: object) -> str:
+    if value is None:
+        return f"%!{verb}(<nil>)"
+    return f"%!{verb}({type_name(value)}={show(value)})"
+
+
+def _pad(text: str, spec: _Spec, zero_ok: bool = True) -> str:
+    width = spec.width or 0
+    if len(text) >= width:
+        return text
+    if "-" in spec.flags:
+        return text.ljust(width)
+    fill = "0" if "0" in spec.flags and zero_ok else " "
+    return text.rjust(width, fill)
+
+
+def _pyflags(spec: _Spec) -> str:
+    width = "" if spec.width is None else str(spec.width)
+    precision = "" if spec.precision is None else f".{spec.precision}"
+    return "%" + spec.flags + width + precision
+
+
+def _integer(value: int, verb: str, spec: _Spec) -> str:
+    if verb in "vd":
+        return (_pyflags(spec) + "d") % value
+    if verb in "xXob":
+        sign = "-" if value < 0 else ("+" if "+" in spec.flags else "")
+        digits = format(abs(value), {"x": "x", "X": "X", "o": "o", "b": "b"}[verb])
+        if spec.precision is not None:
+            digits = digits.zfill(spec.precision)
+        prefix = {"x": "0x", "X": "0X", "o": "0", "b": "0b"}[verb] if "#" in spec.flags else ""
+        return _pad_number(sign, prefix + digits, spec)
+    if verb == "O":
+        return _pad_number("-" if value < 0 else "", "0o" + format(abs(value), "o"), spec)
+    if verb == "c":
+        return _pad(chr(value), spec)
+    if verb == "q":
+        return _pad("'" + _quote_body(chr(value), "'") + "'", spec)
+    if verb == "U":
+        return _pad(f"U+{value:04X}", spec)
+    return _bad(verb, value)
+
+
+def _pad_number(sign: str, digits: str, spec: _Spec) -> str:
+    width = spec.width or 0
+    if "0" in spec.flags and "-" not in spec.flags and spec.precision is None:
+        return sign + digits.rjust(width - len(sign), "0")
+    return _pad(sign + digits, spec, zero_ok=False)
+
+
+def _float(value: float, verb: str, spec: _Spec) -> str:
+    if verb not in "vbgGxXfFeE":
+        return _bad(verb, value)
+    if math.isnan(value) or math.isinf(value):
+        text = go_float(value)
+        if text == "NaN" and ("+" in spec.flags or " " in spec.flags):
+            text = ("+" if "+" in spec.flags else " ") + text
+        return _pad(text, spec, zero_ok=False)
+    if verb in "xX":
+        return _pad(_hex_float(value, verb), spec)
+    if verb in "vgG" and spec.precision is None:
+        text = go_float(value, "G" if verb == "G" else "g")
+        if not text.startswith("-") and ("+" in spec.flags or " " in spec.flags):
+            text = ("+" if "+" in spec.flags else " ") + text
+        return (
+            _zero(text, spec) if "0" in spec.flags and "-" not in spec.flags else _pad(text, spec)
+        )
+    return (_pyflags(spec) + {"v": "g", "F": "f"}.get(verb, verb)) % value
+
+
+def _zero(text: str, spec: _Spec) -> str:
+    sign = text[0] if text[:1] in "+- " else ""
+    return sign + text[len(sign) :].rjust((spec.width or 0) - len(sign), "0")
+
+
+def _hex_float(value: float, verb: str) -> str:
+    """Go's %x of a float64: 0x1.8p+01."""
+    text = value.hex()  # -0x1.8000000000000p+1
+    sign = "-" if text.startswith("-") else ""
+    mantissa, _, exponent = text.lstrip("-")[2:].partition("p")
+    mantissa = mantissa.rstrip("0").rstrip(".")
+    number = int(exponent)
+    out = f"{sign}0x{mantissa}p{'-' if number < 0 else '+'}{abs(number):02d}"
+    return out.upper().replace("0X", "0X") if verb == "X" else out
+
+
+def _string(value: str, verb: str, spec: _Spec) -> str:
+    if spec.precision is not None and verb in "vsq":
+        value = value[: spec.precision]
+    if verb in "vs":
+        return _pad(value, spec)
+    if verb in "xX":
+        raw = value.encode().hex()
+        raw = " ".join(raw[i : i + 2] for i in range(0, len(raw), 2)) if " " in spec.flags else raw
+        return _pad(raw.upper() if verb == "X" else raw, spec)
+    if verb == "q":
+        if "#" in spec.flags and "`" not in value and value.isprintable():
+            return _pad("`" + value + "`", spec)
+        return _pad(go_quote(value), spec)
+    return _bad(verb, value)
+
+
+def go_quote(text: str) -> str:
+    """strconv.Quote."""
+    return '"' + _quote_body(text, '"') + '"'
+
+
+def _quote_body(text: str, quote: str) -> str:
+    escapes = {"\a": "\\a", "\b": "\\b", "\f": "\\f", "\n": "\\n", "\r": "\\r", "\t": "\\t"}
+    escapes |= {"\v": "\\v", "\\": "\\\\", quote: "\\" + quote}
+    out = []
+    for char in text:
+        if char in escapes:
+            out.append(escapes[char])
+        elif char.isprintable():
+            out.append(char)
+        elif ord(char) < 0x80:
+            out.append(f"\\x{ord(char):02x}")
+        elif ord(char) < 0x10000:
+            out.append(f"\\u{ord(char):04x}")
+        else:
+            out.append(f"\\U{ord(char):08x}")
+    return "".join(out)
