@@ -302,9 +302,9 @@ def humanize_duration(value: object) -> str:
     if abs(number) >= 1:
         sign = "-" if number < 0 else ""
         number = abs(number)
-        whole = int(number)
-        days, hours = whole // 86400, whole // 3600 % 24
-        minutes, seconds = whole // 60 % 60, whole % 60
+        whole = int(number) if number < 2.0**63 else -(2**63)  # Go's overflowing int64(v)
+        days, hours = _quo(whole, 86400), _rem(_quo(whole, 3600), 24)
+        minutes, seconds = _rem(_quo(whole, 60), 60), _rem(whole, 60)
         if days:
             return f"{sign}{days}d {hours}h {minutes}m {seconds}s"
         if hours:
@@ -318,6 +318,15 @@ def humanize_duration(value: object) -> str:
             break
         prefix, number = candidate, number * 1000
     return f"{_g4(number)}{prefix}s"
+
+
+def _quo(a: int, b: int) -> int:
+    """Go's integer division: truncated toward zero."""
+    return -(-a // b) if (a < 0) != (b < 0) else a // b
+
+
+def _rem(a: int, b: int) -> int:
+    return a - b * _quo(a, b)
 
 
 def humanize_percentage(value: object) -> str:

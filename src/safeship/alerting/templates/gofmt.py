@@ -277,8 +277,11 @@ def _float(value: float, verb: str, spec: _Spec) -> str:
         return _bad(verb, value)
     if math.isnan(value) or math.isinf(value):
         text = go_float(value)
-        if text == "NaN" and ("+" in spec.flags or " " in spec.flags):
-            text = ("+" if "+" in spec.flags else " ") + text
+        sign = "+" if "+" in spec.flags else " " if " " in spec.flags else ""
+        if text == "NaN" and sign:
+            text = sign + text
+        elif text == "+Inf" and sign == " ":
+            text = " Inf"
         return _pad(text, spec, zero_ok=False)
     if verb in "xX":
         return _pad(_hex_float(value, verb), spec)
