@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from safeship.alerting.templates.functions import ANY, Func, FuncError, truth
 from safeship.alerting.templates.gofmt import (
     HTML,
+    AnyMap,
     GoFunc,
     Sample,
     StrMap,
@@ -60,8 +61,7 @@ class _State:
         name = self.template.name
         if self.node is None:
             return TemplateError(f"template: {name}: {message}")
-        context = str(self.node)
-        context = context if len(context) <= 20 else context[:20] + "..."
+        context = str(self.node)  # whole: Go 1.19's ErrorContext does not shorten it
         where = self.template.where(self.node)
         return TemplateError(f'template: {where}: executing "{name}" at <{context}>: {message}')
 
@@ -105,7 +105,6 @@ class _State:
         del self.vars[mark:]
 
     def range(self, dot: object, node: Branch, value: object, mark: int) -> None:
-        self.node = node
         if isinstance(value, dict):
             items: list[tuple[object, object]] = [(k, value[k]) for k in sorted(value)]
         elif isinstance(value, list):
@@ -223,12 +222,15 @@ class _State:
         args: list[Node],
         final: object,
     ) -> object:
+        static: str | None = None  # an element of map[string]interface {} is an interface {}
         for ident in idents[:-1]:
-            receiver = self.field(ident, node, [], _MISSING, receiver)
-        return self.field(idents[-1], node, args, final, receiver)
+            inner = self.field(ident, [], _MISSING, receiver, static)
+            static = ANY if isinstance(receiver, AnyMap) else None
+            receiver = inner
+        return self.field(idents[-1], args, final, receiver, static)
 
     def field(
-        self, name: str, node: Node, args: list[Node], final: object, receiver: object
+        self, name: str, args: list[Node], final: object, receiver: object, static: str | None
     ) -> object:
         if receiver is None:
             return None
@@ -243,7 +245,7 @@ class _State:
             if has_args:
                 raise self.fail(f"{name} has arguments but cannot be invoked as function")
             return fields[name]
-        raise self.fail(f"can't evaluate field {name} in type {type_name(receiver)}")
+        raise self.fail(f"can't evaluate field {name} in type {static or type_name(receiver)}")
 
     def function(
         self, dot: object, node: Identifier, cmd: Node, args: list[Node] | None, final: object

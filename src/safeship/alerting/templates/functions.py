@@ -133,8 +133,8 @@ def length(item: object) -> int:
 def index(item: object, *keys: object) -> object:
     for key in keys:
         if isinstance(item, dict):
-            if not isinstance(key, str):
-                raise FuncError(f"{type_name(key)} is not index type for {type_name(item)}")
+            if not isinstance(key, str) or isinstance(key, HTML):
+                raise FuncError(f"value has type {type_name(key)}; should be string")
             item = item.get(key, "" if isinstance(item, StrMap) else None)
         elif isinstance(item, list | str):
             if not isinstance(key, int) or isinstance(key, bool):

@@ -231,6 +231,8 @@ class _Lexer:
             if self.i >= len(self.text):
                 raise self.fail(self.line_at(start), "unclosed action")
             if self.at_close():
+                if depth > 0:
+                    raise self.fail(self.line_at(start), "unclosed left paren")
                 return
             depth = self.lex_one(depth)
 
@@ -280,8 +282,6 @@ class _Lexer:
             self.emit("declare", i, i + 2)
             self.i = i + 2
         elif char in simple:
-            if char == ")" and depth == 0:
-                raise self.fail(self.line_at(i), "unexpected right paren")
             self.emit(simple[char], i, i + 1)
             self.i = i + 1
             depth += {"(": 1, ")": -1}.get(char, 0)
@@ -299,6 +299,9 @@ class _Lexer:
             self.check_terminator()
         elif char.isalnum() or char == "_":
             self.lex_word()
+        elif char.isascii() and char.isprintable():
+            self.emit("char_item", i, i + 1)  # Go's itemChar: the parser refuses it in context
+            self.i = i + 1
         else:
             raise self.fail(self.line_at(i), f"unrecognized character in action: {_char(char)}")
         return depth
@@ -326,10 +329,8 @@ class _Lexer:
         found = _NUMBER.match(self.text, self.i)
         end = found.end() if found else self.i
         if end == self.i or (end < len(self.text) and self.text[end].isalnum()):
-            bad = _WORD.match(self.text, end + 1).end() if end < len(self.text) else end  # type: ignore[union-attr]
-            raise self.fail(
-                self.line_at(self.i), f"bad number syntax: {_go_quote(self.text[self.i : bad])}"
-            )
+            bad = self.text[self.i : end + 1]  # Go stops one character past the number
+            raise self.fail(self.line_at(self.i), f"bad number syntax: {_go_quote(bad)}")
         self.emit("number", self.i, end)
         self.i = end
 
@@ -487,7 +488,7 @@ class Parser:
                 continue
             node, stop = self.text_or_action()
             if stop is not None:
-                raise self.error(f"unexpected {stop}")
+                raise self.error("unexpected {{" + stop.split()[0] + "}}")
             if node is not None:
                 body.append(node)
         return Template(self.name, self.text, body, self.defined)
@@ -515,7 +516,7 @@ class Parser:
         nodes: list[Node] = []
         while True:
             if self.peek_non_space().kind == "eof":
-                raise self.unexpected(self.peek(), "input")
+                raise self.error("unexpected EOF")
             node, stop = self.text_or_action()
             if stop is not None:
                 return nodes, stop
@@ -575,7 +576,7 @@ class Parser:
         orelse: list[Node] | None = None
         if stop == "else if":
             if kind != "if":
-                raise self.error(f"unexpected <if> in {kind}")  # Go 1.19: else if only in if
+                raise self.error("unexpected <if> in input")  # Go 1.19: else if only in if
             self.next_non_space()
             orelse = [self.control("if", self.tokens[self.at - 1].pos)]
         elif stop == "else":
@@ -730,16 +731,14 @@ class Parser:
 
 
 def _describe(token: Token) -> str:
-    names = {"close": "}}", "rparen": ")", "lparen": "(", "pipe": "|", "comma": ","}
-    if token.kind in names:
-        return f'"{names[token.kind]}"'
+    """Go's item.String(): <keyword>, EOF, or the token %q-quoted (10 characters at most)."""
     if token.kind == "keyword":
         return f"<{token.value}>"
-    if token.kind in ("declare", "assign"):
-        return f'"{token.value}"'
-    if token.kind == "space":
-        return "space"
-    return _go_quote(token.value) if token.kind in ("text",) else token.value
+    if token.kind == "eof":
+        return "EOF"
+    if len(token.value) > 10:
+        return _go_quote(token.value[:10]) + "..."
+    return _go_quote(token.value)
 
 
 def parse(text: str, name: str, functions: Collection[str]) -> Template:
