@@ -24,7 +24,6 @@ from safeship.alerting.templates.functions import (
     Func,
     QueryFunc,
     humanize,
-    prometheus,
 )
 from safeship.alerting.templates.gofmt import StrMap, Struct, go_float, show
 from safeship.alerting.templates.parse import Template, parse
@@ -48,6 +47,9 @@ __all__ = [
     "render",
     "show",
 ]
+
+
+_NO_ENV = Env()
 
 
 @functools.lru_cache(maxsize=4096)
@@ -97,17 +99,18 @@ def expand(
 ) -> str:
     """An alert label or annotation expanded as Prometheus's rule evaluation does; raises
     TemplateError with Prometheus's message ("error executing template __alert_X: ...")."""
-    env = env or Env()
+    if "{{" not in text:
+        return text  # what Go prints for a template without actions (the prelude prints nothing)
+    env = env or _NO_ENV
     name = f"__alert_{alert}"
     url = env.url_variable if env.url_variable is not None else env.external_url or ""
     data = alert_data(labels, value, external_labels=env.external_labels, external_url=url)
-    table = {**BUILTINS, **prometheus(env)}
     try:
         template = compile_template(PRELUDE + text, name=name)
     except TemplateError as exc:
         raise TemplateError(f"error parsing template {name}: {exc}") from None
     try:
-        return execute(template, data, table)
+        return execute(template, data, env.functions)
     except TemplateError as exc:
         raise TemplateError(f"error executing template {name}: {exc}") from None
 

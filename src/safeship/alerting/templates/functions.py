@@ -9,6 +9,7 @@ Go's reflection does. Nothing here does I/O: `query` runs through a callable pas
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import math
 import re
@@ -73,6 +74,11 @@ class Env:
     # What $externalURL holds when it differs from external_url: promtool sets it from the
     # test group's external_url while externalURL() still has no URL.
     url_variable: str | None = None
+
+    @functools.cached_property
+    def functions(self) -> dict[str, Func]:
+        """Go's builtins and Prometheus's functions over this Env, built once per Env."""
+        return {**BUILTINS, **prometheus(self)}
 
 
 # -- Go's builtins ---------------------------------------------------------------------------

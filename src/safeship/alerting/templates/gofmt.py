@@ -62,13 +62,15 @@ class Struct:
     """A Go struct value: named fields in order, and its type as %T prints it."""
 
     fields: dict[str, object]
-    type_name: str = ""
+    name: str = ""  # a named type's name; unnamed structs print their fields' types
     pointer: bool = False
 
-    def __post_init__(self) -> None:
-        if not self.type_name:
-            inner = "; ".join(f"{k} {type_name(v)}" for k, v in self.fields.items())
-            self.type_name = f"struct {{ {inner} }}"
+    @property
+    def type_name(self) -> str:
+        if self.name:
+            return self.name
+        inner = "; ".join(f"{k} {type_name(v)}" for k, v in self.fields.items())
+        return f"struct {{ {inner} }}"
 
 
 @dataclass
