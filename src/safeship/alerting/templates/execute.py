@@ -44,11 +44,6 @@ _NILABLE = ("*template.sample", "template.queryResult", "map[string]string", ANY
 _MAX_DEPTH = 1000
 
 
-class _Jump(Exception):
-    def __init__(self, kind: str) -> None:
-        self.kind = kind
-
-
 class _State:
     def __init__(self, template: Template, functions: Mapping[str, Func], depth: int = 0) -> None:
         self.template, self.functions = template, functions
@@ -66,21 +61,26 @@ class _State:
         return TemplateError(f'template: {where}: executing "{name}" at <{context}>: {message}')
 
     # -- walking ---------------------------------------------------------------------------
-    def walk(self, dot: object, nodes: list[Node]) -> None:
+    def walk(self, dot: object, nodes: list[Node]) -> str | None:
+        """Run `nodes`; "break" or "continue" when one of them reached such an action (the
+        enclosing range acts on it), else None."""
         for node in nodes:
             self.node = node
             if isinstance(node, Text):
                 self.out.append(node.text)
             elif isinstance(node, Branch):
-                self.branch(dot, node)
+                jump = self.branch(dot, node)
+                if jump is not None:
+                    return jump
             elif isinstance(node, Include):
                 self.include(dot, node)
             elif isinstance(node, Jump):
-                raise _Jump(node.kind)
+                return node.kind
             else:
                 value = self.pipeline(dot, node.pipe)  # type: ignore[attr-defined]
                 if not node.pipe.decl:  # type: ignore[attr-defined]
                     self.print(node, value)
+        return None
 
     def print(self, node: Node, value: object) -> None:
         self.node = node
@@ -93,18 +93,20 @@ class _State:
         else:
             self.out.append(show(value))
 
-    def branch(self, dot: object, node: Branch) -> None:
+    def branch(self, dot: object, node: Branch) -> str | None:
         mark = len(self.vars)
         value = self.pipeline(dot, node.pipe)
+        jump = None
         if node.kind == "range":
-            self.range(dot, node, value, mark)
+            self.range(dot, node, value)
         elif truth(value):
-            self.walk(value if node.kind == "with" else dot, node.body)
+            jump = self.walk(value if node.kind == "with" else dot, node.body)
         elif node.orelse is not None:
-            self.walk(dot, node.orelse)
+            jump = self.walk(dot, node.orelse)
         del self.vars[mark:]
+        return jump
 
-    def range(self, dot: object, node: Branch, value: object, mark: int) -> None:
+    def range(self, dot: object, node: Branch, value: object) -> None:
         if isinstance(value, dict):
             items: list[tuple[object, object]] = [(k, value[k]) for k in sorted(value)]
         elif isinstance(value, list):
@@ -119,13 +121,10 @@ class _State:
                 self.vars[top - 1] = (self.vars[top - 1][0], element)
             if len(node.pipe.decl) > 1:
                 self.vars[top - 2] = (self.vars[top - 2][0], key)
-            try:
-                self.walk(element, node.body)
-            except _Jump as jump:
-                if jump.kind == "break":
-                    break
-            finally:
-                del self.vars[top:]
+            jump = self.walk(element, node.body)
+            del self.vars[top:]
+            if jump == "break":
+                break
         if not items and node.orelse is not None:
             self.walk(dot, node.orelse)
 

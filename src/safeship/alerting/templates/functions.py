@@ -33,6 +33,7 @@ from safeship.alerting.templates.gofmt import (
     sprintln,
     type_name,
 )
+from safeship.core.errors import TemplateError
 
 ANY = "interface {}"
 # PromQL at the evaluation time -> (label pairs, value) per sample; raises with the message.
@@ -51,7 +52,7 @@ _SI_SMALL = ("m", "u", "n", "p", "f", "a", "z", "y")
 _IEC = ("ki", "Mi", "Gi", "Ti", "Pi", "Ei", "Zi", "Yi")
 
 
-class FuncError(Exception):
+class FuncError(TemplateError):
     """A Go function's error result: execution stops with "error calling NAME: ..."."""
 
 
