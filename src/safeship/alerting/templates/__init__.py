@@ -113,6 +113,8 @@ def expand(
         return execute(template, data, env.functions)
     except TemplateError as exc:
         raise TemplateError(f"error executing template {name}: {exc}") from None
+    except Exception as exc:  # Prometheus recovers a panic into the text too; never crash
+        raise TemplateError(f"panic expanding template {name}: {exc}") from None
 
 
 def check(text: str, *, alert: str = "") -> None:

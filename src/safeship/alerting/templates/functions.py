@@ -28,6 +28,7 @@ from safeship.alerting.templates.gofmt import (
     StrMap,
     Time,
     go_float,
+    show,
     sprint,
     sprintf,
     sprintln,
@@ -46,7 +47,11 @@ _DURATION = re.compile(
 )
 _DURATION_UNITS = (365 * 86400.0, 7 * 86400.0, 86400.0, 3600.0, 60.0, 1.0, 0.001)
 _GO_FLOAT = re.compile(r"[+-]?(?:\d+\.?\d*(?:[eE][+-]?\d+)?|\.\d+(?:[eE][+-]?\d+)?)")
+_UNDERSCORES = re.compile(
+    r"[+-]?(?:0[xX]_?)?[0-9a-fA-F]+(?:_[0-9a-fA-F]+)*(?:\.[0-9a-fA-F_]*)?(?:[eEpP][+-]?\d+)?"
+)
 _GO_SPECIAL = re.compile(r"[+-]?(?:inf|infinity)|nan", re.IGNORECASE)
+_NAMED_ANGLE = re.compile(r"(?:^|[^\\])(?:\\\\)*\(\?<")
 _SI = ("k", "M", "G", "T", "P", "E", "Z", "Y")
 _SI_SMALL = ("m", "u", "n", "p", "f", "a", "z", "y")
 _IEC = ("ki", "Mi", "Gi", "Ti", "Pi", "Ei", "Zi", "Yi")
@@ -94,26 +99,40 @@ def truth(value: object) -> bool:
     return True
 
 
+def _basic(value: object) -> str | None:
+    """Go's basicKind: the kinds that compare by value (HTML is a string kind)."""
+    for kind, name in ((bool, "bool"), (int, "int"), (float, "float"), (str, "string")):
+        if isinstance(value, kind):
+            return name
+    return None
+
+
 def _kind(value: object) -> str:
-    if isinstance(value, bool):
-        return "bool"
-    if isinstance(value, int):
-        return "int"
-    if isinstance(value, float):
-        return "float"
-    if isinstance(value, str):
-        return "string"
-    raise FuncError("invalid type for comparison")
+    kind = _basic(value)
+    if kind is None:
+        raise FuncError("invalid type for comparison")
+    return kind
 
 
 def eq(first: object, *others: object) -> bool:
-    kind = _kind(first)
+    """Go 1.19's eq: basic kinds by value, nil equals nil, maps and slices refuse."""
     if not others:
         raise FuncError("missing argument for comparison")
+    kind = _basic(first)
     for other in others:
-        if _kind(other) != kind:
-            raise FuncError("incompatible types for comparison")
-        if first == other:
+        if kind != _basic(other):
+            if first is not None and other is not None:
+                raise FuncError("incompatible types for comparison")
+            truth = False
+        elif kind is not None:
+            truth = first == other
+        elif first is None or other is None:
+            truth = first is None and other is None
+        elif isinstance(other, dict | list):
+            raise FuncError(f"non-comparable type {show(other)}: {type_name(other)}")
+        else:
+            truth = first is other  # pointers compare by identity
+        if truth:
             return True
     return False
 
@@ -132,8 +151,8 @@ def length(item: object) -> int:
         return len(item.encode())
     if isinstance(item, dict | list):
         return len(item)
-    if item is None:
-        raise FuncError("len of nil pointer")
+    if item is None:  # Go panics asking a zero reflect.Value for its type
+        raise FuncError("reflect: call of reflect.Value.Type on zero Value")
     raise FuncError(f"len of type {type_name(item)}")
 
 
@@ -247,6 +266,10 @@ def to_float(value: object) -> float:
 
 def parse_float(text: str) -> float:
     """strconv.ParseFloat(text, 64) with Go's error wording."""
+    if "_" in text:  # Go accepts underscores where its literals do: between digits
+        if not _UNDERSCORES.fullmatch(text):
+            raise FuncError(f"strconv.ParseFloat: parsing {_quote(text)}: invalid syntax")
+        return parse_float(text.replace("_", ""))
     if _GO_SPECIAL.fullmatch(text):
         return float(text.lower().replace("infinity", "inf"))
     try:
@@ -368,7 +391,7 @@ def title(text: str) -> str:
         separator = not (previous.isalnum() or previous == "_")
         if previous.isascii() is False and not previous.isalnum():
             separator = previous.isspace()
-        out.append(_upper(char) if separator else char)
+        out.append(_title(char) if separator else char)
         previous = char
     return "".join(out)
 
@@ -378,12 +401,18 @@ def _upper(char: str) -> str:
     return upper if len(upper) == 1 else char
 
 
+def _title(char: str) -> str:
+    titled = char.title()  # unicode.ToTitle: Ǆ and ǆ become ǅ
+    return titled if len(titled) == 1 else char
+
+
 def _lower(char: str) -> str:
-    lower = char.lower()
-    return lower if len(lower) == 1 else char
+    return char.lower()[:1] or char  # unicode.ToLower maps İ to i, one rune for one
 
 
 def _regex(pattern: str) -> _re2.RE2:
+    if _NAMED_ANGLE.search(pattern):  # Go's regexp (before Go 1.22) has only (?P<name>
+        raise FuncError("error parsing regexp: invalid or unsupported Perl syntax: `(?<`")
     compiled = _re2.RE2(pattern.encode(), _RE2_OPTIONS)
     if not compiled.ok():
         code, _, arg = compiled.error().decode(errors="replace").partition(": ")

@@ -15,8 +15,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
-_VERB = re.compile(r"%([-+# 0]*)(\d*)(?:(\.)(\d*))?(.|$)", re.DOTALL)
-
 
 class StrMap(dict[str, str]):
     """map[string]string: label sets."""
@@ -152,32 +150,111 @@ class _Spec:
 
 
 def sprintf(fmt: str, args: list[object]) -> str:
-    """fmt.Sprintf with Go's verbs and Go's complaints (%!d(string=x), MISSING, EXTRA)."""
-    out: list[str] = []
-    used, pos = 0, 0
-    for found in _VERB.finditer(fmt):
-        out.append(fmt[pos : found.start()])
-        pos = found.end()
-        flags, width, dot, precision, verb = found.groups()
+    """fmt.Sprintf with Go's verbs, argument indexes (%[2]v), `*` widths and Go's complaints
+    (%!d(string=x), MISSING, BADINDEX, NOVERB, EXTRA)."""
+    printer = _Printer(fmt, args)
+    printer.run()
+    return "".join(printer.out)
+
+
+class _Printer:
+    """Go's doPrintf, one directive at a time."""
+
+    def __init__(self, fmt: str, args: list[object]) -> None:
+        self.fmt, self.args = fmt, args
+        self.out: list[str] = []
+        self.i, self.arg = 0, 0
+        self.reordered = self.good_index = False
+
+    def run(self) -> None:
+        while self.i < len(self.fmt):
+            percent = self.fmt.find("%", self.i)
+            if percent < 0:
+                self.out.append(self.fmt[self.i :])
+                break
+            self.out.append(self.fmt[self.i : percent])
+            self.i = percent + 1
+            if not self.directive():
+                break
+        if not self.reordered and self.arg < len(self.args):
+            rest = self.args[self.arg :]
+            extra = ", ".join("<nil>" if a is None else f"{type_name(a)}={show(a)}" for a in rest)
+            self.out.append(f"%!(EXTRA {extra})")
+
+    def directive(self) -> bool:
+        self.good_index = True
+        flags = self.take(r"[-+# 0]*")
+        after_index = self.index()
+        width = self.number_or_star(after_index)
+        precision = None
+        if self.fmt.startswith(".", self.i) and self.i + 1 < len(self.fmt):
+            self.i += 1
+            self.good_index = self.good_index and not after_index
+            after_index = self.index()
+            precision = self.number_or_star(after_index, precision=True)
+            after_index = after_index and not self.fmt.startswith("*", self.i - 1)
+        if not after_index:
+            self.index()
+        if self.i >= len(self.fmt):
+            self.out.append("%!(NOVERB)")
+            return False
+        verb = self.fmt[self.i]
+        self.i += 1
         if verb == "%":
-            out.append("%")
-            continue
-        if not verb:
-            out.append("%!(NOVERB)")
-            continue
-        if used >= len(args):
-            out.append(f"%!{verb}(MISSING)")
-            continue
-        spec = _Spec(flags, int(width) if width else None, int(precision or 0) if dot else None)
-        out.append(format_verb(args[used], verb, spec))
-        used += 1
-    out.append(fmt[pos:])
-    if used < len(args):
-        extra = ", ".join(
-            f"{type_name(a)}={show(a)}" if a is not None else "<nil>" for a in args[used:]
-        )
-        out.append(f"%!(EXTRA {extra})")
-    return "".join(out)
+            self.out.append("%")
+        elif not self.good_index:
+            self.out.append(f"%!{verb}(BADINDEX)")
+        elif self.arg >= len(self.args):
+            self.out.append(f"%!{verb}(MISSING)")
+        else:
+            if width is not None and width < 0:
+                flags, width = flags.replace("0", "") + "-", -width
+            if verb == "v":  # %+v and %#v are Go's plusV and sharpV: no sign; field names
+                flags = flags.replace("+", "P")
+            self.out.append(format_verb(self.args[self.arg], verb, _Spec(flags, width, precision)))
+            self.arg += 1
+        return True
+
+    def take(self, pattern: str) -> str:
+        found = re.compile(pattern).match(self.fmt, self.i)
+        text = found.group(0) if found else ""
+        self.i += len(text)
+        return text
+
+    def index(self) -> bool:
+        """An explicit argument index [n]; True when one was read."""
+        if not self.fmt.startswith("[", self.i):
+            return False
+        self.reordered = True
+        found = re.compile(r"\[(\d+)\]").match(self.fmt, self.i)
+        if found is None:
+            close = self.fmt.find("]", self.i)
+            self.i = close + 1 if close >= 0 else self.i + 1
+            self.good_index = False
+            return close >= 0
+        self.i = found.end()
+        number = int(found.group(1)) - 1
+        if 0 <= number < len(self.args):
+            self.arg = number
+            return True
+        self.good_index = False
+        return True
+
+    def number_or_star(self, after_index: bool, *, precision: bool = False) -> int | None:
+        if self.fmt.startswith("*", self.i):
+            self.i += 1
+            value = self.args[self.arg] if self.arg < len(self.args) else None
+            self.arg += self.arg < len(self.args)
+            ok = isinstance(value, int) and not isinstance(value, bool) and abs(value) < 1e6
+            if not ok:
+                self.out.append("%!(BADPREC)" if precision else "%!(BADWIDTH)")
+                return None
+            assert isinstance(value, int)
+            return None if precision and value < 0 else value
+        digits = self.take(r"\d*")
+        if digits and after_index and not precision:
+            self.good_index = False
+        return int(digits) if digits else (0 if precision else None)
 
 
 def format_verb(value: object, verb: str, spec: _Spec) -> str:
@@ -187,10 +264,14 @@ def format_verb(value: object, verb: str, spec: _Spec) -> str:
 
 
 def _format(value: object, verb: str, spec: _Spec, depth: int) -> str:
+    if verb == "v" and "#" in spec.flags and isinstance(value, str | dict):
+        return _go_syntax(value)
     if value is None:
         return _pad("<nil>", spec) if verb == "v" else _bad(verb, value)
     if isinstance(value, bool):
         return _pad(str(value).lower(), spec) if verb in "vt" else _bad(verb, value)
+    if verb == "v" and isinstance(value, int | float):  # sharpV and plusV mean nothing here
+        spec = _Spec(spec.flags.replace("#", "").replace("P", ""), spec.width, spec.precision)
     if isinstance(value, int):
         return _integer(value, verb, spec)
     if isinstance(value, float):
@@ -199,6 +280,9 @@ def _format(value: object, verb: str, spec: _Spec, depth: int) -> str:
         return _string(value, verb, spec)
     if isinstance(value, Time) and verb in "vsxXq":
         return _string(str(value), verb, spec)
+    if isinstance(value, Time) and verb == "d":  # the struct: wall ns, seconds since year 1, loc
+        seconds, nanos = divmod(value.unix_ns, 1_000_000_000)
+        return f"&{{{nanos} {seconds + 62135596800} 0}}"
     if isinstance(value, dict):
         items = " ".join(
             f"{_format(k, verb, spec, depth + 1)}:{_format(value[k], verb, spec, depth + 1)}"
@@ -211,13 +295,33 @@ def _format(value: object, verb: str, spec: _Spec, depth: int) -> str:
 def _composite(value: object, verb: str, spec: _Spec, depth: int) -> str:
     if isinstance(value, Sample | Struct) and (depth == 0 or not _is_pointer(value)):
         fields = value.fields if isinstance(value, Struct) else vars(value)
-        inner = " ".join(_format(v, verb, spec, depth + 1) for v in fields.values())
-        return ("&" if _is_pointer(value) else "") + "{" + inner + "}"
+        amp = "&" if _is_pointer(value) else ""
+        if verb == "v" and "#" in spec.flags:  # &template.sample{Labels:..., Value:0.75}
+            inner = ", ".join(f"{k}:{_format(v, verb, spec, depth + 1)}" for k, v in fields.items())
+            return f"{amp}{type_name(value).lstrip('*')}{{{inner}}}"
+        named = verb == "v" and "P" in spec.flags
+        inner = " ".join(
+            (f"{k}:" if named else "") + _format(v, verb, spec, depth + 1)
+            for k, v in fields.items()
+        )
+        return amp + "{" + inner + "}"
     if isinstance(value, list):
         return "[" + " ".join(_format(v, verb, spec, depth + 1) for v in value) + "]"
     if _is_pointer(value):
         return "0xc000010000"  # Go prints a nested pointer's address; any address will do
     return _bad(verb, value)
+
+
+def _go_syntax(value: str | dict[str, object]) -> str:
+    """%#v of a string or map: Go source syntax."""
+    if isinstance(value, str):
+        return go_quote(value)
+    kind = type_name(value)
+    items = ", ".join(
+        f"{go_quote(k)}:{_go_syntax(v) if isinstance(v, str) else show(v)}"
+        for k, v in sorted(value.items())
+    )
+    return f"{kind}{{{items}}}"
 
 
 def _is_pointer(value: object) -> bool:
@@ -287,6 +391,9 @@ def _float(value: float, verb: str, spec: _Spec) -> str:
         return _pad(text, spec, zero_ok=False)
     if verb in "xX":
         return _pad(_hex_float(value, verb), spec)
+    if verb == "b":  # mantissa p exponent, powers of two: 5629499534213120p-50
+        mantissa, exponent = math.frexp(value)
+        return _pad(f"{int(mantissa * 2**53)}p{exponent - 53:+d}", spec)
     if verb in "vgG" and spec.precision is None:
         text = go_float(value, "G" if verb == "G" else "g")
         if not text.startswith("-") and ("+" in spec.flags or " " in spec.flags):
@@ -321,27 +428,28 @@ def _string(value: str, verb: str, spec: _Spec) -> str:
     if verb in "xX":
         raw = value.encode().hex()
         raw = " ".join(raw[i : i + 2] for i in range(0, len(raw), 2)) if " " in spec.flags else raw
+        raw = ("0x" + raw) if "#" in spec.flags and raw else raw
         return _pad(raw.upper() if verb == "X" else raw, spec)
     if verb == "q":
         if "#" in spec.flags and "`" not in value and value.isprintable():
             return _pad("`" + value + "`", spec)
-        return _pad(go_quote(value), spec)
+        return _pad(go_quote(value, ascii_only="+" in spec.flags), spec)
     return _bad(verb, value)
 
 
-def go_quote(text: str) -> str:
-    """strconv.Quote."""
-    return '"' + _quote_body(text, '"') + '"'
+def go_quote(text: str, *, ascii_only: bool = False) -> str:
+    """strconv.Quote (QuoteToASCII when `ascii_only`, as %+q does)."""
+    return '"' + _quote_body(text, '"', ascii_only=ascii_only) + '"'
 
 
-def _quote_body(text: str, quote: str) -> str:
+def _quote_body(text: str, quote: str, *, ascii_only: bool = False) -> str:
     escapes = {"\a": "\\a", "\b": "\\b", "\f": "\\f", "\n": "\\n", "\r": "\\r", "\t": "\\t"}
     escapes |= {"\v": "\\v", "\\": "\\\\", quote: "\\" + quote}
     out = []
     for char in text:
         if char in escapes:
             out.append(escapes[char])
-        elif char.isprintable():
+        elif char.isprintable() and (char.isascii() or not ascii_only):
             out.append(char)
         elif ord(char) < 0x80:
             out.append(f"\\x{ord(char):02x}")

@@ -9,6 +9,7 @@ the text; `str(node)` prints a node back as Go does, for execution errors (execu
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
@@ -398,17 +399,19 @@ def number(text: str) -> Number:
         return Number(ord(value), float(ord(value)), prefers_float=False)
     if text.endswith("i"):
         raise ValueError(f"illegal number syntax: {_go_quote(text)}")
-    as_int = _go_int(text)
+    whole = _go_int(text)
+    if whole is not None and -(2**63) <= whole < 2**64:  # an int64 or a uint64
+        as_int = whole if whole < 2**63 else None
+        hexint = text.lstrip("+-")[:2].lower() == "0x"
+        prefers = not hexint and any(c in text for c in ".eEpP")
+        return Number(as_int, float(whole), prefers)
     as_float = _go_float_literal(text)
-    if as_int is None and as_float is None:
+    if as_float is None:
         raise ValueError(f"illegal number syntax: {_go_quote(text)}")
-    if as_int is None and as_float is not None and as_float.is_integer():
-        as_int = int(as_float) if abs(as_float) < 2**63 else None
-    if as_float is None and as_int is not None:
-        as_float = float(as_int)
-    hexint = text.lstrip("+-")[:2].lower() == "0x" and "p" not in text.lower()
-    prefers = as_float is not None and not hexint and any(c in text for c in ".eEpP")
-    return Number(as_int, as_float, prefers)
+    if not any(c in text for c in ".eEpP"):
+        raise ValueError(f"integer overflow: {_go_quote(text)}")
+    as_int = int(as_float) if as_float.is_integer() and abs(as_float) < 2**63 else None
+    return Number(as_int, as_float, prefers_float=True)
 
 
 def _go_int(text: str) -> int | None:
@@ -418,8 +421,7 @@ def _go_int(text: str) -> int | None:
         value = int(body.replace("_", ""), 8) if octal else int(body, 0)
     except ValueError:
         return None
-    value = -value if text.startswith("-") else value
-    return value if -(2**63) <= value < 2**63 else None
+    return -value if text.startswith("-") else value
 
 
 def _go_float_literal(text: str) -> float | None:
@@ -427,8 +429,9 @@ def _go_float_literal(text: str) -> float | None:
     try:
         if "x" in body.lower():
             return float.fromhex(body) if "p" in body.lower() else None
-        return float(body)
-    except ValueError:
+        number = float(body)
+        return None if math.isinf(number) else number  # Go: out of range
+    except (ValueError, OverflowError):
         return None
 
 
@@ -597,6 +600,7 @@ class Parser:
 
     def include(self, pos: int) -> Node:
         name = self.template_name("template clause")
+        pos = self.tokens[self.at - 1].pos  # Go places a template node at its name
         pipe = None
         if self.peek_non_space().kind != "close":
             pipe = self.pipeline("template clause", self.peek_non_space().pos)
@@ -606,10 +610,11 @@ class Parser:
 
     def block(self, pos: int) -> Node:
         name = self.template_name("block clause")
+        pos = self.tokens[self.at - 1].pos
         pipe = self.pipeline("block clause", self.peek_non_space().pos)
-        saved, self.vars = self.vars, ["$"]
+        saved, self.vars, depth, self.range_depth = self.vars, ["$"], self.range_depth, 0
         body, stop = self.item_list()
-        self.vars = saved
+        self.vars, self.range_depth = saved, depth
         if stop != "end":
             raise self.error(f"unexpected {{{{{stop}}}}} in block clause")
         self.defined[name] = body
