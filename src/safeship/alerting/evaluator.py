@@ -111,7 +111,7 @@ def _current(rule: Rule, samples: Sequence[Sample], env: Env) -> dict[Labels, tu
                 "vector contains metrics with the same labelset after applying alert labels"
             )
         texts = {k: _expand(rule, v, context, value, env) for k, v in rule.annotations.items()}
-        notes = make_labels(texts)
+        notes: Labels = tuple(sorted(texts.items()))  # empty annotations stay, as in Prometheus
         found[key] = (value, notes)
     return found
 

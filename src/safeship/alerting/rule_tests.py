@@ -182,7 +182,8 @@ class _Loader:
         body = self.mapping(node, "exp_alerts")
         labels = self.strings(body.get("exp_labels"), "exp_labels")
         notes = self.strings(body.get("exp_annotations"), "exp_annotations")
-        return make_labels({**labels, "alertname": alertname}), make_labels(notes)
+        # Annotations keep empty values (Prometheus's alerts do); labels drop them.
+        return make_labels({**labels, "alertname": alertname}), tuple(sorted(notes.items()))
 
     def strings(self, node: yaml.Node | None, key: str) -> dict[str, str]:
         if node is None:

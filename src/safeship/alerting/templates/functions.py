@@ -166,8 +166,11 @@ def index(item: object, *keys: object) -> object:
             if not isinstance(key, int) or isinstance(key, bool):
                 raise FuncError(f"cannot index slice/array with type {type_name(key)}")
             size = len(item.encode()) if isinstance(item, str) else len(item)
-            if not 0 <= key < size:
+            if not 0 <= key <= size:
                 raise FuncError(f"index out of range: {key}")
+            if key == size:  # Go's bounds check lets len through; reflect then panics
+                kind = "string" if isinstance(item, str) else "slice"
+                raise FuncError(f"reflect: {kind} index out of range")
             item = item.encode()[key] if isinstance(item, str) else item[key]
         elif item is None:
             raise FuncError("index of untyped nil")
