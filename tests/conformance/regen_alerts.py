@@ -22,7 +22,7 @@ from typing import Any
 
 import yaml
 
-from safeship.alerting.templates.parse import unquote
+from safeship.alerting.templates.nodes import unquote
 from safeship.core.durations import parse_duration
 from safeship.metrics.series_notation import format_duration
 

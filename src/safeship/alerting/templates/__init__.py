@@ -7,8 +7,9 @@ into the text as "<error expanding template: ...>". `rules check` refuses a temp
 does not parse (Prometheus's rulefmt does too). `render` is the general entry (any data,
 any extra functions) for other users of Go templates, such as notification templates.
 
-Modules: parse.py (grammar → nodes), execute.py (nodes + data → text), functions.py (Go's
-builtins and Prometheus's functions), gofmt.py (Go values and fmt's printing).
+Modules, in the order text flows through them: lex.py (text → tokens), parse.py (tokens →
+nodes.py's tree), execute.py (tree + data → text), with builtins.py (Go's functions),
+functions.py (Prometheus's), values.py (Go's types) and gofmt.py (Go's fmt).
 """
 
 from __future__ import annotations
@@ -16,17 +17,13 @@ from __future__ import annotations
 import functools
 from collections.abc import Collection, Mapping
 
+from safeship.alerting.templates.builtins import BUILTINS, Func
 from safeship.alerting.templates.execute import execute
-from safeship.alerting.templates.functions import (
-    BUILTINS,
-    NAMES,
-    Env,
-    Func,
-    QueryFunc,
-    humanize,
-)
-from safeship.alerting.templates.gofmt import StrMap, Struct, go_float, show
-from safeship.alerting.templates.parse import Template, parse
+from safeship.alerting.templates.functions import NAMES, Env, QueryFunc, humanize
+from safeship.alerting.templates.gofmt import go_float, show
+from safeship.alerting.templates.nodes import Template
+from safeship.alerting.templates.parse import parse
+from safeship.alerting.templates.values import StrMap, Struct
 from safeship.core.errors import TemplateError
 
 # Prometheus prepends these to every alert template (rules/alerting.go).

@@ -10,19 +10,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from safeship.alerting.templates.functions import ANY, Func, FuncError, truth
-from safeship.alerting.templates.gofmt import (
-    HTML,
-    AnyMap,
-    GoFunc,
-    Sample,
-    StrMap,
-    Struct,
-    Time,
-    show,
-    type_name,
-)
-from safeship.alerting.templates.parse import (
+from safeship.alerting.templates.builtins import ANY, Func, FuncError, truth
+from safeship.alerting.templates.gofmt import show
+from safeship.alerting.templates.nodes import (
     Branch,
     Chain,
     Command,
@@ -36,6 +26,14 @@ from safeship.alerting.templates.parse import (
     Pipe,
     Template,
     Text,
+)
+from safeship.alerting.templates.values import (
+    AnyMap,
+    GoFunc,
+    Sample,
+    StrMap,
+    Struct,
+    type_name,
 )
 from safeship.core.errors import TemplateError
 
@@ -342,6 +340,3 @@ def execute(template: Template, data: object, functions: Mapping[str, Func]) -> 
     state.vars = [("$", data)]
     state.walk(data, template.body)
     return "".join(state.out)
-
-
-__all__ = ["HTML", "Time", "execute"]

@@ -1,104 +1,19 @@
-"""Go values as templates see them, and how Go's fmt prints them (Sprint, Sprintf's verbs).
+"""How Go's fmt prints values: Sprint, Sprintln, Sprintf with Go's verbs and complaints.
 
-Python values stand for Go's: str → string, bool, int, float → float64, None → nil, and the
-small classes below for Go's typed values (map[string]string, Prometheus's *sample, ...).
-`type_name` gives Go's %T (error messages quote it) and `sprintf` implements the verbs
-`%v %s %d %f %e %g %x %X %o %b %q %t %c %T %%` with flags, width and precision, including
-Go's `%!d(float64=1)` for a verb that does not fit its value, so output matches byte for byte.
+`%v %s %d %f %F %e %E %g %G %x %X %o %O %b %q %t %c %U %T %%` with flags, width, precision,
+argument indexes and `*`, including Go's `%!d(float64=1)` for a verb that does not fit its
+value, so template output matches Prometheus byte for byte. Floats print like strconv's
+shortest 'g' (1e+06, not 1000000), NaN and ±Inf as Go spells them.
 """
 
 from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from dataclasses import dataclass
 from decimal import Decimal
 
-
-class StrMap(dict[str, str]):
-    """map[string]string: label sets."""
-
-
-class AnyMap(dict[str, object]):
-    """map[string]interface {}: what `args` returns."""
-
-
-class HTML(str):
-    """html/template.HTML: what `safeHtml` returns (a string kind, but not a string)."""
-
-    __slots__ = ()
-
-
-class QueryResult(list["Sample"]):
-    """Prometheus's queryResult: the samples `query` returns."""
-
-
-@dataclass
-class Sample:
-    """*template.sample: one query result, with `Labels` and `Value`."""
-
-    Labels: StrMap
-    Value: float
-
-
-@dataclass(frozen=True)
-class Time:
-    """*time.Time (UTC) from `toTime`; prints as Go's Time.String()."""
-
-    unix_ns: int
-
-    def __str__(self) -> str:
-        seconds, nanos = divmod(self.unix_ns, 1_000_000_000)
-        moment = datetime(1970, 1, 1, tzinfo=UTC) + timedelta(seconds=seconds)
-        fraction = f".{nanos:09d}".rstrip("0") if nanos else ""
-        return moment.strftime("%Y-%m-%d %H:%M:%S") + fraction + " +0000 UTC"
-
-
-@dataclass
-class Struct:
-    """A Go struct value: named fields in order, and its type as %T prints it."""
-
-    fields: dict[str, object]
-    name: str = ""  # a named type's name; unnamed structs print their fields' types
-    pointer: bool = False
-
-    @property
-    def type_name(self) -> str:
-        if self.name:
-            return self.name
-        inner = "; ".join(f"{k} {type_name(v)}" for k, v in self.fields.items())
-        return f"struct {{ {inner} }}"
-
-
-@dataclass
-class GoFunc:
-    """A function value the template can hold (rare: `call` needs one)."""
-
-    name: str
-    call: object = field(repr=False)
-
-
-def type_name(value: object) -> str:
-    """Go's %T of a value."""
-    names: list[tuple[type, str]] = [
-        (bool, "bool"),
-        (HTML, "template.HTML"),
-        (str, "string"),
-        (int, "int"),
-        (float, "float64"),
-        (StrMap, "map[string]string"),
-        (AnyMap, "map[string]interface {}"),
-        (QueryResult, "template.queryResult"),
-        (Sample, "*template.sample"),
-        (Time, "*time.Time"),
-    ]
-    for kind, name in names:
-        if isinstance(value, kind):
-            return name
-    if isinstance(value, Struct):
-        return ("*" if value.pointer else "") + value.type_name
-    return "<nil>" if value is None else type(value).__name__
+from safeship.alerting.templates.values import Sample, Struct, Time, type_name
 
 
 def go_float(number: float, verb: str = "g", precision: int = -1) -> str:

@@ -9,430 +9,28 @@ the text; `str(node)` prints a node back as Go does, for execution errors (execu
 
 from __future__ import annotations
 
-import math
-import re
-from collections.abc import Callable, Collection
-from dataclasses import dataclass, field
+from collections.abc import Collection
 
+from safeship.alerting.templates.lex import Lexer, Token
+from safeship.alerting.templates.nodes import (
+    Action,
+    Branch,
+    Chain,
+    Command,
+    Field,
+    Identifier,
+    Include,
+    Jump,
+    Literal,
+    Node,
+    Pipe,
+    Template,
+    Text,
+    go_quote,
+    number,
+    unquote,
+)
 from safeship.core.errors import TemplateError
-
-KEYWORDS = frozenset(
-    ["block", "break", "continue", "define", "else", "end", "if", "range", "template", "with"]
-)
-_SPACE = " \t\r\n"
-_WORD = re.compile(r"\w*", re.UNICODE)
-_NUMBER = re.compile(
-    r"[+-]?(?:0[xX][0-9a-fA-F_]*(?:\.[0-9a-fA-F_]*)?(?:[pP][+-]?[0-9_]+)?"
-    r"|0[bB][01_]*|0[oO][0-7_]*|[0-9_]*(?:\.[0-9_]*)?(?:[eE][+-]?[0-9_]+)?)i?"
-)
-_ESCAPES = {"a": "\a", "b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t", "v": "\v"}
-
-
-# -- nodes -----------------------------------------------------------------------------------
-@dataclass
-class Node:
-    pos: int
-
-
-@dataclass
-class Text(Node):
-    text: str
-
-
-@dataclass
-class Literal(Node):
-    """A constant operand: a string, number, bool, nil or dot; `source` is how it was written."""
-
-    source: str
-    value: object = None
-    number: Number | None = None
-
-    def __str__(self) -> str:
-        return self.source
-
-
-@dataclass(frozen=True)
-class Number:
-    """A number constant as Go's parse.NumberNode keeps it: every type it can be."""
-
-    as_int: int | None
-    as_float: float | None
-    prefers_float: bool  # written with . e or p (and not hex/char): an ideal float
-
-
-@dataclass
-class Field(Node):
-    """`.A.B` (variable None) or `$x.A.B`; Go's FieldNode and VariableNode."""
-
-    variable: str | None
-    idents: list[str]
-
-    def __str__(self) -> str:
-        if self.variable is None:
-            return "".join("." + i for i in self.idents)
-        return ".".join([self.variable, *self.idents])
-
-
-@dataclass
-class Identifier(Node):
-    name: str
-
-    def __str__(self) -> str:
-        return self.name
-
-
-@dataclass
-class Chain(Node):
-    """`(pipeline).A.B`: fields of a computed value."""
-
-    node: Node
-    fields: list[str]
-
-    def __str__(self) -> str:
-        inner = f"({self.node})" if isinstance(self.node, Pipe) else str(self.node)
-        return inner + "".join("." + f for f in self.fields)
-
-
-@dataclass
-class Command(Node):
-    args: list[Node]
-
-    def __str__(self) -> str:
-        return " ".join(f"({a})" if isinstance(a, Pipe) else str(a) for a in self.args)
-
-
-@dataclass
-class Pipe(Node):
-    decl: list[str]
-    is_assign: bool
-    cmds: list[Command]
-
-    def __str__(self) -> str:
-        head = ", ".join(self.decl) + (" = " if self.is_assign else " := ") if self.decl else ""
-        return head + " | ".join(str(c) for c in self.cmds)
-
-
-@dataclass
-class Action(Node):
-    pipe: Pipe
-
-    def __str__(self) -> str:
-        return "{{" + str(self.pipe) + "}}"
-
-
-@dataclass
-class Branch(Node):
-    """`if`, `with` or `range` with its body and optional else."""
-
-    kind: str
-    pipe: Pipe
-    body: list[Node]
-    orelse: list[Node] | None
-
-    def __str__(self) -> str:
-        return "{{" + self.kind + " " + str(self.pipe) + "}}"
-
-
-@dataclass
-class Include(Node):
-    """`{{template "name" pipeline}}`."""
-
-    name: str
-    pipe: Pipe | None
-
-    def __str__(self) -> str:
-        return "{{template " + _quote(self.name) + (f" {self.pipe}" if self.pipe else "") + "}}"
-
-
-@dataclass
-class Jump(Node):
-    kind: str  # break | continue
-
-    def __str__(self) -> str:
-        return "{{" + self.kind + "}}"
-
-
-@dataclass
-class Template:
-    """A parsed template: its body and the templates it defines (`define`, `block`)."""
-
-    name: str
-    text: str
-    body: list[Node]
-    defined: dict[str, list[Node]] = field(default_factory=dict)
-
-    def where(self, node: Node) -> str:
-        """Go's ErrorContext location: NAME:LINE:COLUMN (0-based byte column)."""
-        before = self.text.encode()[: node.pos].decode(errors="replace")
-        line = before.count("\n") + 1
-        column = node.pos if line == 1 else len(before) - before.rfind("\n") - 1
-        return f"{self.name}:{line}:{column}"
-
-
-def _quote(text: str) -> str:
-    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
-
-
-# -- lexing ----------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class Token:
-    kind: str  # text, open, close, space, word, field, var, string, raw, char, number, bool,
-    # pipe, lparen, rparen, declare, assign, comma, dot, nil, keyword, eof
-    value: str
-    pos: int  # byte offset
-    line: int
-
-
-class _Lexer:
-    def __init__(self, text: str, fail: Callable[[int, str], TemplateError]) -> None:
-        self.text, self.fail = text, fail
-        self.i = 0
-        self.tokens: list[Token] = []
-        self.trim_next = False
-
-    def emit(self, kind: str, start: int, end: int) -> None:
-        value = self.text[start:end]
-        pos = len(self.text[:start].encode())
-        self.tokens.append(Token(kind, value, pos, self.text.count("\n", 0, start) + 1))
-
-    def run(self) -> list[Token]:
-        while self.i < len(self.text):
-            self.lex_text()
-        self.emit("eof", len(self.text), len(self.text))
-        return self.tokens
-
-    def lex_text(self) -> None:
-        start = self.i
-        if self.trim_next:
-            while start < len(self.text) and self.text[start] in _SPACE:
-                start += 1
-            self.trim_next = False
-        found = self.text.find("{{", start)
-        end = len(self.text) if found < 0 else found
-        text_end = end
-        trim = found >= 0 and self.text.startswith("-", found + 2)
-        trim = trim and found + 3 < len(self.text) and self.text[found + 3] in _SPACE
-        if trim:
-            while text_end > start and self.text[text_end - 1] in _SPACE:
-                text_end -= 1
-        if text_end > start:
-            self.emit("text", start, text_end)
-        self.i = end
-        if found >= 0:
-            self.lex_action(found, trim)
-
-    def lex_action(self, start: int, trim: bool) -> None:
-        self.i = start + (4 if trim else 2)
-        if self.text.startswith("/*", self.i):
-            self.lex_comment(start)
-            return
-        self.emit("open", start, start + 2)
-        depth = 0
-        while True:
-            if self.i >= len(self.text):
-                raise self.fail(self.line_at(start), "unclosed action")
-            if self.at_close():
-                if depth > 0:
-                    raise self.fail(self.line_at(start), "unclosed left paren")
-                return
-            depth = self.lex_one(depth)
-
-    def line_at(self, offset: int) -> int:
-        return self.text.count("\n", 0, offset) + 1
-
-    def at_close(self) -> bool:
-        if self.text.startswith(" -}}", self.i) or self.text[self.i :].startswith(
-            tuple(c + "-}}" for c in _SPACE)
-        ):
-            self.emit("close", self.i + 2, self.i + 4)
-            self.i += 4
-            self.trim_next = True
-            return True
-        if self.text.startswith("}}", self.i):
-            self.emit("close", self.i, self.i + 2)
-            self.i += 2
-            return True
-        return False
-
-    def lex_comment(self, start: int) -> None:
-        end = self.text.find("*/", self.i + 2)
-        if end < 0:
-            raise self.fail(self.line_at(start), "unclosed comment")
-        self.i = end + 2
-        if self.text.startswith("}}", self.i):
-            self.i += 2
-        elif self.text[self.i : self.i + 1] in tuple(_SPACE) and self.text.startswith(
-            "-}}", self.i + 1
-        ):
-            self.i += 4
-            self.trim_next = True
-        else:
-            raise self.fail(self.line_at(start), "comment ends before closing delimiter")
-
-    def lex_one(self, depth: int) -> int:
-        text, i = self.text, self.i
-        char = text[i]
-        simple = {"|": "pipe", "(": "lparen", ")": "rparen", ",": "comma", "=": "assign"}
-        if char in _SPACE:
-            end = i
-            while end < len(text) and text[end] in _SPACE and not self.closes_at(end):
-                end += 1
-            self.emit("space", i, max(end, i + 1))
-            self.i = max(end, i + 1)
-        elif text.startswith(":=", i):
-            self.emit("declare", i, i + 2)
-            self.i = i + 2
-        elif char in simple:
-            self.emit(simple[char], i, i + 1)
-            self.i = i + 1
-            depth += {"(": 1, ")": -1}.get(char, 0)
-        elif char in "\"`'":
-            self.lex_quote(char)
-        elif char in "+-" or char.isdigit() or (char == "." and text[i + 1 : i + 2].isdigit()):
-            self.lex_number()
-        elif char in ".$":
-            end = _WORD.match(text, i + 1).end()  # type: ignore[union-attr]
-            if char == "." and end == i + 1:
-                self.emit("dot", i, i + 1)
-            else:
-                self.emit("field" if char == "." else "var", i, end)
-            self.i = end
-            self.check_terminator()
-        elif char.isalnum() or char == "_":
-            self.lex_word()
-        elif char.isascii() and char.isprintable():
-            self.emit("char_item", i, i + 1)  # Go's itemChar: the parser refuses it in context
-            self.i = i + 1
-        else:
-            raise self.fail(self.line_at(i), f"unrecognized character in action: {_char(char)}")
-        return depth
-
-    def closes_at(self, offset: int) -> bool:
-        return self.text.startswith(("}}", " -}}"), offset) or (
-            self.text[offset] in _SPACE and self.text.startswith("-}}", offset + 1)
-        )
-
-    def check_terminator(self) -> None:
-        rest = self.text[self.i : self.i + 1]
-        if rest and not (rest in _SPACE + ".,|:()" or self.text.startswith("}}", self.i)):
-            raise self.fail(self.line_at(self.i), f"bad character {_char(rest)}")
-
-    def lex_word(self) -> None:
-        end = _WORD.match(self.text, self.i).end()  # type: ignore[union-attr]
-        word = self.text[self.i : end]
-        kind = "keyword" if word in KEYWORDS else "word"
-        kind = "bool" if word in ("true", "false") else "nil" if word == "nil" else kind
-        self.emit(kind, self.i, end)
-        self.i = end
-        self.check_terminator()
-
-    def lex_number(self) -> None:
-        found = _NUMBER.match(self.text, self.i)
-        end = found.end() if found else self.i
-        if end == self.i or (end < len(self.text) and self.text[end].isalnum()):
-            bad = self.text[self.i : end + 1]  # Go stops one character past the number
-            raise self.fail(self.line_at(self.i), f"bad number syntax: {_go_quote(bad)}")
-        self.emit("number", self.i, end)
-        self.i = end
-
-    def lex_quote(self, quote: str) -> None:
-        i = self.i + 1
-        names = {'"': "quoted string", "`": "raw quoted string", "'": "character constant"}
-        while True:
-            if i >= len(self.text) or (quote != "`" and self.text[i] == "\n"):
-                raise self.fail(self.line_at(self.i), f"unterminated {names[quote]}")
-            if quote != "`" and self.text[i] == "\\":
-                i += 2
-                continue
-            if self.text[i] == quote:
-                break
-            i += 1
-        kind = {'"': "string", "`": "raw", "'": "char"}[quote]
-        self.emit(kind, self.i, i + 1)
-        self.i = i + 1
-
-
-def _char(char: str) -> str:
-    """Go's %#U of a rune: U+0026 '&'."""
-    return f"U+{ord(char):04X} '{char}'" if char.isprintable() else f"U+{ord(char):04X}"
-
-
-def _go_quote(text: str) -> str:
-    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
-
-
-def unquote(source: str) -> str:
-    """strconv.Unquote of a Go string literal (interpreted or raw); ValueError if invalid."""
-    if source.startswith("`"):
-        return source[1:-1].replace("\r", "")
-    body, out, i = source[1:-1], [], 0
-    while i < len(body):
-        char = body[i]
-        if char != "\\":
-            out.append(char)
-            i += 1
-            continue
-        code = body[i + 1 : i + 2]
-        if code in _ESCAPES:
-            out.append(_ESCAPES[code])
-            i += 2
-        elif code in ("\\", source[0]):
-            out.append(code)
-            i += 2
-        else:
-            size = {"x": 2, "u": 4, "U": 8}.get(code, 3 if code.isdigit() else 0)
-            digits = body[i + (1 if code.isdigit() else 2) :][:size]
-            base = 8 if code.isdigit() else 16
-            if not size or len(digits) < size or not re.fullmatch(r"[0-9a-fA-F]+", digits):
-                raise ValueError("invalid syntax")
-            out.append(chr(int(digits, base)))
-            i += (1 if code.isdigit() else 2) + size
-    return "".join(out)
-
-
-def number(text: str) -> Number:
-    """Every type a number constant can take, as parse.newNumber decides it."""
-    if text.startswith("'"):
-        value = unquote('"' + text[1:-1].replace('"', '\\"') + '"')
-        if len(value) != 1:
-            raise ValueError(f"malformed character constant: {text}")
-        return Number(ord(value), float(ord(value)), prefers_float=False)
-    if text.endswith("i"):
-        raise ValueError(f"illegal number syntax: {_go_quote(text)}")
-    whole = _go_int(text)
-    if whole is not None and -(2**63) <= whole < 2**64:  # an int64 or a uint64
-        as_int = whole if whole < 2**63 else None
-        hexint = text.lstrip("+-")[:2].lower() == "0x"
-        prefers = not hexint and any(c in text for c in ".eEpP")
-        return Number(as_int, float(whole), prefers)
-    as_float = _go_float_literal(text)
-    if as_float is None:
-        raise ValueError(f"illegal number syntax: {_go_quote(text)}")
-    if not any(c in text for c in ".eEpP"):
-        raise ValueError(f"integer overflow: {_go_quote(text)}")
-    as_int = int(as_float) if as_float.is_integer() and abs(as_float) < 2**63 else None
-    return Number(as_int, as_float, prefers_float=True)
-
-
-def _go_int(text: str) -> int | None:
-    body = text.lstrip("+-")
-    try:
-        octal = re.fullmatch(r"0[0-7_]+", body)  # Go reads 017 as octal; Python refuses it
-        value = int(body.replace("_", ""), 8) if octal else int(body, 0)
-    except ValueError:
-        return None
-    return -value if text.startswith("-") else value
-
-
-def _go_float_literal(text: str) -> float | None:
-    body = text.replace("_", "")
-    try:
-        if "x" in body.lower():
-            return float.fromhex(body) if "p" in body.lower() else None
-        number = float(body)
-        return None if math.isinf(number) else number  # Go: out of range
-    except (ValueError, OverflowError):
-        return None
 
 
 # -- parsing ---------------------------------------------------------------------------------
@@ -441,7 +39,7 @@ class Parser:
 
     def __init__(self, text: str, name: str, functions: Collection[str]) -> None:
         self.text, self.name, self.functions = text, name, functions
-        self.tokens = _Lexer(text, self.error_at_line).run()
+        self.tokens = Lexer(text, self.error_at_line).run()
         self.at = 0
         self.vars = ["$"]
         self.range_depth = 0
@@ -647,7 +245,7 @@ class Parser:
             if after.kind == "declare":
                 self.vars.append(token.value)
             elif token.value not in self.vars:
-                raise self.error(f"undefined variable {_go_quote(token.value)}")
+                raise self.error(f"undefined variable {go_quote(token.value)}")
             return [token.value], after.kind == "assign"
         if after.kind == "comma" and context == "range":
             self.next()
@@ -700,7 +298,7 @@ class Parser:
         if isinstance(node, Field):
             return Field(pos, node.variable, node.idents + fields)
         if isinstance(node, Literal):
-            raise self.error(f"unexpected . after term {_go_quote(str(node))}")
+            raise self.error(f"unexpected . after term {go_quote(str(node))}")
         return Chain(pos, node, fields)
 
     def term(self) -> Node | None:
@@ -708,13 +306,13 @@ class Parser:
         kind, value, pos = token.kind, token.value, token.pos
         if kind == "word":
             if value not in self.functions:
-                raise self.error(f"function {_go_quote(value)} not defined")
+                raise self.error(f"function {go_quote(value)} not defined")
             return Identifier(pos, value)
         if kind in ("dot", "nil", "bool"):
             return Literal(pos, value, {"dot": None, "nil": None}.get(kind, value == "true"))
         if kind == "var":
             if value not in self.vars:
-                raise self.error(f"undefined variable {_go_quote(value)}")
+                raise self.error(f"undefined variable {go_quote(value)}")
             return Field(pos, value, [])
         if kind == "field":
             return Field(pos, None, [value[1:]])
@@ -742,8 +340,8 @@ def _describe(token: Token) -> str:
     if token.kind == "eof":
         return "EOF"
     if len(token.value) > 10:
-        return _go_quote(token.value[:10]) + "..."
-    return _go_quote(token.value)
+        return go_quote(token.value[:10]) + "..."
+    return go_quote(token.value)
 
 
 def parse(text: str, name: str, functions: Collection[str]) -> Template:
