@@ -8,12 +8,13 @@ way Go's reflection does; a Go error result is a FuncError ("error calling NAME:
 
 from __future__ import annotations
 
+import itertools
 import urllib.parse
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from safeship.alerting.templates.gofmt import show, sprint, sprintf, sprintln
-from safeship.alerting.templates.values import HTML, StrMap, type_name
+from safeship.alerting.templates.gofmt import printable, show, sprint, sprintf, sprintln
+from safeship.alerting.templates.values import HTML, StrMap, Struct, type_name
 from safeship.core.errors import TemplateError
 
 ANY = "interface {}"
@@ -70,8 +71,14 @@ def eq(first: object, *others: object) -> bool:
             truth = first == other
         elif first is None or other is None:
             truth = first is None and other is None
-        elif isinstance(other, dict | list):
-            raise FuncError(f"non-comparable type {show(other)}: {type_name(other)}")
+        elif type_name(first) != type_name(other):
+            one, two = sprintf("%s", [first]), show(other)
+            raise FuncError(
+                f"non-comparable types {one}: {type_name(first)}, {type_name(other)}: {two}"
+            )
+        elif isinstance(other, dict | list) or (isinstance(other, Struct) and not other.pointer):
+            shown = sprintf("%s", [other])  # maps, slices and structs holding maps
+            raise FuncError(f"non-comparable type {shown}: {type_name(other)}")
         else:
             truth = first is other  # pointers compare by identity
         if truth:
@@ -98,6 +105,17 @@ def length(item: object) -> int:
     raise FuncError(f"len of type {type_name(item)}")
 
 
+def _index_arg(key: object, cap: int) -> int:
+    """Go's indexArg: an integer in 0..cap (cap itself passes; reflect refuses it later)."""
+    if key is None:
+        raise FuncError("cannot index slice/array with nil")
+    if not isinstance(key, int) or isinstance(key, bool):
+        raise FuncError(f"cannot index slice/array with type {type_name(key)}")
+    if not 0 <= key <= cap:
+        raise FuncError(f"index out of range: {key}")
+    return key
+
+
 def index(item: object, *keys: object) -> object:
     for key in keys:
         if isinstance(item, dict):
@@ -105,15 +123,12 @@ def index(item: object, *keys: object) -> object:
                 raise FuncError(f"value has type {type_name(key)}; should be string")
             item = item.get(key, "" if isinstance(item, StrMap) else None)
         elif isinstance(item, list | str):
-            if not isinstance(key, int) or isinstance(key, bool):
-                raise FuncError(f"cannot index slice/array with type {type_name(key)}")
-            size = len(item.encode()) if isinstance(item, str) else len(item)
-            if not 0 <= key <= size:
-                raise FuncError(f"index out of range: {key}")
-            if key == size:  # Go's bounds check lets len through; reflect then panics
+            data = item.encode() if isinstance(item, str) else item  # strings index bytes
+            at = _index_arg(key, len(data))
+            if at == len(data):
                 kind = "string" if isinstance(item, str) else "slice"
                 raise FuncError(f"reflect: {kind} index out of range")
-            item = item.encode()[key] if isinstance(item, str) else item[key]
+            item = data[at]
         elif item is None:
             raise FuncError("index of untyped nil")
         else:
@@ -122,16 +137,25 @@ def index(item: object, *keys: object) -> object:
 
 
 def slice_(item: object, *bounds: object) -> object:
+    """Go's slice: item[i:j] (strings by bytes) with Go's checks and words."""
+    if item is None:
+        raise FuncError("slice of untyped nil")
+    if len(bounds) > 3:
+        raise FuncError(f"too many slice indexes: {len(bounds)}")
     if not isinstance(item, str | list):
         raise FuncError(f"can't slice item of type {type_name(item)}")
-    ints = [b for b in bounds if isinstance(b, int) and not isinstance(b, bool)]
-    if len(ints) != len(bounds) or len(bounds) > (2 if isinstance(item, str) else 3):
-        raise FuncError("invalid slice index")
-    size = len(item)
-    start, end = (ints + [0, size])[0], (ints[1:] + [size])[0]
-    if not 0 <= start <= end <= size:
-        raise FuncError(f"invalid slice index: {start} > {end}")
-    return item[start:end]
+    if isinstance(item, str) and len(bounds) == 3:
+        raise FuncError("cannot 3-index slice a string")
+    data = item.encode() if isinstance(item, str) else item
+    edges = [0, len(data)]
+    for i, bound in enumerate(bounds):
+        at = _index_arg(bound, len(data))
+        edges[i : i + 1] = [at]
+    for low, high in itertools.pairwise(edges):
+        if low > high:
+            raise FuncError(f"invalid slice index: {low} > {high}")
+    part = data[edges[0] : edges[1]]
+    return part.decode(errors="replace") if isinstance(part, bytes) else type(item)(part)
 
 
 def html_escape(*args: object) -> str:
@@ -159,9 +183,10 @@ def urlquery(*args: object) -> str:
 
 
 def _eval_args(args: Sequence[object]) -> str:
+    """Go's evalArgs: Sprint of the arguments as a template would print them."""
     if len(args) == 1 and isinstance(args[0], str):
         return args[0]
-    return sprint(*args)
+    return sprint(*(printable(a) for a in args))
 
 
 def call(fn: object, *args: object) -> object:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from safeship.alerting.templates.builtins import ANY, Func, FuncError, truth
-from safeship.alerting.templates.gofmt import show
+from safeship.alerting.templates.gofmt import printable, show
 from safeship.alerting.templates.nodes import (
     Branch,
     Chain,
@@ -82,14 +82,9 @@ class _State:
 
     def print(self, node: Node, value: object) -> None:
         self.node = node
-        if value is None:
-            self.out.append("<no value>")
-        elif isinstance(value, GoFunc):
+        if isinstance(value, GoFunc):
             raise self.fail(f"can't print {node} of type {type_name(value)}")
-        elif isinstance(value, Sample) or (isinstance(value, Struct) and value.pointer):
-            self.out.append(show(value, depth=0).removeprefix("&"))
-        else:
-            self.out.append(show(value))
+        self.out.append(show(printable(value)))
 
     def branch(self, dot: object, node: Branch) -> str | None:
         mark = len(self.vars)
@@ -112,7 +107,7 @@ class _State:
         elif value is None:
             items = []
         else:
-            raise self.fail(f"range can't iterate over {show(value)}")
+            raise self.fail(f"range can't iterate over {show(printable(value))}")
         top = len(self.vars)
         for key, element in items:
             if node.pipe.decl:

@@ -38,7 +38,7 @@ _NIL_DEREF = "runtime error: invalid memory address or nil pointer dereference"
 _RE2_OPTIONS = re2.Options()
 _RE2_OPTIONS.log_errors = False
 _DURATION = re.compile(
-    r"^(?:(\d+)y)?(?:(\d+)w)?(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?(?:(\d+)ms)?$"
+    r"(?:(\d+)y)?(?:(\d+)w)?(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?(?:(\d+)ms)?"
 )
 _DURATION_UNITS = (365 * 86400.0, 7 * 86400.0, 86400.0, 3600.0, 60.0, 1.0, 0.001)
 _GO_FLOAT = re.compile(r"[+-]?(?:\d+\.?\d*(?:[eE][+-]?\d+)?|\.\d+(?:[eE][+-]?\d+)?)")
@@ -351,7 +351,7 @@ def parse_duration(text: str) -> float:
         return 0.0
     if not text:
         raise FuncError("empty duration string")
-    found = _DURATION.match(text)
+    found = _DURATION.fullmatch(text)  # not match(...$): $ would pass a trailing newline
     if found is None:
         raise FuncError(f"not a valid duration string: {go_quote(text)}")
     millis = sum(

@@ -38,6 +38,17 @@ def go_float(number: float, verb: str = "g", precision: int = -1) -> str:
     return out.upper() if verb == "G" else out
 
 
+def printable(value: object) -> object:
+    """Go's printableValue: nil is "<no value>" and a pointer prints as what it points to."""
+    if value is None:
+        return "<no value>"
+    if isinstance(value, Sample):
+        return Struct({"Labels": value.Labels, "Value": value.Value}, name="template.sample")
+    if isinstance(value, Struct) and value.pointer:
+        return Struct(value.fields, name=value.type_name.lstrip("*"))
+    return value
+
+
 def sprint(*args: object) -> str:
     """fmt.Sprint: a space between operands when neither side is a string."""
     out: list[str] = []
@@ -62,6 +73,9 @@ class _Spec:
     flags: str
     width: int | None
     precision: int | None
+
+
+_NO_SPEC = _Spec("", None, None)
 
 
 def sprintf(fmt: str, args: list[object]) -> str:
@@ -182,9 +196,9 @@ def _format(value: object, verb: str, spec: _Spec, depth: int) -> str:
     if verb == "v" and "#" in spec.flags and isinstance(value, str | dict):
         return _go_syntax(value)
     if value is None:
-        return _pad("<nil>", spec) if verb == "v" else _bad(verb, value)
+        return _pad("<nil>", spec) if verb == "v" else _bad(verb, value, spec)
     if isinstance(value, bool):
-        return _pad(str(value).lower(), spec) if verb in "vt" else _bad(verb, value)
+        return _pad(str(value).lower(), spec) if verb in "vt" else _bad(verb, value, spec)
     if verb == "v" and isinstance(value, int | float):  # sharpV and plusV mean nothing here
         spec = _Spec(spec.flags.replace("#", "").replace("P", ""), spec.width, spec.precision)
     if isinstance(value, int):
@@ -222,9 +236,11 @@ def _composite(value: object, verb: str, spec: _Spec, depth: int) -> str:
         return amp + "{" + inner + "}"
     if isinstance(value, list):
         return "[" + " ".join(_format(v, verb, spec, depth + 1) for v in value) + "]"
+    if _is_pointer(value) and verb not in "vbodxX":
+        return _bad(verb, value, spec)  # %!s(*template.sample=&{...})
     if _is_pointer(value):
         return "0xc000010000"  # Go prints a nested pointer's address; any address will do
-    return _bad(verb, value)
+    return _bad(verb, value, spec)
 
 
 def _go_syntax(value: str | dict[str, object]) -> str:
@@ -243,10 +259,11 @@ def _is_pointer(value: object) -> bool:
     return isinstance(value, Sample | Time) or (isinstance(value, Struct) and value.pointer)
 
 
-def _bad(verb: str, value: object) -> str:
+def _bad(verb: str, value: object, spec: _Spec = _NO_SPEC) -> str:
+    """Go's badVerb: the value printed with %v under the same flags, width and precision."""
     if value is None:
         return f"%!{verb}(<nil>)"
-    return f"%!{verb}({type_name(value)}={show(value)})"
+    return f"%!{verb}({type_name(value)}={_format(value, 'v', spec, 0)})"
 
 
 def _pad(text: str, spec: _Spec, zero_ok: bool = True) -> str:
@@ -283,7 +300,7 @@ def _integer(value: int, verb: str, spec: _Spec) -> str:
         return _pad("'" + _quote_body(chr(value), "'") + "'", spec)
     if verb == "U":
         return _pad(f"U+{value:04X}", spec)
-    return _bad(verb, value)
+    return _bad(verb, value, spec)
 
 
 def _pad_number(sign: str, digits: str, spec: _Spec) -> str:
@@ -295,7 +312,7 @@ def _pad_number(sign: str, digits: str, spec: _Spec) -> str:
 
 def _float(value: float, verb: str, spec: _Spec) -> str:
     if verb not in "vbgGxXfFeE":
-        return _bad(verb, value)
+        return _bad(verb, value, spec)
     if math.isnan(value) or math.isinf(value):
         text = go_float(value)
         sign = "+" if "+" in spec.flags else " " if " " in spec.flags else ""
@@ -349,7 +366,7 @@ def _string(value: str, verb: str, spec: _Spec) -> str:
         if "#" in spec.flags and "`" not in value and value.isprintable():
             return _pad("`" + value + "`", spec)
         return _pad(go_quote(value, ascii_only="+" in spec.flags), spec)
-    return _bad(verb, value)
+    return _bad(verb, value, spec)
 
 
 def go_quote(text: str, *, ascii_only: bool = False) -> str:
