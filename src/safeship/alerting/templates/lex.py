@@ -8,7 +8,6 @@ refused with its words ("unclosed action", "bad number syntax: \"12a\"", ...).
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
 from dataclasses import dataclass
 
 from safeship.alerting.templates.nodes import go_quote
@@ -19,24 +18,31 @@ KEYWORDS = frozenset(
 )
 _SPACE = " \t\r\n"
 _WORD = re.compile(r"\w*", re.UNICODE)
-_NUMBER = re.compile(
-    r"[+-]?(?:0[xX][0-9a-fA-F_]*(?:\.[0-9a-fA-F_]*)?(?:[pP][+-]?[0-9_]+)?"
-    r"|0[bB][01_]*|0[oO][0-7_]*|[0-9_]*(?:\.[0-9_]*)?(?:[eE][+-]?[0-9_]+)?)i?"
-)
 
 
 @dataclass(frozen=True)
 class Token:
     kind: str  # text, open, close, space, word, field, var, string, raw, char, number, bool,
-    # pipe, lparen, rparen, declare, assign, comma, dot, nil, keyword, eof
+    # pipe, lparen, rparen, declare, assign, comma, dot, nil, keyword, char_item, error, eof
     value: str
     pos: int  # byte offset
     line: int
 
 
+class LexError(TemplateError):
+    """What Go's lexer emits as an error item; the parser reports it when it gets there."""
+
+    def __init__(self, message: str, offset: int) -> None:
+        super().__init__(message)
+        self.message, self.offset = message, offset
+
+
 class Lexer:
-    def __init__(self, text: str, fail: Callable[[int, str], TemplateError]) -> None:
-        self.text, self.fail = text, fail
+    """Text → tokens. A lexing error ends the tokens with an `error` token: Go's lexer runs
+    in step with the parser, so an earlier parse error is reported before it."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
         self.i = 0
         self.tokens: list[Token] = []
         self.trim_next = False
@@ -47,10 +53,17 @@ class Lexer:
         self.tokens.append(Token(kind, value, pos, self.text.count("\n", 0, start) + 1))
 
     def run(self) -> list[Token]:
-        while self.i < len(self.text):
-            self.lex_text()
+        try:
+            while self.i < len(self.text):
+                self.lex_text()
+        except LexError as exc:
+            pos = len(self.text[: exc.offset].encode())
+            self.tokens.append(Token("error", exc.message, pos, self.line_at(exc.offset)))
         self.emit("eof", len(self.text), len(self.text))
         return self.tokens
+
+    def fail(self, offset: int, message: str) -> LexError:
+        return LexError(message, offset)
 
     def lex_text(self) -> None:
         start = self.i
@@ -81,34 +94,31 @@ class Lexer:
         depth = 0
         while True:
             if self.i >= len(self.text):
-                raise self.fail(self.line_at(start), "unclosed action")
-            if self.at_close():
-                if depth > 0:
-                    raise self.fail(self.line_at(start), "unclosed left paren")
+                raise self.fail(self.i, "unclosed action")
+            if self.closes_at(self.i):
+                if depth > 0:  # refused at the delimiter, before it is emitted
+                    raise self.fail(self.i, "unclosed left paren")
+                self.close()
                 return
             depth = self.lex_one(depth)
 
     def line_at(self, offset: int) -> int:
         return self.text.count("\n", 0, offset) + 1
 
-    def at_close(self) -> bool:
-        if self.text.startswith(" -}}", self.i) or self.text[self.i :].startswith(
-            tuple(c + "-}}" for c in _SPACE)
-        ):
-            self.emit("close", self.i + 2, self.i + 4)
-            self.i += 4
-            self.trim_next = True
-            return True
+    def close(self) -> None:
+        """Emit the `}}` at self.i (or ` -}}`, which trims the text that follows)."""
         if self.text.startswith("}}", self.i):
             self.emit("close", self.i, self.i + 2)
             self.i += 2
-            return True
-        return False
+            return
+        self.emit("close", self.i + 2, self.i + 4)
+        self.i += 4
+        self.trim_next = True
 
     def lex_comment(self, start: int) -> None:
         end = self.text.find("*/", self.i + 2)
         if end < 0:
-            raise self.fail(self.line_at(start), "unclosed comment")
+            raise self.fail(start, "unclosed comment")
         self.i = end + 2
         if self.text.startswith("}}", self.i):
             self.i += 2
@@ -118,7 +128,7 @@ class Lexer:
             self.i += 4
             self.trim_next = True
         else:
-            raise self.fail(self.line_at(start), "comment ends before closing delimiter")
+            raise self.fail(start, "comment ends before closing delimiter")
 
     def lex_one(self, depth: int) -> int:
         text, i = self.text, self.i
@@ -139,23 +149,31 @@ class Lexer:
             depth += {"(": 1, ")": -1}.get(char, 0)
         elif char in "\"`'":
             self.lex_quote(char)
-        elif char in "+-" or char.isdigit() or (char == "." and text[i + 1 : i + 2].isdigit()):
+        elif (
+            char in "+-"
+            or char.isdigit()
+            or (
+                char == "."
+                and not text[i + 1 : i + 2].isalpha()
+                and (i + 1 == len(text) or text[i + 1].isdigit())
+            )
+        ):  # a lone final "." too, as Go
             self.lex_number()
         elif char in ".$":
             end = _WORD.match(text, i + 1).end()  # type: ignore[union-attr]
+            self.check_terminator(end)
             if char == "." and end == i + 1:
                 self.emit("dot", i, i + 1)
             else:
                 self.emit("field" if char == "." else "var", i, end)
             self.i = end
-            self.check_terminator()
         elif char.isalnum() or char == "_":
             self.lex_word()
         elif char.isascii() and char.isprintable():
             self.emit("char_item", i, i + 1)  # Go's itemChar: the parser refuses it in context
             self.i = i + 1
         else:
-            raise self.fail(self.line_at(i), f"unrecognized character in action: {_char(char)}")
+            raise self.fail(i, f"unrecognized character in action: {_char(char)}")
         return depth
 
     def closes_at(self, offset: int) -> bool:
@@ -163,26 +181,57 @@ class Lexer:
             self.text[offset] in _SPACE and self.text.startswith("-}}", offset + 1)
         )
 
-    def check_terminator(self) -> None:
-        rest = self.text[self.i : self.i + 1]
-        if rest and not (rest in _SPACE + ".,|:()" or self.text.startswith("}}", self.i)):
-            raise self.fail(self.line_at(self.i), f"bad character {_char(rest)}")
+    def check_terminator(self, end: int) -> None:
+        """Go's atTerminator after a word at self.i..end: space, . , | : ( ) or }."""
+        after = self.text[end : end + 1]
+        if after and after not in _SPACE + ".,|:()}":
+            raise self.fail(self.i, f"bad character {_char(after)}")
 
     def lex_word(self) -> None:
         end = _WORD.match(self.text, self.i).end()  # type: ignore[union-attr]
         word = self.text[self.i : end]
         kind = "keyword" if word in KEYWORDS else "word"
         kind = "bool" if word in ("true", "false") else "nil" if word == "nil" else kind
+        self.check_terminator(end)  # before emitting: Go emits the error instead of the word
         self.emit(kind, self.i, end)
         self.i = end
-        self.check_terminator()
 
     def lex_number(self) -> None:
-        found = _NUMBER.match(self.text, self.i)
-        end = found.end() if found else self.i
-        if end == self.i or (end < len(self.text) and self.text[end].isalnum()):
-            bad = self.text[self.i : end + 1]  # Go stops one character past the number
-            raise self.fail(self.line_at(self.i), f"bad number syntax: {go_quote(bad)}")
+        """Go's scanNumber, step by step: what it accepts is what the parser then reads."""
+        text, end = self.text, self.i
+
+        def accept(chars: str) -> bool:
+            nonlocal end
+            if end < len(text) and text[end] in chars:
+                end += 1
+                return True
+            return False
+
+        def accept_run(chars: str) -> None:
+            while accept(chars):
+                pass
+
+        accept("+-")
+        digits = "0123456789_"
+        if accept("0"):
+            for prefix, run in (
+                ("xX", "0123456789abcdefABCDEF_"),
+                ("oO", "01234567_"),
+                ("bB", "01_"),
+            ):
+                if accept(prefix):
+                    digits = run
+                    break
+        accept_run(digits)
+        if accept("."):
+            accept_run(digits)
+        exponent = {11: "eE", 23: "pP"}.get(len(digits))
+        if exponent and accept(exponent):
+            accept("+-")
+            accept_run("0123456789_")
+        accept("i")
+        if end < len(text) and (text[end].isalnum() or text[end] == "_"):
+            raise self.fail(self.i, f"bad number syntax: {go_quote(text[self.i : end + 1])}")
         self.emit("number", self.i, end)
         self.i = end
 
@@ -191,7 +240,7 @@ class Lexer:
         names = {'"': "quoted string", "`": "raw quoted string", "'": "character constant"}
         while True:
             if i >= len(self.text) or (quote != "`" and self.text[i] == "\n"):
-                raise self.fail(self.line_at(self.i), f"unterminated {names[quote]}")
+                raise self.fail(self.i, f"unterminated {names[quote]}")
             if quote != "`" and self.text[i] == "\\":
                 i += 2
                 continue

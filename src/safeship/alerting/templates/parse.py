@@ -39,8 +39,10 @@ class Parser:
 
     def __init__(self, text: str, name: str, functions: Collection[str]) -> None:
         self.text, self.name, self.functions = text, name, functions
-        self.tokens = Lexer(text, self.error_at_line).run()
+        self.tokens = Lexer(text).run()
         self.at = 0
+        self.furthest = 0  # Go reports the line of the last token it read, not consumed
+        self.action_line = 0
         self.vars = ["$"]
         self.range_depth = 0
         self.defined: dict[str, list[Node]] = {}
@@ -49,14 +51,16 @@ class Parser:
         return TemplateError(f"template: {self.name}:{line}: {message}")
 
     def error(self, message: str) -> TemplateError:
-        return self.error_at_line(self.tokens[max(self.at - 1, 0)].line, message)
+        return self.error_at_line(self.tokens[self.furthest].line, message)
 
     def next(self) -> Token:
         token = self.tokens[self.at]
+        self.furthest = max(self.furthest, self.at)
         self.at = min(self.at + 1, len(self.tokens) - 1)
         return token
 
     def peek(self) -> Token:
+        self.furthest = max(self.furthest, self.at)
         return self.tokens[self.at]
 
     def next_non_space(self) -> Token:
@@ -68,9 +72,17 @@ class Parser:
     def peek_non_space(self) -> Token:
         while self.tokens[self.at].kind == "space":
             self.at += 1
-        return self.tokens[self.at]
+        return self.peek()
 
     def unexpected(self, token: Token, context: str) -> TemplateError:
+        if token.kind == "error":  # the lexer's words, and where the action began
+            extra = ""
+            if self.action_line and self.action_line != token.line:
+                extra = f" in action started at {self.name}:{self.action_line}"
+                extra = (
+                    extra.removeprefix(" in action") if token.value.endswith(" action") else extra
+                )
+            return self.error(token.value + extra)
         if token.kind == "eof":
             return self.error(f"unexpected EOF in {context}")
         return self.error(f"unexpected {_describe(token)} in {context}")
@@ -129,7 +141,11 @@ class Parser:
         if token.kind == "text":
             return Text(token.pos, token.value), None
         if token.kind == "open":
-            return self.action()
+            self.action_line = token.line
+            try:
+                return self.action()
+            finally:
+                self.action_line = 0
         raise self.unexpected(token, "input")
 
     def action(self) -> tuple[Node | None, str | None]:
@@ -155,9 +171,9 @@ class Parser:
         if word == "block":
             return self.block(token.pos), None
         if word in ("break", "continue"):
+            self.expect("close", "{{" + word + "}}")
             if self.range_depth == 0:
                 raise self.error(f"{{{{{word}}}}} outside {{{{range}}}}")
-            self.expect("close", word)
             return Jump(token.pos, word), None
         raise self.unexpected(token, "command")
 
@@ -335,7 +351,7 @@ class Parser:
 
 def _describe(token: Token) -> str:
     """Go's item.String(): <keyword>, EOF, or the token %q-quoted (10 characters at most)."""
-    if token.kind == "keyword":
+    if token.kind in ("keyword", "nil", "dot"):  # Go's keyword items print as <word>
         return f"<{token.value}>"
     if token.kind == "eof":
         return "EOF"
