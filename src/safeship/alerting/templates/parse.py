@@ -258,10 +258,7 @@ class Parser:
         after = self.peek_non_space()
         if after.kind in ("declare", "assign"):
             self.next()
-            if after.kind == "declare":
-                self.vars.append(token.value)
-            elif token.value not in self.vars:
-                raise self.error(f"undefined variable {go_quote(token.value)}")
+            self.vars.append(token.value)  # Go's parser too: `$x = 1` fails only when run
             return [token.value], after.kind == "assign"
         if after.kind == "comma" and context == "range":
             self.next()
