@@ -102,7 +102,7 @@ def length(item: object) -> int:
         return len(item)
     if item is None:  # Go panics asking a zero reflect.Value for its type
         raise FuncError("reflect: call of reflect.Value.Type on zero Value")
-    raise FuncError(f"len of type {type_name(item)}")
+    raise FuncError(f"len of type {type_name(item).lstrip('*')}")  # Go indirects pointers
 
 
 def _index_arg(key: object, cap: int) -> int:
@@ -132,7 +132,7 @@ def index(item: object, *keys: object) -> object:
         elif item is None:
             raise FuncError("index of untyped nil")
         else:
-            raise FuncError(f"can't index item of type {type_name(item)}")
+            raise FuncError(f"can't index item of type {type_name(item).lstrip('*')}")
     return item
 
 

@@ -209,9 +209,15 @@ def _format(value: object, verb: str, spec: _Spec, depth: int) -> str:
         return _string(value, verb, spec)
     if isinstance(value, Time) and verb in "vsxXq":
         return _string(str(value), verb, spec)
-    if isinstance(value, Time) and verb == "d":  # the struct: wall ns, seconds since year 1, loc
+    if isinstance(value, Time):  # not a Stringer verb: Go prints the struct's fields
         seconds, nanos = divmod(value.unix_ns, 1_000_000_000)
-        return f"&{{{nanos} {seconds + 62135596800} 0}}"
+        wall, ext = (nanos, "uint64"), (seconds + 62135596800, "int64")
+        if verb in "dob":
+            parts = [_integer(n, verb, spec) for n, _ in (wall, ext)] + ["0"]
+        else:
+            parts = [f"%!{verb}({kind}={n})" for n, kind in (wall, ext)]
+            parts.append(f"%!{verb}(*time.Location=<nil>)")
+        return "&{" + " ".join(parts) + "}"
     if isinstance(value, dict):
         items = " ".join(
             f"{_format(k, verb, spec, depth + 1)}:{_format(value[k], verb, spec, depth + 1)}"
@@ -295,12 +301,18 @@ def _integer(value: int, verb: str, spec: _Spec) -> str:
     if verb == "O":
         return _pad_number("-" if value < 0 else "", "0o" + format(abs(value), "o"), spec)
     if verb == "c":
-        return _pad(chr(value), spec)
+        return _pad(_rune(value), spec)
     if verb == "q":
-        return _pad("'" + _quote_body(chr(value), "'") + "'", spec)
+        return _pad("'" + _quote_body(_rune(value), "'") + "'", spec)
     if verb == "U":
         return _pad(f"U+{value:04X}", spec)
     return _bad(verb, value, spec)
+
+
+def _rune(value: int) -> str:
+    """The character of a code point; Go prints U+FFFD for one that is not valid."""
+    valid = 0 <= value <= 0x10FFFF and not 0xD800 <= value <= 0xDFFF
+    return chr(value) if valid else "\ufffd"
 
 
 def _pad_number(sign: str, digits: str, spec: _Spec) -> str:
