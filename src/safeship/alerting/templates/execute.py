@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from safeship.alerting.templates.builtins import ANY, Func, FuncError, truth
 from safeship.alerting.templates.gofmt import printable, show
 from safeship.alerting.templates.nodes import (
+    Action,
     Branch,
     Chain,
     Command,
@@ -29,7 +30,6 @@ from safeship.alerting.templates.nodes import (
 )
 from safeship.alerting.templates.values import (
     AnyMap,
-    GoFunc,
     Sample,
     StrMap,
     Struct,
@@ -74,16 +74,14 @@ class _State:
                 self.include(dot, node)
             elif isinstance(node, Jump):
                 return node.kind
-            else:
-                value = self.pipeline(dot, node.pipe)  # type: ignore[attr-defined]
-                if not node.pipe.decl:  # type: ignore[attr-defined]
+            elif isinstance(node, Action):
+                value = self.pipeline(dot, node.pipe)
+                if not node.pipe.decl:  # an action that declares variables prints nothing
                     self.print(node, value)
         return None
 
     def print(self, node: Node, value: object) -> None:
         self.node = node
-        if isinstance(value, GoFunc):
-            raise self.fail(f"can't print {node} of type {type_name(value)}")
         self.out.append(show(printable(value)))
 
     def branch(self, dot: object, node: Branch) -> str | None:
@@ -166,7 +164,7 @@ class _State:
         if isinstance(first, Chain):
             self.node = first
             receiver = self.arg(dot, ANY, first.node)
-            return self.field_chain(dot, receiver, first, first.fields, cmd.args, final)
+            return self.field_chain(receiver, first.fields, cmd.args, final)
         if isinstance(first, Identifier):
             return self.function(dot, first, cmd, cmd.args, final)
         if isinstance(first, Pipe):
@@ -198,21 +196,15 @@ class _State:
     def field_node(self, dot: object, node: Field, args: list[Node], final: object) -> object:
         self.node = node
         if node.variable is None:
-            return self.field_chain(dot, dot, node, node.idents, args, final)
+            return self.field_chain(dot, node.idents, args, final)
         value = self.var(node.variable)
         if not node.idents:
             self.not_a_function(args, final)
             return value
-        return self.field_chain(dot, value, node, node.idents, args, final)
+        return self.field_chain(value, node.idents, args, final)
 
     def field_chain(
-        self,
-        dot: object,
-        receiver: object,
-        node: Node,
-        idents: list[str],
-        args: list[Node],
-        final: object,
+        self, receiver: object, idents: list[str], args: list[Node], final: object
     ) -> object:
         static: str | None = None  # an element of map[string]interface {} is an interface {}
         for ident in idents[:-1]:
@@ -297,7 +289,7 @@ class _State:
         if isinstance(node, Chain):
             receiver = self.arg(dot, ANY, node.node)
             self.node = node
-            value = self.field_chain(dot, receiver, node, node.fields, [], _MISSING)
+            value = self.field_chain(receiver, node.fields, [], _MISSING)
             return self.validate(value, kind)
         assert isinstance(node, Literal)
         return self.literal(node, kind)

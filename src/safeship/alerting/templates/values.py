@@ -9,7 +9,7 @@ execution errors quote ("wrong type for value; expected string; got float64").
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 
@@ -68,14 +68,6 @@ class Struct:
         return f"struct {{ {inner} }}"
 
 
-@dataclass
-class GoFunc:
-    """A function value the template can hold (rare: `call` needs one)."""
-
-    name: str
-    call: object = field(repr=False)
-
-
 def type_name(value: object) -> str:
     """Go's %T of a value."""
     names: list[tuple[type, str]] = [
@@ -85,8 +77,9 @@ def type_name(value: object) -> str:
         (int, "int"),
         (float, "float64"),
         (StrMap, "map[string]string"),
-        (AnyMap, "map[string]interface {}"),
+        (dict, "map[string]interface {}"),  # AnyMap, and plain dicts given to render()
         (QueryResult, "template.queryResult"),
+        (list, "[]interface {}"),
         (Sample, "*template.sample"),
         (Time, "*time.Time"),
     ]
