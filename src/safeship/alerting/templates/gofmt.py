@@ -17,8 +17,9 @@ from safeship.alerting.templates.values import Sample, Struct, Time, type_name
 
 
 def go_float(number: float, verb: str = "g", precision: int = -1) -> str:
-    """strconv.FormatFloat(v, 'g', -1, 64), Go's %v: shortest digits, exponent form below
-    1e-4 or from 1e21 (1e6 with shortest digits), so 1000000 prints 1e+06."""
+    """strconv.FormatFloat(v, 'g', -1, 64), Go's %v: the shortest digits that round-trip,
+    in exponent form below 1e-4 and from 1e6 up (Go decides with precision 6 when printing
+    shortest), so 1000000 prints 1e+06 and 123456 prints 123456. With a precision: %.Ng."""
     if math.isnan(number):
         return "NaN"
     if math.isinf(number):
@@ -63,9 +64,9 @@ def sprintln(*args: object) -> str:
     return " ".join(show(a) for a in args) + "\n"
 
 
-def show(value: object, depth: int = 0) -> str:
+def show(value: object) -> str:
     """%v of one value."""
-    return _format(value, "v", _Spec("", None, None), depth)
+    return _format(value, "v", _NO_SPEC, 0)
 
 
 @dataclass(frozen=True)
