@@ -66,11 +66,11 @@ def eq(first: object, *others: object) -> bool:
         if kind != _basic(other):
             if first is not None and other is not None:
                 raise FuncError("incompatible types for comparison")
-            truth = False
+            same = False
         elif kind is not None:
-            truth = first == other
+            same = first == other
         elif first is None or other is None:
-            truth = first is None and other is None
+            same = first is None and other is None
         elif type_name(first) != type_name(other):
             one, two = sprintf("%s", [first]), show(other)
             raise FuncError(
@@ -80,8 +80,8 @@ def eq(first: object, *others: object) -> bool:
             shown = sprintf("%s", [other])  # maps, slices and structs holding maps
             raise FuncError(f"non-comparable type {shown}: {type_name(other)}")
         else:
-            truth = first is other  # pointers compare by identity
-        if truth:
+            same = first is other  # pointers compare by identity
+        if same:
             return True
     return False
 
