@@ -35,7 +35,7 @@ def truth(value: object) -> bool:
     """Go's isTrue: the zero value of its type is false."""
     if value is None:
         return False
-    if isinstance(value, bool | int | float):
+    if isinstance(value, bool | int | float | complex):
         return bool(value)
     if isinstance(value, str | dict | list):
         return len(value) > 0
@@ -44,7 +44,8 @@ def truth(value: object) -> bool:
 
 def _basic(value: object) -> str | None:
     """Go's basicKind: the kinds that compare by value (HTML is a string kind)."""
-    for kind, name in ((bool, "bool"), (int, "int"), (float, "float"), (str, "string")):
+    kinds = ((bool, "bool"), (int, "int"), (float, "float"), (complex, "complex"), (str, "string"))
+    for kind, name in kinds:
         if isinstance(value, kind):
             return name
     return None
@@ -90,7 +91,7 @@ def lt(first: object, second: object) -> bool:
     kind = _kind(first)
     if _kind(second) != kind:
         raise FuncError("incompatible types for comparison")
-    if kind == "bool":
+    if kind in ("bool", "complex"):
         raise FuncError("invalid type for comparison")
     return bool(first < second)  # type: ignore[operator]
 

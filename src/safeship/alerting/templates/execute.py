@@ -187,6 +187,8 @@ class _State:
 
     def ideal(self, node: Literal, number: Number) -> object:
         self.node = node
+        if number.as_complex is not None:
+            return number.as_complex
         if number.prefers_float:
             return number.as_float
         if number.as_int is not None:

@@ -206,6 +206,8 @@ def _format(value: object, verb: str, spec: _Spec, depth: int) -> str:
         return _integer(value, verb, spec)
     if isinstance(value, float):
         return _float(value, verb, spec)
+    if isinstance(value, complex):
+        return _complex(value, verb, spec)
     if isinstance(value, str):
         return _string(value, verb, spec)
     if isinstance(value, Time) and verb in "vsxXq":
@@ -347,6 +349,14 @@ def _float(value: float, verb: str, spec: _Spec) -> str:
             _zero(text, spec) if "0" in spec.flags and "-" not in spec.flags else _pad(text, spec)
         )
     return (_pyflags(spec) + {"v": "g", "F": "f"}.get(verb, verb)) % value
+
+
+def _complex(value: complex, verb: str, spec: _Spec) -> str:
+    """Go's fmtComplex: (real imag i), the imaginary part always signed."""
+    if verb not in "vbgGxXfFeE":
+        return _bad(verb, value, spec)
+    signed = _Spec(spec.flags.replace("+", "") + "+", spec.width, spec.precision)
+    return f"({_float(value.real, verb, spec)}{_float(value.imag, verb, signed)}i)"
 
 
 def _zero(text: str, spec: _Spec) -> str:

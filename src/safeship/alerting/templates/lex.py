@@ -197,8 +197,19 @@ class Lexer:
         self.i = end
 
     def lex_number(self) -> None:
-        """Go's scanNumber, step by step: what it accepts is what the parser then reads."""
-        text, end = self.text, self.i
+        """Go's lexNumber: a number, or a complex `1+2i` (anything else after a sign fails)."""
+        ok, end = self.scan_number(self.i)
+        if ok and end < len(self.text) and self.text[end] in "+-":
+            ok, end = self.scan_number(end)
+            ok = ok and self.text[end - 1] == "i"
+        if not ok:
+            raise self.fail(self.i, f"bad number syntax: {go_quote(self.text[self.i : end])}")
+        self.emit("number", self.i, end)
+        self.i = end
+
+    def scan_number(self, start: int) -> tuple[bool, int]:
+        """Go's scanNumber from `start`, step by step: (well formed, where it stopped)."""
+        text, end = self.text, start
 
         def accept(chars: str) -> bool:
             nonlocal end
@@ -231,9 +242,8 @@ class Lexer:
             accept_run("0123456789_")
         accept("i")
         if end < len(text) and (text[end].isalnum() or text[end] == "_"):
-            raise self.fail(self.i, f"bad number syntax: {go_quote(text[self.i : end + 1])}")
-        self.emit("number", self.i, end)
-        self.i = end
+            return False, end + 1  # Go takes the offending character into the message
+        return True, end
 
     def lex_quote(self, quote: str) -> None:
         i = self.i + 1

@@ -44,6 +44,7 @@ class Number:
     as_int: int | None
     as_float: float | None
     prefers_float: bool  # written with . e or p (and not hex/char): an ideal float
+    as_complex: complex | None = None  # 1i, 1+2i: an ideal complex, whatever else it is
 
 
 @dataclass
@@ -196,7 +197,7 @@ def number(text: str) -> Number:
             raise ValueError(f"malformed character constant: {text}")
         return Number(ord(value), float(ord(value)), prefers_float=False)
     if text.endswith("i"):
-        raise ValueError(f"illegal number syntax: {go_quote(text)}")
+        return _complex(text)
     whole = _go_int(text)
     if whole is not None and -(2**63) <= whole < 2**64:  # an int64 or a uint64
         as_int = whole if whole < 2**63 else None
@@ -210,6 +211,22 @@ def number(text: str) -> Number:
         raise ValueError(f"integer overflow: {go_quote(text)}")
     as_int = int(as_float) if as_float.is_integer() and abs(as_float) < 2**63 else None
     return Number(as_int, as_float, prefers_float=True)
+
+
+def _complex(text: str) -> Number:
+    """1i or 1+2i: a complex constant, also a float (and an int) when its imaginary part is 0."""
+    split = max(
+        (i for i, c in enumerate(text) if c in "+-" and i and text[i - 1] not in "eEpP"),
+        default=0,
+    )
+    real = _go_float_literal(text[:split]) if split else 0.0
+    imag = _go_float_literal(text[split:-1])
+    if real is None or imag is None:
+        raise ValueError(f"illegal number syntax: {go_quote(text)}")
+    if imag != 0:
+        return Number(None, None, prefers_float=False, as_complex=complex(real, imag))
+    as_int = int(real) if real.is_integer() and abs(real) < 2**63 else None
+    return Number(as_int, real, prefers_float=False, as_complex=complex(real, 0.0))
 
 
 def _go_int(text: str) -> int | None:

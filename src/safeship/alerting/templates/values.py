@@ -76,6 +76,7 @@ def type_name(value: object) -> str:
         (str, "string"),
         (int, "int"),
         (float, "float64"),
+        (complex, "complex128"),
         (StrMap, "map[string]string"),
         (dict, "map[string]interface {}"),  # AnyMap, and plain dicts given to render()
         (QueryResult, "template.queryResult"),
