@@ -192,10 +192,8 @@ def unquote(source: str) -> str:
 def number(text: str) -> Number:
     """Every type a number constant can take, as parse.newNumber decides it."""
     if text.startswith("'"):
-        value = unquote('"' + text[1:-1].replace('"', '\\"') + '"')
-        if len(value) != 1:
-            raise ValueError(f"malformed character constant: {text}")
-        return Number(ord(value), float(ord(value)), prefers_float=False)
+        char = _first_char(text[1:-1])
+        return Number(ord(char), float(ord(char)), prefers_float=False)
     if text.endswith("i"):
         return _complex(text)
     whole = _go_int(text)
@@ -211,6 +209,30 @@ def number(text: str) -> Number:
         raise ValueError(f"integer overflow: {go_quote(text)}")
     as_int = int(as_float) if as_float.is_integer() and abs(as_float) < 2**63 else None
     return Number(as_int, as_float, prefers_float=True)
+
+
+def _first_char(body: str) -> str:
+    """strconv.UnquoteChar of a character constant's body: exactly one (escaped) rune."""
+    if not body or body[0] == "'":
+        raise ValueError("invalid syntax")
+    if body[0] != "\\":
+        rest, char = body[1:], body[0]
+    else:
+        code = body[1:2]
+        size = {"x": 2, "u": 4, "U": 8}.get(code, 3 if code.isdigit() else 0)
+        start = 1 if code.isdigit() else 2
+        if code in _ESCAPES or code in "\\'":
+            char, rest = _ESCAPES.get(code, code), body[2:]
+        elif size and re.fullmatch(r"[0-9a-fA-F]+", body[start : start + size] or "-"):
+            digits = body[start : start + size]
+            if len(digits) < size:
+                raise ValueError("invalid syntax")
+            char, rest = chr(int(digits, 8 if code.isdigit() else 16)), body[start + size :]
+        else:
+            raise ValueError("invalid syntax")
+    if rest:
+        raise ValueError(f"malformed character constant: '{body}'")
+    return char
 
 
 def _complex(text: str) -> Number:
