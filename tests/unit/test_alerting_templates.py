@@ -291,6 +291,22 @@ def test_render_takes_any_data_and_extra_functions() -> None:
     assert render(text, data=data, functions={"shout": shout}) == "FIRING! 0a1b"
 
 
+def test_data_methods_are_called_before_fields_like_go() -> None:
+    class Alerts(list[str]):
+        def go_method(self, name: str) -> tuple[tuple[str, ...], object] | None:
+            if name == "Firing":
+                return (), lambda: Alerts(a for a in self if a.startswith("f"))
+            if name == "Has":
+                return ("string",), lambda prefix: any(a.startswith(prefix) for a in self)
+            return None
+
+    data = {"Alerts": Alerts(["f1", "r1", "f2"])}
+    text = '{{ range .Alerts.Firing }}{{ . }} {{ end }}{{ .Alerts.Has "r" }} {{ len .Alerts }}'
+    assert render(text, data=data) == "f1 f2 true 3"
+    with pytest.raises(TemplateError, match="wrong number of args for Has: want 1 got 0"):
+        render("{{ .Alerts.Has }}", data=data)
+
+
 def test_render_reports_go_errors_with_the_template_name() -> None:
     with pytest.raises(TemplateError, match=r'^template: notify:1: function "nope" not defined$'):
         render("{{ nope }}", data={}, name="notify")

@@ -164,7 +164,7 @@ class _State:
         if isinstance(first, Chain):
             self.node = first
             receiver = self.arg(dot, ANY, first.node)
-            return self.field_chain(receiver, first.fields, cmd.args, final)
+            return self.field_chain(dot, receiver, first.fields, cmd.args, final)
         if isinstance(first, Identifier):
             return self.function(dot, first, cmd, cmd.args, final)
         if isinstance(first, Pipe):
@@ -198,28 +198,44 @@ class _State:
     def field_node(self, dot: object, node: Field, args: list[Node], final: object) -> object:
         self.node = node
         if node.variable is None:
-            return self.field_chain(dot, node.idents, args, final)
+            return self.field_chain(dot, dot, node.idents, args, final)
         value = self.var(node.variable)
         if not node.idents:
             self.not_a_function(args, final)
             return value
-        return self.field_chain(value, node.idents, args, final)
+        return self.field_chain(dot, value, node.idents, args, final)
 
     def field_chain(
-        self, receiver: object, idents: list[str], args: list[Node], final: object
+        self, dot: object, receiver: object, idents: list[str], args: list[Node], final: object
     ) -> object:
+        """.A.B.C from `receiver`: fields, map keys or methods; only the last gets arguments."""
+        node = self.node
         static: str | None = None  # an element of map[string]interface {} is an interface {}
         for ident in idents[:-1]:
-            inner = self.field(ident, [], _MISSING, receiver, static)
+            inner = self.field(dot, node, ident, [], _MISSING, receiver, static)
             static = ANY if isinstance(receiver, AnyMap) else None
             receiver = inner
-        return self.field(idents[-1], args, final, receiver, static)
+        return self.field(dot, node, idents[-1], args, final, receiver, static)
 
     def field(
-        self, name: str, args: list[Node], final: object, receiver: object, static: str | None
+        self,
+        dot: object,
+        node: Node | None,
+        name: str,
+        args: list[Node],
+        final: object,
+        receiver: object,
+        static: str | None,
     ) -> object:
         if receiver is None:
             return None
+        lookup = getattr(receiver, "go_method", None)  # values with Go methods define it
+        method = lookup(name) if lookup is not None else None
+        if method is not None:  # Go looks for a method before a field
+            params, call = method
+            at = node if node is not None else self.node
+            assert at is not None
+            return self.call(dot, Func(params, call), at, name, args, final)
         has_args = len(args) > 1 or final is not _MISSING
         if isinstance(receiver, dict):
             if has_args:
@@ -291,7 +307,7 @@ class _State:
         if isinstance(node, Chain):
             receiver = self.arg(dot, ANY, node.node)
             self.node = node
-            value = self.field_chain(receiver, node.fields, [], _MISSING)
+            value = self.field_chain(dot, receiver, node.fields, [], _MISSING)
             return self.validate(value, kind)
         assert isinstance(node, Literal)
         return self.literal(node, kind)

@@ -9,8 +9,25 @@ execution errors quote ("wrong type for value; expected string; got float64").
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Protocol, runtime_checkable
+
+# A Go method: its parameter types (as builtins.Func names them) and the bound callable.
+Method = tuple[tuple[str, ...], Callable[..., object]]
+
+
+@runtime_checkable
+class HasMethods(Protocol):
+    """A value with Go methods (`{{ .Unix }}`): the executor asks before it looks for fields,
+    as Go does. Other users of render() give their data methods the same way."""
+
+    def go_method(self, name: str) -> Method | None: ...
+
+
+class Int64(int):
+    """int64: what time.Time's Unix methods return (%T says so)."""
 
 
 class StrMap(dict[str, str]):
@@ -45,6 +62,17 @@ class Time:
 
     unix_ns: int
 
+    def go_method(self, name: str) -> Method | None:
+        """time.Time's methods that print a number or the time itself."""
+        methods: dict[str, Callable[[], object]] = {
+            "Unix": lambda: Int64(self.unix_ns // 1_000_000_000),
+            "UnixMilli": lambda: Int64(self.unix_ns // 1_000_000),
+            "UnixNano": lambda: Int64(self.unix_ns),
+            "UTC": lambda: self,
+        }
+        found = methods.get(name)
+        return None if found is None else ((), found)
+
     def __str__(self) -> str:
         seconds, nanos = divmod(self.unix_ns, 1_000_000_000)
         moment = datetime(1970, 1, 1, tzinfo=UTC) + timedelta(seconds=seconds)
@@ -74,6 +102,7 @@ def type_name(value: object) -> str:
         (bool, "bool"),
         (HTML, "template.HTML"),
         (str, "string"),
+        (Int64, "int64"),
         (int, "int"),
         (float, "float64"),
         (complex, "complex128"),
