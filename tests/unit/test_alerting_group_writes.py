@@ -72,3 +72,26 @@ def test_the_manager_writes_once_per_instant_yet_later_groups_see_earlier_groups
     assert [s.errors for s in manager.groups()] == [(), ()]
     answer = Engine(store).instant("r2", 0)
     assert isinstance(answer, Vector) and answer.samples() == [((("__name__", "r2"),), 6.0)]
+
+
+def test_a_template_query_sees_what_earlier_rules_wrote_in_the_same_evaluation() -> None:
+    group = RuleGroup.model_validate(
+        {
+            "name": "g",
+            "rules": [
+                {"record": "job:up", "expr": "sum by (job) (up) * 7"},
+                {
+                    "alert": "Up",
+                    "expr": "up == 1",
+                    "annotations": {
+                        "seen": '{{ with query "job:up" }}{{ . | first | value }}{{ end }}'
+                    },
+                },
+            ],
+        }
+    )
+    store = SeriesStore()
+    store.append({"__name__": "up", "job": "api"}, 0, 1.0)
+    result = evaluate_group(group, engine=Engine(store), store=store, state=GroupState(), now_ms=0)
+    [alert] = result.state.alerts[1].alerts.values()
+    assert dict(alert.annotations)["seen"] == "7"

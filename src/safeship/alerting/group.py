@@ -15,12 +15,13 @@ merge per rule (bench/alerting.py).
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from typing import Any
 
 from safeship.alerting.evaluator import AlertEvalError, RuleState, Sample, Transition, evaluate
 from safeship.alerting.rules import Rule, RuleGroup
+from safeship.alerting.templates import Env
 from safeship.core.labels import NAME, Labels, make_labels
 from safeship.metrics.promql import Engine, PromQLError, Scalar, Vector
 from safeship.metrics.promql.parsing import parse
@@ -50,19 +51,30 @@ def evaluate_group(
     state: GroupState,
     now_ms: int,
     pending: PendingWrites | None = None,
+    env: Env | None = None,
 ) -> GroupResult:
     """Every rule of `group` at `now_ms`, in order, writing outputs to `store` (through
-    `pending` when given: then the caller flushes it)."""
+    `pending` when given: then the caller flushes it). Templates see `env` (external URL and
+    labels) and run `query` on `engine` at `now_ms`, after any write they could read."""
     alerts, written = dict(state.alerts), dict(state.written)
     transitions: list[Transition] = []
     errors: list[str] = []
     unwritten = pending if pending is not None else PendingWrites(store, now_ms)
+
+    def template_query(expr: str) -> list[Sample]:
+        if unwritten.read_by(expr):
+            unwritten.flush()
+        return query(engine, expr, now_ms)
+
+    env = replace(env or Env(), query=template_query)
     for index, rule in enumerate(group.rules):
         if unwritten.read_by(rule.expr):
             unwritten.flush()
         try:
             samples = query(engine, rule.expr, now_ms)
-            out = _run(rule, samples, alerts, index=index, now_ms=now_ms, moves=transitions)
+            out = _run(
+                rule, samples, alerts, index=index, now_ms=now_ms, moves=transitions, env=env
+            )
         except (PromQLError, AlertEvalError) as exc:
             errors.append(f"{group.name}/{rule.name}: {exc}")
             continue
@@ -129,10 +141,11 @@ def _run(
     index: int,
     now_ms: int,
     moves: list[Transition],
+    env: Env,
 ) -> list[Sample]:
     if rule.record is not None:
         return record(rule, samples)
-    result = evaluate(rule, samples, alerts.get(index, RuleState()), now_ms)
+    result = evaluate(rule, samples, alerts.get(index, RuleState()), now_ms, env=env)
     alerts[index] = result.state
     moves.extend(result.transitions)
     return list(result.series)

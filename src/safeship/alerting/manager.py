@@ -28,6 +28,7 @@ from safeship.alerting.for_state import FOR_GRACE_PERIOD_S, restored
 from safeship.alerting.group import GroupState, PendingWrites, evaluate_group
 from safeship.alerting.rule_files import load_rule_file
 from safeship.alerting.rules import RuleGroup
+from safeship.alerting.templates import Env
 from safeship.core.clock import Clock
 from safeship.core.labels import NAME, Labels, make_labels
 from safeship.metrics.index import equal
@@ -192,8 +193,10 @@ class RuleManager:
         default_interval_s: float = 60.0,
         memory: AlertMemory | None = None,
         for_grace_period_s: float = FOR_GRACE_PERIOD_S,
+        template_env: Env | None = None,
     ) -> None:
         self._engine, self._store, self._clock, self._memory = engine, store, clock, memory
+        self._template_env = template_env  # external URL and labels that templates see
         self._grace_ms = round(for_grace_period_s * 1000)
         self._groups = [GroupStatus(g, g.group.interval or default_interval_s) for g in groups]
         self._default_interval_s = default_interval_s
@@ -289,6 +292,7 @@ class RuleManager:
             state=status.state,
             now_ms=round(now * 1000),
             pending=pending,
+            env=self._template_env,
         )
         if self._memory is not None:
             self._memory.save(status.loaded, result.state)  # persist before showing

@@ -18,6 +18,7 @@ from prometheus_client import CollectorRegistry, GCCollector, PlatformCollector,
 
 from safeship.alerting.defaults import control_plane_groups
 from safeship.alerting.manager import AlertMemory, RuleManager
+from safeship.alerting.templates import Env
 from safeship.config.metrics import ControlPlaneConfig
 from safeship.core.addresses import http_url, split_host_port
 from safeship.core.clock import Clock
@@ -209,6 +210,7 @@ def rule_manager(plane: ControlPlane, *, clock: Clock) -> RuleManager | None:
         default_interval_s=plane.config.evaluation_interval,
         memory=AlertMemory.open(default_url()),
         for_grace_period_s=plane.config.for_grace_period,
+        template_env=Env(external_url=http_url(*split_host_port(plane.config.listen), "/")),
     )
 
 
