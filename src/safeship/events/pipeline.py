@@ -197,10 +197,12 @@ class EventHub:
             s.name: StreamPipeline(s, config, storage=storage, store=store, clock=clock)
             for s in streams
         }
+        self.ready = False  # until restored: a batch before would miss the stored ids
 
     def restore(self) -> None:
         for pipeline in self.pipelines.values():
             pipeline.restore()
+        self.ready = True
 
     def http_stream(self, name: str | None) -> StreamPipeline:
         """The pipeline an HTTP batch goes to: `?stream=NAME`, or the first HTTP stream."""

@@ -8,7 +8,9 @@ cannot be guessed from their hash at any speed, while a 50 ms hash on every requ
 cost CPU and hand an attacker a way to burn it. The token is shown once, at creation.
 
 Roles are ordered: `viewer` reads, `operator` also acts on rollouts, `admin` also manages
-tokens. Plain functions over a `Connection`, composed by `Transaction`.
+tokens. `ingest` stands apart: it may only send service events (POST /api/v1/analytics/events),
+for the many machines that emit them; operators and admins may send events too.
+Plain functions over a `Connection`, composed by `Transaction`.
 """
 
 from __future__ import annotations
@@ -37,9 +39,12 @@ class Role(StrEnum):
     viewer = "viewer"
     operator = "operator"
     admin = "admin"
+    ingest = "ingest"
 
     def allows(self, needed: Role) -> bool:
-        order = list(Role)
+        if Role.ingest in (self, needed):
+            return self is needed or self in (Role.operator, Role.admin)
+        order = [Role.viewer, Role.operator, Role.admin]
         return order.index(self) >= order.index(needed)
 
 

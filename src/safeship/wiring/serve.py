@@ -21,6 +21,8 @@ from safeship.config.metrics import ControlPlaneConfig
 from safeship.core.addresses import http_url, split_host_port
 from safeship.core.clock import Clock
 from safeship.core.durations import parse_duration
+from safeship.events.pipeline import EventHub
+from safeship.events.storage import EventStorage
 from safeship.metrics.promql import Engine
 from safeship.metrics.retention import (
     HistoryReader,
@@ -77,6 +79,7 @@ async def serve(
     tls: Tls | None = None,
 ) -> None:
     """Run the control plane until cancelled (SIGINT/SIGTERM stop uvicorn)."""
+    from safeship.server.analytics_api import mount_analytics
     from safeship.server.api import mount_api  # FastAPI: only to serve
     from safeship.server.app import create_app, http_server
 
@@ -102,6 +105,8 @@ async def serve(
     )
     state = Store.open(default_url(), clock=clock)
     mount_api(app, store=state, clock=clock)
+    events = event_hub(plane, clock=clock)
+    mount_analytics(app, hub=events, store=state, clock=clock)
     server = http_server(
         app,
         host=host,
@@ -112,7 +117,7 @@ async def serve(
     # Under TLS the scraper would not trust our certificate: no self-scrape then.
     self_target = (server, host, port) if tls is None else None
     work = asyncio.get_running_loop().create_task(
-        _after_replay(plane, wal, rules, clock=clock, self_target=self_target)
+        _after_replay(plane, wal, rules, clock=clock, self_target=self_target, events=events)
     )
     work.add_done_callback(lambda done: _stop_on_failure(done, server))
     leading = control_plane_leadership(default_url(), registry=plane.registry, clock=clock)
@@ -126,6 +131,7 @@ async def serve(
         if rules is not None:
             rules.close()
         wal.close()
+        events.storage.close()
         state.close()
 
 
@@ -136,12 +142,18 @@ async def _after_replay(
     *,
     clock: Clock,
     self_target: tuple[uvicorn.Server, str, int] | None,
+    events: EventHub | None = None,
 ) -> None:
     """Replay the WAL, and only then scrape, evaluate rules and roll up: a scrape first
-    would interleave new samples with old ones, an evaluation first would resolve alerts."""
+    would interleave new samples with old ones, an evaluation first would resolve alerts.
+    Event windows are restored after the replay too, then event sources start."""
     await wal.replay()
+    if events is not None:
+        await asyncio.to_thread(events.restore)
     async with plane.scraper:
         jobs = [wal.keep_checkpoints(clock=clock)]
+        if events is not None:
+            jobs.append(events.keep())
         if self_target is not None:
             jobs.append(_scrape_self(plane, *self_target))
         if plane.config.history.enabled:
@@ -154,6 +166,13 @@ async def _after_replay(
 def _stop_on_failure(done: asyncio.Task[None], server: uvicorn.Server) -> None:
     if not done.cancelled() and done.exception() is not None:
         server.should_exit = True  # `await work` in serve() raises it
+
+
+def event_hub(plane: ControlPlane, *, clock: Clock) -> EventHub:
+    """Every event stream of safeship.yaml (or the default HTTP one) over the state database,
+    writing its windows' series into the embedded store."""
+    storage = EventStorage.open(default_url())
+    return EventHub(plane.config.events, storage=storage, store=plane.store, clock=clock)
 
 
 def store_log(plane: ControlPlane) -> StoreLog:
