@@ -60,18 +60,25 @@ def decode(
 
 
 def _lines(body: bytes, max_events: int) -> tuple[list[Any], list[Malformed]]:
+    lines = [line for line in body.splitlines() if line.strip()]
+    if len(lines) > max_events:
+        raise BatchTooLarge(f"batch of over {max_events} events; send smaller batches")
+    try:  # the usual case, every line an object: one parse of them all is twice as fast
+        joined = orjson.loads(b"[" + b",".join(lines) + b"]")
+        if len(joined) == len(lines):  # a line holding `1,2` would parse as two
+            return joined, []
+    except orjson.JSONDecodeError:
+        pass
+    return _each_line(lines)
+
+
+def _each_line(lines: list[bytes]) -> tuple[list[Any], list[Malformed]]:
     events: list[Any] = []
     bad: list[Malformed] = []
-    loads = orjson.loads
-    for line in body.splitlines():
-        if not line.strip():
-            continue
+    for line in lines:
         try:
-            events.append(loads(line))
+            events.append(orjson.loads(line))
         except orjson.JSONDecodeError:
-            bad.append(
-                Malformed("expected one JSON object per line", line[:512].decode(errors="replace"))
-            )
-        if len(events) + len(bad) > max_events:
-            break
+            text = line[:512].decode(errors="replace")
+            bad.append(Malformed("expected one JSON object per line", text))
     return events, bad

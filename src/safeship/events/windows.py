@@ -171,27 +171,39 @@ class Aggregator:
     ) -> dict[tuple[Labels, int], list[int]]:
         """Positions of the events to count, by (series, window start)."""
         groups: dict[tuple[Labels, int], list[int]] = {}
+        oldest_open = now - MINUTE - self.grace_s  # a window starting at or before is closed
+        known, seen_by_start, new_ids = self.series, self.seen, result.ids
+        accepted = 0
         for i, (event_id, series, t) in enumerate(
             zip(batch.ids, batch.series, batch.times, strict=True)
         ):
-            start = int(t) - int(t) % MINUTE
-            if not self.is_open(start, now):
+            start = int(t // MINUTE) * MINUTE
+            if start <= oldest_open:
                 result.late += 1
                 continue
+            if series not in known:
+                if len(known) >= self.max_series:
+                    result.over_limit += 1
+                    continue
+                known.add(series)
             if event_id is not None:
-                seen = self.seen.setdefault(start, set())
+                seen = seen_by_start.get(start)
+                if seen is None:
+                    seen = seen_by_start[start] = set()
                 if event_id in seen:
                     result.duplicates += 1
                     continue
                 seen.add(event_id)
-                result.ids.setdefault(start, []).append(event_id)
-            if series not in self.series:
-                if len(self.series) >= self.max_series:
-                    result.over_limit += 1
-                    continue
-                self.series.add(series)
-            groups.setdefault((series, start), []).append(i)
-            result.accepted += 1
+                ids = new_ids.get(start)
+                if ids is None:
+                    ids = new_ids[start] = []
+                ids.append(event_id)
+            group = groups.get((series, start))
+            if group is None:
+                group = groups[(series, start)] = []
+            group.append(i)
+            accepted += 1
+        result.accepted = accepted
         return groups
 
     def _fill(self, window: Window, batch: Batch, positions: Sequence[int]) -> None:
