@@ -1,0 +1,93 @@
+"""Stored event windows on a fake clock: roll-ups once a bucket is final (and only once),
+pruning per tier, SLA over the finest tier that covers a range."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from safeship.config.events import EventsSpec
+from safeship.core.clock import VirtualClock
+from safeship.events.pipeline import EventHub
+from safeship.events.storage import EventStorage, finest_covering
+
+HOUR = 1_699_999_200  # an hour boundary
+GRACE = 120.0
+
+
+@pytest.fixture
+def hub(tmp_path: Path) -> Iterator[EventHub]:
+    storage = EventStorage.open(f"sqlite:///{tmp_path / 'state.db'}")
+    made = EventHub(EventsSpec(grace=GRACE), storage=storage, store=None, clock=VirtualClock(HOUR))
+    made.restore()
+    yield made
+    storage.close()
+
+
+def feed(hub: EventHub, clock: VirtualClock, *, minutes: int, per_minute: int = 10) -> None:
+    """Events every minute, sent as they happen, one in ten an error, latency rising."""
+    pipeline = hub.http_stream(None)
+    for m in range(minutes):
+        start = clock.now()
+        events = [
+            {
+                "id": f"{m}-{i}",
+                "service": "pay",
+                "timestamp": start + i,
+                "latency_ms": 10.0 * (m + 1),
+                "level": "error" if i == 0 else "info",
+            }
+            for i in range(per_minute)
+        ]
+        pipeline.ingest(events)
+        clock.advance(60)
+        hub.housekeeping()
+
+
+def counts(hub: EventHub, resolution: int) -> list[tuple[int, int, int]]:
+    rows = hub.storage.rows(service="pay", resolution_s=resolution, frm=0, to=2**40)
+    return [(r.start - HOUR, r.count, r.errors) for r in rows]
+
+
+def test_five_minute_and_hour_windows_are_merged_from_their_children_once_final(
+    hub: EventHub,
+) -> None:
+    clock = hub._clock  # type: ignore[attr-defined]
+    assert isinstance(clock, VirtualClock)
+    feed(hub, clock, minutes=70)
+    five = counts(hub, 300)
+    # final = a bucket whose end is at least grace + 1m behind now (70m): up to 65m
+    assert five == [(s, 50, 5) for s in range(0, 65 * 60, 300)][: len(five)]
+    assert len(five) == 13
+    assert counts(hub, 3600) == [(0, 600, 60)]
+    (hour,) = hub.storage.rows(service="pay", resolution_s=3600, frm=0, to=2**40)
+    expected = np.quantile(np.repeat(np.arange(1, 61) * 0.01, 10), 0.99, method="lower")
+    assert hour.p99 == pytest.approx(expected, rel=0.02)  # merged sketches, not averaged p99s
+    hub.housekeeping()  # again: nothing is counted twice
+    assert counts(hub, 3600) == [(0, 600, 60)]
+
+
+def test_each_tier_is_pruned_after_its_retention(hub: EventHub) -> None:
+    clock = hub._clock  # type: ignore[attr-defined]
+    feed(hub, clock, minutes=70)
+    clock.advance(86_400)  # 1m windows older than a day go; 5m and 1h stay
+    hub.housekeeping()
+    assert counts(hub, 60) == []
+    assert len(counts(hub, 300)) == 14  # 65-70m is final now, and so is the second hour:
+    assert counts(hub, 3600) == [(0, 600, 60), (3600, 100, 10)]
+    clock.advance(30 * 86_400)
+    hub.housekeeping()
+    assert counts(hub, 300) == counts(hub, 3600) == []
+
+
+def test_sla_uses_the_finest_tier_that_still_covers_the_range() -> None:
+    tiers = EventsSpec().retention_s
+    assert [finest_covering(tiers, s) for s in (3600, 86_400, 2 * 86_400, 30 * 86_400)] == [
+        60,
+        60,
+        300,
+        3600,
+    ]
