@@ -91,3 +91,15 @@ def test_sla_uses_the_finest_tier_that_still_covers_the_range() -> None:
         300,
         3600,
     ]
+
+
+def test_a_roll_up_waits_for_late_events_within_the_grace_period(hub: EventHub) -> None:
+    clock = hub._clock  # type: ignore[attr-defined]
+    feed(hub, clock, minutes=5)
+    clock.advance(100)  # the last minute's window takes late events until 5m + 120s
+    assert counts(hub, 300) == []
+    late = {"id": "late", "service": "pay", "timestamp": HOUR + 290, "latency_ms": 1.0}
+    assert hub.http_stream(None).ingest([late]).accepted == 1
+    clock.advance(200)
+    hub.housekeeping()
+    assert counts(hub, 300) == [(0, 51, 5)]
