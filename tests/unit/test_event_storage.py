@@ -97,6 +97,7 @@ def test_a_roll_up_waits_for_late_events_within_the_grace_period(hub: EventHub) 
     clock = hub._clock  # type: ignore[attr-defined]
     feed(hub, clock, minutes=5)
     clock.advance(100)  # the last minute's window takes late events until 5m + 120s
+    hub.housekeeping()
     assert counts(hub, 300) == []
     late = {"id": "late", "service": "pay", "timestamp": HOUR + 290, "latency_ms": 1.0}
     assert hub.http_stream(None).ingest([late]).accepted == 1
