@@ -73,3 +73,7 @@ backup.register(app)
 from safeship.cli import export  # noqa: E402
 
 export.register(app)
+
+from safeship.cli import events  # noqa: E402
+
+events.register(app)

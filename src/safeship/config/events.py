@@ -46,7 +46,8 @@ class NatsSource(Model):
     stream: Annotated[str, Field(min_length=1)]
     subject: Annotated[str, Field(min_length=1)]
     durable: Annotated[str, Field(min_length=1)] = "safeship"
-    batch: Annotated[int, Field(ge=1, le=100_000)] = 1000
+    batch: Annotated[int, Field(ge=1, le=100_000)] = 1000  # messages per fetch
+    ack_wait: Annotated[Duration, Field(gt=0)] = 30.0  # unacked messages come again after
 
 
 class SourceSpec(Model):

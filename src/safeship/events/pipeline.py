@@ -12,6 +12,7 @@ roll up, prune by tier).
 from __future__ import annotations
 
 import asyncio
+import logging
 import threading
 from collections import deque
 from collections.abc import Iterable
@@ -29,6 +30,7 @@ from safeship.events.storage import EventStorage
 from safeship.events.windows import MINUTE, Aggregator, Window, samples
 from safeship.metrics.store import SeriesStore
 
+log = logging.getLogger(__name__)
 LAGS_KEPT = 1000
 RATE_SPAN_S = 60.0
 
@@ -227,7 +229,10 @@ class EventHub:
     async def keep(self, *, every_s: float = 10.0) -> None:
         """The housekeeping job, forever (wiring runs it beside the scraper)."""
         while True:
-            await asyncio.to_thread(self.housekeeping)
+            try:
+                await asyncio.to_thread(self.housekeeping)
+            except Exception as exc:  # a database hiccup: windows stay stored, retry later
+                log.warning("event housekeeping failed: %s", exc)
             await self._clock.sleep(every_s)
 
     def stats(self) -> dict[str, Any]:

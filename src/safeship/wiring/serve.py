@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Coroutine
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from prometheus_client import CollectorRegistry, GCCollector, PlatformCollector, ProcessCollector
 
@@ -153,7 +154,7 @@ async def _after_replay(
     async with plane.scraper:
         jobs = [wal.keep_checkpoints(clock=clock)]
         if events is not None:
-            jobs.append(events.keep())
+            jobs.extend([events.keep(), *event_sources(events, clock=clock)])
         if self_target is not None:
             jobs.append(_scrape_self(plane, *self_target))
         if plane.config.history.enabled:
@@ -173,6 +174,17 @@ def event_hub(plane: ControlPlane, *, clock: Clock) -> EventHub:
     writing its windows' series into the embedded store."""
     storage = EventStorage.open(default_url())
     return EventHub(plane.config.events, storage=storage, store=plane.store, clock=clock)
+
+
+def event_sources(events: EventHub, *, clock: Clock) -> list[Coroutine[Any, Any, None]]:
+    """A consumer per stream whose source is a broker (HTTP streams need none)."""
+    from safeship.events.nats_source import consume  # nats-py: only when a stream uses it
+
+    return [
+        consume(pipeline, pipeline.spec.source.nats, clock=clock)
+        for pipeline in events.pipelines.values()
+        if pipeline.spec.source.nats is not None
+    ]
 
 
 def store_log(plane: ControlPlane) -> StoreLog:
