@@ -50,23 +50,37 @@ class NatsSource(Model):
     ack_wait: Annotated[Duration, Field(gt=0)] = 30.0  # unacked messages come again after
 
 
+class KafkaSource(Model):
+    """A Kafka consumer group; offsets are committed once the windows are stored."""
+
+    bootstrap_servers: Annotated[str, Field(min_length=1)]
+    topic: Annotated[str, Field(min_length=1)]
+    group: Annotated[str, Field(min_length=1)] = "safeship"
+    batch: Annotated[int, Field(ge=1, le=100_000)] = 1000  # messages per poll
+    session_timeout: Annotated[Duration, Field(ge=1, le=3600)] = (
+        45.0  # a dead member's partitions move after
+    )
+
+
 class SourceSpec(Model):
-    """Exactly one of `http: {}`, `nats: {...}`."""
+    """Exactly one of `http: {}`, `nats: {...}`, `kafka: {...}`."""
 
     http: HttpSource | None = None
     nats: NatsSource | None = None
+    kafka: KafkaSource | None = None
 
     @model_validator(mode="after")
     def _one_kind(self) -> SourceSpec:
-        kinds = [k for k in ("http", "nats") if getattr(self, k) is not None]
+        kinds = [k for k in ("http", "nats", "kafka") if getattr(self, k) is not None]
         if len(kinds) != 1:
             found = ", ".join(kinds) or "none"
-            raise ValueError(f"expected exactly one source kind (http or nats), found {found}")
+            expected = "exactly one source kind (http, nats or kafka)"
+            raise ValueError(f"expected {expected}, found {found}")
         return self
 
     @property
     def kind(self) -> str:
-        return "http" if self.http is not None else "nats"
+        return next(k for k in ("http", "nats", "kafka") if getattr(self, k) is not None)
 
 
 class FieldsSpec(Model):

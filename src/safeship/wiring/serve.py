@@ -178,13 +178,16 @@ def event_hub(plane: ControlPlane, *, clock: Clock) -> EventHub:
 
 def event_sources(events: EventHub, *, clock: Clock) -> list[Coroutine[Any, Any, None]]:
     """A consumer per stream whose source is a broker (HTTP streams need none)."""
-    from safeship.events.nats_source import consume  # nats-py: only when a stream uses it
+    from safeship.events import kafka_source, nats_source  # their clients: only to serve
 
-    return [
-        consume(pipeline, pipeline.spec.source.nats, clock=clock)
-        for pipeline in events.pipelines.values()
-        if pipeline.spec.source.nats is not None
-    ]
+    jobs: list[Coroutine[Any, Any, None]] = []
+    for pipeline in events.pipelines.values():
+        source = pipeline.spec.source
+        if source.nats is not None:
+            jobs.append(nats_source.consume(pipeline, source.nats, clock=clock))
+        if source.kafka is not None:
+            jobs.append(kafka_source.consume(pipeline, source.kafka, clock=clock))
+    return jobs
 
 
 def store_log(plane: ControlPlane) -> StoreLog:
