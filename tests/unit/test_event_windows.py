@@ -14,7 +14,7 @@ from safeship.core.clock import VirtualClock
 from safeship.events.decode import BatchTooLarge, decode
 from safeship.events.schema import Reader
 from safeship.events.sketch import LatencySketch
-from safeship.events.windows import Aggregator, Window, merge, samples
+from safeship.events.windows import Aggregator, Window, merge, samples, series_labels
 
 T0 = 1_700_000_040.0  # a minute boundary
 FIVE = 1_699_999_800  # a 5-minute boundary
@@ -138,10 +138,9 @@ def test_a_window_becomes_the_documented_series() -> None:
     w = Window.empty((("service", "pay"), ("version", "v2")), 60, int(T0), values=1, accuracy=0.01)
     w.latency.add_many(np.array([0.1]))
     w.count, w.errors, w.sums, w.counts, w.maxes = 4, 1, [2.0], [1], [2.0]
-    names = {
-        (name, dict(labels).get("quantile")): value
-        for name, labels, value in samples(w, ["risk_score"])
-    }
+    labelled = [(dict(series_labels(w.series, n, q)), v) for n, q, v in samples(w, ["risk_score"])]
+    assert all(labels["service"] == "pay" and labels["version"] == "v2" for labels, _ in labelled)
+    names = {(labels["__name__"], labels.get("quantile")): value for labels, value in labelled}
     assert names[("safeship_events_total", None)] == 4
     assert names[("safeship_events_errors_total", None)] == 1
     assert names[("safeship_event_latency_seconds", "0.99")] == pytest.approx(0.1, rel=0.02)

@@ -24,10 +24,10 @@ import numpy as np
 from safeship.config.events import DEFAULT_STREAM, EventsSpec, StreamSpec
 from safeship.core.clock import Clock
 from safeship.core.errors import NotFound, StoreError
-from safeship.core.labels import NAME, Labels
+from safeship.core.labels import Labels
 from safeship.events.schema import Malformed, Reader
 from safeship.events.storage import EventStorage
-from safeship.events.windows import MINUTE, Aggregator, Window, samples
+from safeship.events.windows import MINUTE, Aggregator, Window, samples, series_labels
 from safeship.metrics.store import SeriesStore
 
 log = logging.getLogger(__name__)
@@ -80,7 +80,7 @@ class StreamPipeline:
         self.reader = Reader(spec.fields, future_skew_s=config.future_skew)
         self._aggregator = self._new_aggregator()
         self._lock = threading.Lock()
-        self._refs: dict[tuple[str, Labels], int] = {}
+        self._refs: dict[Labels, dict[tuple[str, str | None], int]] = {}  # store refs
         self.stats = StreamStats()
 
     def _new_aggregator(self) -> Aggregator:
@@ -132,11 +132,14 @@ class StreamPipeline:
             return
         refs, times, values = [], [], []
         for window in windows:
-            for name, labels, value in samples(window, self.reader.value_names):
-                ref = self._refs.get((name, labels))
+            known = self._refs.get(window.series)
+            if known is None:
+                known = self._refs[window.series] = {}
+            for name, quantile, value in samples(window, self.reader.value_names):
+                ref = known.get((name, quantile))
                 if ref is None:
-                    ref = self._store.ref(((NAME, name), *labels))
-                    self._refs[(name, labels)] = ref
+                    labels = series_labels(window.series, name, quantile)
+                    ref = known[(name, quantile)] = self._store.ref(labels)
                 refs.append(ref)
                 times.append(window.start * 1000)
                 values.append(value)

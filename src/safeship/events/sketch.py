@@ -14,7 +14,9 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from ddsketch import DDSketch
+from ddsketch import LogarithmicMapping
+from ddsketch.ddsketch import BaseDDSketch
+from ddsketch.store import DenseStore
 
 Floats = npt.NDArray[np.float64]
 
@@ -24,7 +26,14 @@ class LatencySketch:
 
     def __init__(self, relative_accuracy: float) -> None:
         self.accuracy = relative_accuracy
-        self._sketch = DDSketch(relative_accuracy)
+        # DDSketch's default store grows 128 bins (1 KB) at a time; windows are many and
+        # mostly narrow, so they grow 16 at a time.
+        self._sketch = BaseDDSketch(
+            mapping=LogarithmicMapping(relative_accuracy),
+            store=DenseStore(chunk_size=16),
+            negative_store=DenseStore(chunk_size=16),
+            zero_count=0.0,
+        )
 
     @property
     def count(self) -> int:

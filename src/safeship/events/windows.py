@@ -240,23 +240,33 @@ class Aggregator:
             self.seen.setdefault(start, set()).update(found)
 
 
-def samples(window: Window, value_names: Sequence[str]) -> list[tuple[str, Labels, float]]:
-    """The series a window writes into the metric store, at its start time.
+Sample = tuple[str, str | None, float]  # metric name, quantile label (or None), value
+
+
+def samples(window: Window, value_names: Sequence[str]) -> list[Sample]:
+    """The series a window writes into the metric store (labelled with `window.series`,
+    plus `quantile` where given), at its start time.
 
     Each is the window's own figure (not a running counter): sum_over_time over a range
     adds windows up, as `safeship_events_errors_total / safeship_events_total` of sums does.
     """
-    labels = window.series
-    out: list[tuple[str, Labels, float]] = [
-        ("safeship_events_total", labels, float(window.count)),
-        ("safeship_events_errors_total", labels, float(window.errors)),
+    out: list[Sample] = [
+        ("safeship_events_total", None, float(window.count)),
+        ("safeship_events_errors_total", None, float(window.errors)),
     ]
     if window.latency.count:
         for q, value in window.quantiles().items():
-            with_q = tuple(sorted((*labels, ("quantile", f"{q:g}"))))
-            out.append(("safeship_event_latency_seconds", with_q, value))
+            out.append(("safeship_event_latency_seconds", f"{q:g}", value))
     for i, name in enumerate(value_names):
         if window.counts[i]:
-            out.append((f"safeship_event_{name}_mean", labels, window.mean(i)))
-            out.append((f"safeship_event_{name}_max", labels, window.top(i)))
+            out.append((f"safeship_event_{name}_mean", None, window.mean(i)))
+            out.append((f"safeship_event_{name}_max", None, window.top(i)))
     return out
+
+
+def series_labels(series: Labels, name: str, quantile: str | None) -> Labels:
+    """The full label set of one sample of `samples`, metric name included."""
+    extra = (
+        (("__name__", name),) if quantile is None else (("__name__", name), ("quantile", quantile))
+    )
+    return tuple(sorted((*series, *extra)))
