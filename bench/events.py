@@ -157,6 +157,14 @@ async def fill_nats(subject: str, stream: str, events: int, per_message: int) ->
     await connection.close()
 
 
+async def create_stream(subject: str, stream: str) -> None:
+    import nats
+
+    connection = await nats.connect("nats://127.0.0.1:4222")
+    await connection.jetstream().add_stream(name=stream, subjects=[subject])
+    await connection.close()
+
+
 async def drop_nats(stream: str) -> None:
     import nats
 
@@ -168,6 +176,7 @@ async def drop_nats(stream: str) -> None:
 def nats_ingest(events: int, per_message: int) -> dict[str, Any]:
     tag = uuid.uuid4().hex[:8]
     stream, subject = f"BENCH_{tag}", f"bench.{tag}"
+    asyncio.run(create_stream(subject, stream))
     config = (
         "events:\n  grace: 10m\n  streams:\n    - name: bus\n      source:\n        nats:\n"
         f"          stream: {stream}\n          subject: {subject}\n          batch: 500\n"

@@ -11,6 +11,7 @@ import pytest
 
 from safeship.config.events import EventsSpec
 from safeship.core.clock import VirtualClock
+from safeship.core.errors import StoreError
 from safeship.events.pipeline import EventHub
 from safeship.events.storage import EventStorage, finest_covering
 
@@ -18,10 +19,16 @@ HOUR = 1_699_999_200  # an hour boundary
 GRACE = 120.0
 
 
+class Hub(EventHub):
+    clock: VirtualClock
+
+
 @pytest.fixture
-def hub(tmp_path: Path) -> Iterator[EventHub]:
+def hub(tmp_path: Path) -> Iterator[Hub]:
     storage = EventStorage.open(f"sqlite:///{tmp_path / 'state.db'}")
-    made = EventHub(EventsSpec(grace=GRACE), storage=storage, store=None, clock=VirtualClock(HOUR))
+    clock = VirtualClock(HOUR)
+    made = Hub(EventsSpec(grace=GRACE), storage=storage, store=None, clock=clock)
+    made.clock = clock
     made.restore()
     yield made
     storage.close()
@@ -53,10 +60,9 @@ def counts(hub: EventHub, resolution: int) -> list[tuple[int, int, int]]:
 
 
 def test_five_minute_and_hour_windows_are_merged_from_their_children_once_final(
-    hub: EventHub,
+    hub: Hub,
 ) -> None:
-    clock = hub._clock  # type: ignore[attr-defined]
-    assert isinstance(clock, VirtualClock)
+    clock = hub.clock
     feed(hub, clock, minutes=70)
     five = counts(hub, 300)
     # final = a bucket whose end is at least grace + 1m behind now (70m): up to 65m
@@ -70,8 +76,8 @@ def test_five_minute_and_hour_windows_are_merged_from_their_children_once_final(
     assert counts(hub, 3600) == [(0, 600, 60)]
 
 
-def test_each_tier_is_pruned_after_its_retention(hub: EventHub) -> None:
-    clock = hub._clock  # type: ignore[attr-defined]
+def test_each_tier_is_pruned_after_its_retention(hub: Hub) -> None:
+    clock = hub.clock
     feed(hub, clock, minutes=70)
     clock.advance(86_400)  # 1m windows older than a day go; 5m and 1h stay
     hub.housekeeping()
@@ -93,8 +99,8 @@ def test_sla_uses_the_finest_tier_that_still_covers_the_range() -> None:
     ]
 
 
-def test_a_roll_up_waits_for_late_events_within_the_grace_period(hub: EventHub) -> None:
-    clock = hub._clock  # type: ignore[attr-defined]
+def test_a_roll_up_waits_for_late_events_within_the_grace_period(hub: Hub) -> None:
+    clock = hub.clock
     feed(hub, clock, minutes=5)
     clock.advance(100)  # the last minute's window takes late events until 5m + 120s
     hub.housekeeping()
@@ -104,3 +110,22 @@ def test_a_roll_up_waits_for_late_events_within_the_grace_period(hub: EventHub) 
     clock.advance(200)
     hub.housekeeping()
     assert counts(hub, 300) == [(0, 51, 5)]
+
+
+def test_a_failed_commit_counts_nothing_and_the_retry_counts_once(
+    hub: Hub, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pipeline = hub.http_stream(None)
+    events = [
+        {"id": f"f{i}", "service": "pay", "timestamp": HOUR, "latency_ms": 5} for i in range(3)
+    ]
+
+    def database_down(*_args: object, **_kwargs: object) -> None:
+        raise OSError("disk full")
+
+    monkeypatch.setattr(hub.storage, "save", database_down)
+    with pytest.raises(StoreError):
+        pipeline.ingest(events)
+    monkeypatch.undo()
+    assert pipeline.ingest(events).accepted == 3  # not taken for duplicates of the failed try
+    assert counts(hub, 60) == [(0, 3, 0)]

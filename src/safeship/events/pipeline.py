@@ -80,6 +80,7 @@ class StreamPipeline:
         self.reader = Reader(spec.fields, future_skew_s=config.future_skew)
         self._aggregator = self._new_aggregator()
         self._lock = threading.Lock()
+        self._stale = False
         self._refs: dict[Labels, dict[tuple[str, str | None], int]] = {}  # store refs
         self.stats = StreamStats()
 
@@ -112,13 +113,16 @@ class StreamPipeline:
         """Count a batch; on return it is durable and queryable (ack it then)."""
         received = self._clock.now()
         with self._lock:
+            if self._stale:  # a commit failed: take the stored state back before counting
+                self._restore()
+                self._stale = False
             batch, bad = self.reader.read(objects, now=received)
             bad = [*malformed, *bad]
             added = self._aggregator.add(batch, now=received)
             try:
                 self._storage.save(self.name, added.touched, ids=added.ids, dead=bad, now=received)
             except Exception as exc:
-                self._restore()  # memory ran ahead of the database: take the stored state back
+                self._stale = True  # memory ran ahead of the database
                 raise StoreError(f"cannot store events of stream {self.name!r}: {exc}") from exc
             self._publish(added.touched)
             result = Ingested(
