@@ -60,16 +60,20 @@ def decode(
 
 
 def _lines(body: bytes, max_events: int) -> tuple[list[Any], list[Malformed]]:
-    lines = [line for line in body.splitlines() if line.strip()]
-    if len(lines) > max_events:
+    stripped = body.strip()
+    if stripped.count(b"\n") >= max_events:
         raise BatchTooLarge(f"batch of over {max_events} events; send smaller batches")
-    try:  # the usual case, every line an object: one parse of them all is twice as fast
-        joined = orjson.loads(b"[" + b",".join(lines) + b"]")
-        if len(joined) == len(lines):  # a line holding `1,2` would parse as two
+    # The usual case, one object on every line and no blank line: newlines become commas and
+    # one parse reads them all (twice as fast as a parse per line). Anything else, a line
+    # holding `1,2` included (it would parse as two), takes the careful way.
+    lines = stripped.count(b"\n") + 1 if stripped else 0
+    try:
+        joined = orjson.loads(b"[" + stripped.replace(b"\n", b",") + b"]")
+        if len(joined) == lines and all(type(e) is dict for e in joined):
             return joined, []
     except orjson.JSONDecodeError:
         pass
-    return _each_line(lines)
+    return _each_line([line for line in body.splitlines() if line.strip()])
 
 
 def _each_line(lines: list[bytes]) -> tuple[list[Any], list[Malformed]]:
