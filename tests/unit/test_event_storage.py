@@ -24,8 +24,13 @@ class Hub(EventHub):
 
 
 @pytest.fixture
-def hub(tmp_path: Path) -> Iterator[Hub]:
-    storage = EventStorage.open(f"sqlite:///{tmp_path / 'state.db'}")
+def events_url(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'state.db'}"  # tests/integration: PostgreSQL
+
+
+@pytest.fixture
+def hub(events_url: str) -> Iterator[Hub]:
+    storage = EventStorage.open(events_url)
     clock = VirtualClock(HOUR)
     made = Hub(EventsSpec(grace=GRACE), storage=storage, store=None, clock=clock)
     made.clock = clock
@@ -129,3 +134,17 @@ def test_a_failed_commit_counts_nothing_and_the_retry_counts_once(
     monkeypatch.undo()
     assert pipeline.ingest(events).accepted == 3  # not taken for duplicates of the failed try
     assert counts(hub, 60) == [(0, 3, 0)]
+
+
+def test_late_and_malformed_events_are_counted_and_dead_lettered_with_the_reason(hub: Hub) -> None:
+    pipeline = hub.http_stream(None)
+    hub.clock.advance(60 + GRACE + 1)  # the first minute's window is closed now
+    late = {"id": "l", "service": "pay", "timestamp": HOUR + 5, "latency_ms": 1}
+    bad = {"id": "b", "service": "pay", "latency_ms": 1}
+    done = pipeline.ingest([late, bad, "text"])
+    assert (done.accepted, done.late, done.malformed) == (0, 1, 2)
+    reasons = sorted(d["reason"] for d in hub.storage.dead_letters())
+    assert reasons == ["expected a JSON object", "expected a timestamp at 'timestamp'"]
+    hub.config = hub.config.model_copy(update={"dead_letters": 1})
+    hub.housekeeping()
+    assert hub.storage.dead_letter_count() == 1  # only the newest are kept
