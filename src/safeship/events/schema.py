@@ -80,7 +80,7 @@ class Reader:
         self._time, self._time_path = _getter(fields.timestamp), fields.timestamp
         self._level = _getter(fields.level)
         self._error_levels = frozenset(x.lower() for x in fields.error_levels)
-        self._status = _getter(fields.status)
+        self._status = _getter(fields.status) if fields.status is not None else None
         self._error_status = fields.error_status
         self._latency, self._latency_path = _getter(fields.latency), fields.latency
         self._unit = UNIT_SECONDS[fields.latency_unit]
@@ -88,7 +88,7 @@ class Reader:
         names = [*fields.labels, *(["version"] if fields.version is not None else [])]
         paths = [*fields.labels.values(), *([fields.version] if fields.version else [])]
         self._label_names = ["service", *names]
-        self._labels = [(name, _required(p)) for name, p in zip(names, paths, strict=True)]
+        self._label_getters = [_required(p) for p in paths]
         self._series: dict[tuple[str | None, ...], Labels] = {}
         self._skew = future_skew_s
         self.value_names = tuple(value_name(p) for p in fields.values)
@@ -130,7 +130,7 @@ class Reader:
         values = self._numbers(event) if self._values else ()
         if isinstance(values, str):
             return values
-        key = (service, *(_label(get(event)) for _, get in self._labels))
+        key = (service, *[_label(get(event)) for get in self._label_getters])
         series = self._series.get(key) or self._labelled(key)
         if isinstance(series, str):
             return series
@@ -169,6 +169,8 @@ class Reader:
         level = self._level(event)
         if type(level) is str and level.lower() in self._error_levels:
             return True
+        if self._status is None:
+            return False
         status = self._status(event)
         if type(status) is str and status.isdigit():
             status = int(status)
