@@ -28,6 +28,18 @@ from safeship.store.tokens import Role
 PREFIX = "/api/v1/analytics"
 WINDOWS = {"1m": 60, "5m": 300, "1h": 3600}
 HEALTH_DEGRADED, HEALTH_FAILING = 0.01, 0.05  # error ratios over the last 5 minutes
+BATCH_BODY: dict[str, Any] = {
+    "required": True,
+    "description": "Events: a JSON array or NDJSON, optionally `Content-Encoding: gzip`.",
+    "content": {
+        "application/json": {"schema": {"type": "array", "items": {"type": "object"}}},
+        "application/x-ndjson": {"schema": {"type": "string"}},
+    },
+}
+REFUSALS: dict[int | str, dict[str, Any]] = {
+    413: {"description": "over maxBatchBytes or maxBatchEvents: split the batch"},
+    503: {"description": "not stored (windows being restored, or the database failed): retry"},
+}
 
 
 def mount_analytics(app: FastAPI, *, hub: EventHub, store: Store, clock: Clock) -> None:
@@ -42,7 +54,7 @@ def analytics_api(hub: EventHub, auth: Authenticator, *, clock: Clock) -> APIRou
     ingester = Depends(auth.require(Role.ingest))
     limits = hub.config
 
-    @router.post("/events")
+    @router.post("/events", openapi_extra={"requestBody": BATCH_BODY}, responses=REFUSALS)
     async def ingest(
         request: Request, stream: str | None = None, _: Principal = ingester
     ) -> dict[str, Any]:
