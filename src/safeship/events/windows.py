@@ -17,10 +17,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from safeship.core.labels import Labels
 from safeship.events.schema import Batch
-from safeship.events.sketch import LatencySketch
+from safeship.events.sketch import Floats, LatencySketch
 
 MINUTE = 60
 RESOLUTIONS = (60, 300, 3600)
@@ -111,6 +112,32 @@ class Window:
         )
 
 
+@dataclass(frozen=True)
+class _Columns:
+    """A batch's numbers as arrays, built once, so each window takes its events by index."""
+
+    errors: npt.NDArray[np.bool_]
+    latencies: Floats
+    values: Floats  # events x value fields
+
+    @classmethod
+    def of(cls, batch: Batch, *, values: int) -> _Columns:
+        table = np.asarray(batch.values, dtype=np.float64).reshape(len(batch), values)
+        return cls(np.asarray(batch.errors, dtype=bool), np.asarray(batch.latencies), table)
+
+    def fill(self, window: Window, positions: npt.NDArray[np.int64]) -> None:
+        window.count += int(positions.size)
+        window.errors += int(np.count_nonzero(self.errors[positions]))
+        window.latency.add_many(self.latencies[positions])
+        for j in range(self.values.shape[1]):
+            column = self.values[positions, j]
+            column = column[~np.isnan(column)]
+            if column.size:
+                window.sums[j] += float(column.sum())
+                window.counts[j] += int(column.size)
+                window.maxes[j] = max(window.maxes[j], float(column.max()))
+
+
 def merge(windows: Iterable[Window], *, resolution_s: int) -> list[Window]:
     """Roll windows up into `resolution_s` buckets, one per (series, bucket start)."""
     out: dict[tuple[Labels, int], Window] = {}
@@ -155,6 +182,7 @@ class Aggregator:
     def add(self, batch: Batch, *, now: float) -> Added:
         result = Added()
         groups = self._group(batch, now, result)
+        columns = _Columns.of(batch, values=self.values) if groups else None
         for (series, start), positions in groups.items():
             window = self.windows.get((series, start))
             if window is None:
@@ -162,7 +190,8 @@ class Aggregator:
                     series, MINUTE, start, values=self.values, accuracy=self.accuracy
                 )
                 self.windows[(series, start)] = window
-            self._fill(window, batch, positions)
+            assert columns is not None
+            columns.fill(window, np.asarray(positions, dtype=np.int64))
             result.touched.append(window)
         return result
 
@@ -205,21 +234,6 @@ class Aggregator:
             accepted += 1
         result.accepted = accepted
         return groups
-
-    def _fill(self, window: Window, batch: Batch, positions: Sequence[int]) -> None:
-        window.count += len(positions)
-        window.errors += sum(batch.errors[i] for i in positions)
-        latencies = np.fromiter((batch.latencies[i] for i in positions), np.float64, len(positions))
-        window.latency.add_many(latencies)
-        if self.values:
-            columns = np.array([batch.values[i] for i in positions], dtype=np.float64)
-            for j in range(self.values):
-                column = columns[:, j]
-                column = column[~np.isnan(column)]
-                if column.size:
-                    window.sums[j] += float(column.sum())
-                    window.counts[j] += int(column.size)
-                    window.maxes[j] = max(window.maxes[j], float(column.max()))
 
     def expire(self, now: float) -> list[Window]:
         """Forget windows (and their ids) past the grace horizon; returns the closed windows."""
