@@ -40,7 +40,9 @@ def register(app: typer.Typer) -> None:
 @token_app.command("create")
 def create(
     name: Annotated[str, typer.Option("--name", help="Who uses it: the actor in the audit log.")],
-    role: Annotated[Role, typer.Option("--role", help="viewer, ingest, operator or admin.")],
+    role: Annotated[
+        Role, typer.Option("--role", help="viewer, operator, admin, or ingest (events only).")
+    ],
     db: DbOption = None,
     server: ServerOption = None,
 ) -> None:

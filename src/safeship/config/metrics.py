@@ -21,6 +21,7 @@ from pydantic import (
 
 from safeship.config.base import Duration, ListenAddress, Model
 from safeship.config.condition import ConditionError, parse_condition
+from safeship.config.events import EventsSpec
 from safeship.config.incidents import IncidentsSpec
 from safeship.config.remote_write import RemoteWriteConfig
 from safeship.config.scrape import ScrapeConfig
@@ -162,6 +163,7 @@ class ControlPlaneConfig(Model):
     scrape_configs: list[ScrapeConfig] = Field(default=[], alias="scrape_configs")
     self_scrape_interval: Duration = 15.0
     history: HistorySpec = HistorySpec()
+    events: EventsSpec = EventsSpec()  # event streams into windowed series (events/)
     # Prometheus's own keys: globs of rule files, relative to safeship.yaml, and the
     # interval of every group that sets none.
     rule_files: list[str] = Field(default=[], alias="rule_files")

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Coroutine
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from prometheus_client import CollectorRegistry, GCCollector, PlatformCollector, ProcessCollector
 
@@ -23,6 +24,8 @@ from safeship.config.metrics import ControlPlaneConfig
 from safeship.core.addresses import http_url, split_host_port
 from safeship.core.clock import Clock
 from safeship.core.durations import parse_duration
+from safeship.events.pipeline import EventHub
+from safeship.events.storage import EventStorage
 from safeship.incidents.manager import IncidentManager
 from safeship.metrics.promql import Engine
 from safeship.metrics.remote_in import RemoteWriteReceiver
@@ -83,6 +86,7 @@ async def serve(
     tls: Tls | None = None,
 ) -> None:
     """Run the control plane until cancelled (SIGINT/SIGTERM stop uvicorn)."""
+    from safeship.server.analytics_api import mount_analytics
     from safeship.server.api import mount_api  # FastAPI: only to serve
     from safeship.server.app import create_app, http_server
 
@@ -112,6 +116,8 @@ async def serve(
     )
     receiver = RemoteWriteReceiver(plane.store, replaying=wal.replaying, registry=plane.registry)
     mount_api(app, store=state, clock=clock, incidents=incidents, remote_write=receiver)
+    events = event_hub(plane, clock=clock)
+    mount_analytics(app, hub=events, store=state, clock=clock)
     server = http_server(
         app,
         host=host,
@@ -122,7 +128,9 @@ async def serve(
     # Under TLS the scraper would not trust our certificate: no self-scrape then.
     self_target = (server, host, port) if tls is None else None
     work = asyncio.get_running_loop().create_task(
-        _after_replay(plane, wal, rules, incidents, clock=clock, self_target=self_target)
+        _after_replay(
+            plane, wal, rules, incidents, clock=clock, self_target=self_target, events=events
+        )
     )
     work.add_done_callback(lambda done: _stop_on_failure(done, server))
     audit = AuditWatch(state, registry=plane.registry, clock=clock)
@@ -140,6 +148,7 @@ async def serve(
         if rules is not None:
             rules.close()
         wal.close()
+        events.storage.close()
         state.close()
 
 
@@ -151,9 +160,11 @@ async def _after_replay(
     *,
     clock: Clock,
     self_target: tuple[uvicorn.Server, str, int] | None,
+    events: EventHub | None = None,
 ) -> None:
     """Replay the WAL, and only then scrape, evaluate rules and roll up: a scrape first
-    would interleave new samples with old ones, an evaluation first would resolve alerts."""
+    would interleave new samples with old ones, an evaluation first would resolve alerts.
+    Event windows are restored after the replay too, then event sources start."""
     await wal.replay()
     queues = remote_write_queues(
         plane.config.remote_write,
@@ -162,8 +173,12 @@ async def _after_replay(
         clock=clock,
         registry=plane.registry,
     )
+    if events is not None:
+        await asyncio.to_thread(events.restore)
     async with plane.scraper:
         jobs = [wal.keep_checkpoints(clock=clock), run_queues(queues)]
+        if events is not None:
+            jobs.extend([events.keep(), *event_sources(events, clock=clock)])
         if self_target is not None:
             jobs.append(_scrape_self(plane, *self_target))
         if plane.config.history.enabled:
@@ -178,6 +193,27 @@ async def _after_replay(
 def _stop_on_failure(done: asyncio.Task[None], server: uvicorn.Server) -> None:
     if not done.cancelled() and done.exception() is not None:
         server.should_exit = True  # `await work` in serve() raises it
+
+
+def event_hub(plane: ControlPlane, *, clock: Clock) -> EventHub:
+    """Every event stream of safeship.yaml (or the default HTTP one) over the state database,
+    writing its windows' series into the embedded store."""
+    storage = EventStorage.open(default_url())
+    return EventHub(plane.config.events, storage=storage, store=plane.store, clock=clock)
+
+
+def event_sources(events: EventHub, *, clock: Clock) -> list[Coroutine[Any, Any, None]]:
+    """A consumer per stream whose source is a broker (HTTP streams need none)."""
+    from safeship.events import kafka_source, nats_source  # their clients: only to serve
+
+    jobs: list[Coroutine[Any, Any, None]] = []
+    for pipeline in events.pipelines.values():
+        source = pipeline.spec.source
+        if source.nats is not None:
+            jobs.append(nats_source.consume(pipeline, source.nats, clock=clock))
+        if source.kafka is not None:
+            jobs.append(kafka_source.consume(pipeline, source.kafka, clock=clock))
+    return jobs
 
 
 def store_log(plane: ControlPlane) -> StoreLog:
