@@ -2,6 +2,7 @@
 `kill -9` loses.
 
     .venv/bin/python bench/wal.py [--series 10000] [--scrapes 300] [--kills 8] [--fsync 1s]
+    .venv/bin/python bench/wal.py --profile   # cProfile of the WAL ingest only, top calls
 
 1. ingest: `--scrapes` whole scrapes of `--series` series through `append_refs`, in memory
    only and with the WAL (background fsync every `--fsync`, and fsync per batch); goal: the
@@ -18,8 +19,10 @@ Prints the figures and writes bench/results/wal.json.
 from __future__ import annotations
 
 import argparse
+import cProfile
 import json
 import os
+import pstats
 import random
 import signal
 import subprocess
@@ -75,6 +78,18 @@ def ingest_rates(
 
 def best(rates: dict[str, float], name: str, rate: float) -> None:
     rates[name] = max(rates.get(name, 0.0), rate)
+
+
+def profile(folder: Path, *, series: int, scrapes: int, fsync_s: float) -> None:
+    """Where the WAL's ingest time goes: cProfile of one `ingest` run, top calls by own time."""
+    store = SeriesStore()
+    wal, _ = recover(folder, store, fsync_s=fsync_s)
+    refs = series_refs(store, series)
+    time.sleep(0.5)  # the next segment is preallocated before the clock starts, as in serve
+    profiler = cProfile.Profile()
+    profiler.runcall(ingest, store, refs, scrapes)
+    pstats.Stats(profiler).sort_stats("tottime").print_stats(10)
+    wal.close()
 
 
 def replay_rate(folder: Path) -> dict[str, float]:
@@ -136,10 +151,15 @@ def main() -> None:
     parser.add_argument("--kills", type=int, default=8)
     parser.add_argument("--fsync", default="1s")
     parser.add_argument("--child")
+    parser.add_argument("--profile", action="store_true")
     args = parser.parse_args()
     fsync_s = parse_duration(args.fsync)
     if args.child:
         child(Path(args.child), fsync_s)
+        return
+    if args.profile:
+        with tempfile.TemporaryDirectory() as tmp:
+            profile(Path(tmp), series=args.series, scrapes=args.scrapes, fsync_s=fsync_s)
         return
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)

@@ -15,8 +15,11 @@ import uvicorn
 from fastapi import FastAPI
 from prometheus_client import CollectorRegistry
 
+from safeship.config.incidents import IncidentsSpec
 from safeship.core.clock import Clock, SystemClock
+from safeship.core.incidents import Incident, Status
 from safeship.core.net import free_port
+from safeship.incidents.manager import IncidentManager
 from safeship.metrics.promql import Engine
 from safeship.metrics.store import SeriesStore
 from safeship.rollout.state import RolloutStatus
@@ -33,6 +36,7 @@ def api_app(
     clock: Clock | None = None,
     poll_s: float = 0.05,
     control: Control | None = None,
+    incidents: IncidentsSpec | None = None,
 ) -> FastAPI:
     clock = clock or SystemClock()
     series = SeriesStore(retention=3600)
@@ -43,7 +47,8 @@ def api_app(
         registry=CollectorRegistry(),
         ready=lambda: True,
     )
-    mount_api(app, store=store, clock=clock, poll_s=poll_s, control=control)
+    manager = IncidentManager(incidents or IncidentsSpec(), store=store, clock=clock)
+    mount_api(app, store=store, clock=clock, poll_s=poll_s, incidents=manager, control=control)
     return app
 
 
@@ -105,3 +110,18 @@ def served(app: FastAPI) -> Iterator[str]:
     finally:
         server.should_exit = True
         thread.join(timeout=10)
+
+
+def open_incident(incident_id: str, *, service: str = "web") -> Incident:
+    """An incident as the incident manager opens it, nobody acknowledged yet."""
+    return Incident(
+        id=incident_id,
+        definition="errors",
+        title=f"errors: service={service}",
+        severity="critical",
+        owner="team-web",
+        group=(("service", service),),
+        service=service,
+        status=Status.OPEN,
+        opened_at=time.time(),
+    )

@@ -3,6 +3,11 @@
 `alerts_*.yml` use the rule files in rules/ (recording rules, `alert_rule_test`); the
 rule files themselves must pass `promtool check rules` and safeship's loader.
 
+`templates_*.yml` run alert templates (every function, control structure and printf verb,
+errors included) through both; their `exp_alerts` were produced by promtool (regen_alerts.py).
+invalid/*.yml hold rule files whose templates Prometheus refuses at load: promtool check
+rules and safeship's loader must refuse every one with the same message.
+
 errors/*.yml hold queries Prometheus refuses: promtool 2.42 test files cannot expect an
 error, so there every case must FAIL in promtool with an error, and safeship must fail the
 same case with the same message (parse errors included, "1:4: parse error: ...").
@@ -30,11 +35,14 @@ from safeship.alerting.rule_tests import (
     report,
     run_file,
 )
+from safeship.core.errors import ConfigError
 
 HERE = Path(__file__).parent
 FILES = sorted(HERE.glob("*.yml"))
 RULE_FILES = sorted(HERE.glob("rules/*.yml"))
 ERROR_FILES = sorted(HERE.glob("errors/*.yml"))
+INVALID_RULE_FILES = sorted(HERE.glob("invalid/*.yml"))
+_PROMTOOL_REFUSAL = re.compile(r': (label|annotation) "(\w+)": (.*)$', re.MULTILINE)
 _PROMTOOL_ERR = re.compile(r'^    expr: (".*"), time: (\S+), err: (.*)$', re.MULTILINE)
 _SAFESHIP_ERR = re.compile(r'^    expr: "(.*)", time: (\S+), err: (.*)$', re.MULTILINE)
 PROMTOOL_VERSION = "2.42.0"
@@ -57,8 +65,10 @@ def test_suite_has_at_least_150_expression_tests() -> None:
     assert sum(count_expr_tests(f) for f in FILES) >= 150
 
 
-def test_suite_has_at_least_25_alert_rule_tests() -> None:
-    assert sum(count_alert_tests(f) for f in FILES) >= 25
+def test_suite_has_at_least_150_alert_rule_tests_with_templates() -> None:
+    assert sum(count_alert_tests(f) for f in FILES) >= 150
+    templated = sum(count_alert_tests(f) for f in FILES if f.stem.startswith("templates_"))
+    assert templated >= 150
 
 
 @pytest.mark.parametrize("path", RULE_FILES, ids=lambda p: p.stem)
@@ -80,6 +90,24 @@ def test_promtool_passes(path: Path) -> None:
 def test_safeship_passes(path: Path) -> None:
     result = run_file(path)
     assert result.passed, report(result)
+
+
+@pytest.mark.parametrize("path", INVALID_RULE_FILES, ids=lambda p: p.stem)
+def test_promtool_and_safeship_refuse_the_same_templates(path: Path) -> None:
+    run = subprocess.run([_promtool(), "check", "rules", str(path)], capture_output=True, text=True)
+    assert run.returncode != 0
+    promtool = {
+        (kind, name): text
+        for kind, name, text in _PROMTOOL_REFUSAL.findall(run.stdout + run.stderr)
+    }
+    with pytest.raises(ConfigError) as refused:
+        load_rule_file(path)
+    safeship = {}
+    for issue in refused.value.issues:
+        kind, name = issue.key.split(".")[-2:]
+        safeship[(kind.removesuffix("s"), name)] = issue.found
+    assert safeship == promtool
+    assert len(promtool) >= 25
 
 
 @pytest.mark.parametrize("path", ERROR_FILES, ids=lambda p: p.stem)

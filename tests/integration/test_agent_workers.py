@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import signal
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -24,6 +25,7 @@ def test_a_killed_worker_loses_only_its_in_flight_requests_and_comes_back(
         replicas = process.ready_replicas(2)
         process.put_route({"stable": backends(replicas)}, listen=f"127.0.0.1:{port}")
         victim, other = process.ready_workers()
+        born = _start_time(victim)
         with Load(f"http://127.0.0.1:{port}/", threads=4) as load:
             wait_for(lambda: load.ok > 50, what="traffic")
             os.killpg(victim["pid"], signal.SIGKILL)
@@ -42,6 +44,14 @@ def test_a_killed_worker_loses_only_its_in_flight_requests_and_comes_back(
         workers = {w["id"]: w for w in process.service()["workers"]}
         assert workers[other["id"]]["pid"] == other["pid"]
         assert workers[victim["id"]]["pid"] != victim["pid"]
+        # on the same metrics port, a later start time: what SafeshipRestartLoop counts
+        assert _start_time(workers[victim["id"]]) > born
+
+
+def _start_time(worker: dict[str, Any]) -> float:
+    text = httpx.get(f"http://127.0.0.1:{worker['port']}/metrics", timeout=5).text
+    (line,) = [x for x in text.splitlines() if x.startswith("process_start_time_seconds ")]
+    return float(line.split()[1])
 
 
 def test_every_worker_applies_a_new_split(tmp_path: Path) -> None:

@@ -14,7 +14,7 @@ from prometheus_client import CollectorRegistry
 from safeship.core.clock import SystemClock
 from safeship.store import Store
 from safeship.store.leadership import Elector
-from safeship.wiring.leader import control_plane_leadership
+from safeship.wiring.leader import start_leadership
 from tests.helpers import contract
 
 pytestmark = pytest.mark.integration
@@ -59,7 +59,7 @@ def test_serve_leads_the_control_plane_and_exports_safeship_leader(store_url: st
         ]
 
     async def scenario() -> list[float]:
-        tasks = control_plane_leadership(store_url, registry=registry, clock=SystemClock())
+        tasks, _ = start_leadership(store_url, registry=registry, clock=SystemClock())
         for _ in range(200):
             if leading() == [1.0]:
                 break

@@ -40,6 +40,7 @@ def control_plane(tmp_path: Path) -> Iterator[tuple[str, Path]]:
     config = tmp_path / "safeship.yaml"
     config.write_text(
         "rule_files: ['rules/*.yml']\n"
+        "default_rules: false\n"  # only the rule under test
         "scrape_configs:\n"
         "  - job_name: demo\n"
         "    scrape_interval: 500ms\n"
@@ -135,6 +136,7 @@ def serve_folder(tmp_path: Path) -> Iterator[tuple[Path, list[subprocess.Popen[b
     (tmp_path / "down.yml").write_text(DOWN_RULES)
     (tmp_path / "safeship.yaml").write_text(
         "rule_files: [down.yml]\n"
+        "default_rules: false\n"  # the defaults' own SafeshipTargetDown would fire too
         "metrics: {source: {embedded: {wal: {fsync: 100ms}}}}\n"
         "scrape_configs:\n"
         "  - job_name: gone\n"

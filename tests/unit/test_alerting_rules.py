@@ -54,7 +54,7 @@ RULE = "groups:\n  - name: g\n    rules:\n      - "
         (
             "alert: A\n        expr: up\n        annotations: {a: '{{ nope $value }}'}",
             6,
-            "groups[0].rules[0].annotations",
+            "groups[0].rules[0].annotations.a",
             "template",
         ),
         ("alert: A\n        expr: up\n        fro: 1m", 6, "groups[0].rules[0].fro", "documented"),

@@ -148,3 +148,13 @@ def test_the_openapi_schema_describes_the_api_with_its_models(client: TestClient
     assert rollouts["401"]["content"]["application/json"]["schema"]["$ref"].endswith("ErrorBody")
     assert "HTTPBearer" in schema["components"]["securitySchemes"]
     assert client.get("/docs").status_code == 200
+
+
+def test_a_misspelt_query_parameter_is_refused_not_ignored(
+    client: TestClient, issued: dict[Role, str]
+) -> None:
+    viewer = bearer(issued[Role.viewer])
+    assert client.get("/api/v1/rollouts?service=web&limit=5", headers=viewer).status_code == 200
+    answer = client.get("/api/v1/rollouts?servcie=web", headers=viewer)
+    assert answer.status_code == 422
+    assert "servcie" in answer.json()["error"]

@@ -15,7 +15,7 @@ import pytest
 
 from safeship.store.repository import Store
 from safeship.store.tokens import Role
-from tests.api_kit import api_app, bearer, running_rollout, served, tokens
+from tests.api_kit import api_app, bearer, open_incident, running_rollout, served, tokens
 
 
 @dataclass(frozen=True)
@@ -27,6 +27,7 @@ class Endpoint:
     body: dict[str, Any] | None = field(default=None)
 
 
+SILENCE = {"matchers": ['alertname="Down"'], "duration_s": 60, "comment": "deploy"}
 ENDPOINTS = [
     Endpoint("GET", "/api/v1/rollouts", Role.viewer, 200),
     Endpoint("GET", "/api/v1/rollouts/web-1", Role.viewer, 200),
@@ -48,6 +49,27 @@ ENDPOINTS = [
     Endpoint("GET", "/api/v1/tokens", Role.admin, 200),
     Endpoint("POST", "/api/v1/tokens", Role.admin, 201, {"name": "new-{caller}", "role": "viewer"}),
     Endpoint("DELETE", "/api/v1/tokens/doomed-{caller}", Role.admin, 200),
+    Endpoint("GET", "/api/v1/incidents", Role.viewer, 200),
+    Endpoint("GET", "/api/v1/incidents/inc-{caller}", Role.viewer, 200),
+    # one incident per caller, so each role's ack is the first (ack, escalate, resolve, note)
+    Endpoint("POST", "/api/v1/incidents/inc-{caller}/ack", Role.operator, 200),
+    Endpoint("POST", "/api/v1/incidents/inc-{caller}/escalate", Role.operator, 200),
+    Endpoint("POST", "/api/v1/incidents/inc-{caller}/resolve", Role.operator, 200),
+    Endpoint("POST", "/api/v1/incidents/inc-{caller}/notes", Role.operator, 200, {"message": "x"}),
+    Endpoint(
+        "POST",
+        "/api/v1/alertmanager/webhook",
+        Role.operator,
+        200,
+        {"version": "4", "status": "firing", "alerts": []},
+    ),
+    Endpoint("GET", "/api/v1/silences", Role.viewer, 200),
+    Endpoint("POST", "/api/v1/silences", Role.operator, 201, SILENCE),
+    # No such silence: the role check passes, the store answers 404.
+    Endpoint("DELETE", "/api/v1/silences/none-{caller}", Role.operator, 404),
+    Endpoint("GET", "/api/v1/notifications", Role.viewer, 200),
+    # No such notification: the role check passes, the lookup refuses.
+    Endpoint("POST", "/api/v1/notifications/999/retry", Role.operator, 404),
 ]
 CALLERS: list[Role | None] = [None, *Role]
 
@@ -57,6 +79,9 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Store]:
     folder: Path = tmp_path_factory.mktemp("roles")
     with Store.open(f"sqlite:///{folder / 'state.db'}") as opened:
         opened.save_rollout(running_rollout("web-1"))
+        with opened.transaction() as tx:
+            for caller in CALLERS:
+                tx.incidents.save(open_incident(f"inc-{caller}"))
         yield opened
 
 
@@ -114,7 +139,11 @@ def test_the_matrix_covers_every_endpoint(store: Store) -> None:
     covered = {
         (
             e.method.lower(),
-            e.path.replace("web-1", "{rollout_id}").replace("doomed-{caller}", "{name}"),
+            e.path.replace("web-1", "{rollout_id}")
+            .replace("doomed-{caller}", "{name}")
+            .replace("inc-{caller}", "{incident_id}")
+            .replace("none-{caller}", "{silence_id}")
+            .replace("/999/", "/{row_id}/"),
         )
         for e in ENDPOINTS
     }

@@ -13,12 +13,16 @@ import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
 from schemathesis import Case, GenerationMode
+from schemathesis.specs.openapi.checks import positive_data_acceptance
 
 from safeship.store.repository import Store
 from safeship.store.tokens import Role
 from tests.api_kit import api_app, bearer, running_rollout
 
 TOKEN_NAME = "schemathesis-admin-token"  # long: generated DELETEs never revoke it by chance
+# Bodies holding a grammar no JSON schema states (Alertmanager matchers): a schema-valid
+# string may still be refused with a 400 naming the mistake, which is what we want.
+GRAMMAR_IN_BODY = {("POST", "/api/v1/silences")}
 
 
 @pytest.fixture(scope="module")
@@ -40,6 +44,8 @@ def test_the_api_keeps_to_its_schema(store: Store, admin: dict[str, str]) -> Non
     operations = [result.ok() for result in schema.get_all_operations()]
     assert len(operations) >= 13  # every operation but the stream, so none is skipped
     for operation, mode in itertools.product(operations, GenerationMode):
+        grammar = (operation.method.upper(), operation.path) in GRAMMAR_IN_BODY
+        excluded = [positive_data_acceptance] if grammar else []
 
         @given(case=operation.as_strategy(mode))
         @settings(
@@ -49,6 +55,6 @@ def test_the_api_keeps_to_its_schema(store: Store, admin: dict[str, str]) -> Non
             suppress_health_check=list(HealthCheck),
         )
         def keeps_to_schema(case: Case) -> None:
-            case.call_and_validate(headers=admin)
+            case.call_and_validate(headers=admin, excluded_checks=excluded)  # noqa: B023
 
-        keeps_to_schema()
+        keeps_to_schema()  # runs here, inside this iteration: `excluded` is this one's

@@ -25,7 +25,7 @@ GONE = make_labels({"__name__": "gone", "job": "api"})
 
 def logged_store(directory: Path, **options: float) -> tuple[SeriesStore, Wal]:
     store = SeriesStore(retention=options.get("retention"))
-    wal, _ = recover(directory, store, fsync_s=0)
+    wal, _ = recover(directory, store, fsync_s=0, segment_bytes=1 << 16)
     return store, wal
 
 
@@ -64,11 +64,13 @@ def test_a_torn_tail_is_cut_and_the_log_goes_on_after_it(tmp_path: Path) -> None
     ref = np.asarray([store.ref(UP)], dtype=np.int64)
     for t in range(1, 11):
         store.append_refs(ref, t * 1000, [float(t)])
+    _, whole = wal.position()
     wal.close()
     (segment,) = segments(tmp_path)
     path = tmp_path / segment
-    whole = path.stat().st_size
-    os.truncate(path, whole - 5)  # the process died in the middle of the last record
+    with path.open("r+b") as f:  # the process died in the middle of the last record
+        f.seek(whole - 5)
+        f.write(bytes(5))
 
     back, wal = logged_store(tmp_path)
     assert [v for _, v in values(back, "up")] == [float(t) for t in range(1, 10)]
@@ -141,3 +143,31 @@ def test_a_background_fsync_reports_what_is_on_disk(tmp_path: Path) -> None:
     wal.sync()
     assert wal.synced == 2
     wal.close()
+
+
+def test_scrapes_of_the_same_series_log_their_refs_once_per_segment(tmp_path: Path) -> None:
+    store = SeriesStore()
+    wal, _ = recover(tmp_path, store, fsync_s=1.0, segment_bytes=40_000)
+    refs = np.asarray([store.ref({"__name__": "m", "i": str(i)}) for i in range(500)])
+    sizes: dict[int, list[int]] = {}  # segment → bytes each scrape logged in it
+    for step in range(12):  # 4 KiB of values a scrape: three segments
+        segment, start = wal.position()
+        store.append_refs(refs.copy(), step * 1000, np.full(500, float(step)))
+        now, end = wal.position()
+        sizes.setdefault(now, []).append(end - (start if now == segment else 0))
+    wal.close()
+    assert all(first > 8000 and max(rest, default=0) < 4100 for first, *rest in sizes.values())
+    assert sum(len(rest) for _, *rest in sizes.values()) >= 6
+    assert len(segments(tmp_path)) >= 3
+
+    back = SeriesStore()
+    report = replay(tmp_path, back)
+    assert report.samples == 12 * 500 and report.cut_bytes == 0
+    first = segments(tmp_path)[-1]  # a segment read alone still decodes
+    (tmp_path / "alone").mkdir()
+    os.link(tmp_path / first, tmp_path / "alone" / first)
+    alone = SeriesStore()
+    for i in range(500):
+        alone.ref({"__name__": "m", "i": str(i)})
+    part = replay(tmp_path / "alone", alone)
+    assert part.samples > 0 and part.samples % 500 == 0 and part.cut_bytes == 0

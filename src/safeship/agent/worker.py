@@ -25,6 +25,8 @@ import signal
 import sys
 from pathlib import Path
 
+from prometheus_client import ProcessCollector
+
 from safeship.agent import files
 from safeship.agent.model import Desired, Route
 from safeship.traffic.proxy.embedded import EmbeddedRouter
@@ -90,6 +92,8 @@ async def serve(*, state_dir: Path, service: str, worker_id: str, metrics_port: 
     spec = route.request.router.model_copy(update={"metrics_listen": f"127.0.0.1:{metrics_port}"})
     router = router_for(spec, service=service, reuse_port=True)
     assert isinstance(router, EmbeddedRouter)  # the API refuses kind "none"
+    # process_start_time_seconds on the worker's stable port: SafeshipRestartLoop sees restarts
+    ProcessCollector(registry=router.registry)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):

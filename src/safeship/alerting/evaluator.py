@@ -14,7 +14,7 @@ from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
 from safeship.alerting.rules import Rule
-from safeship.alerting.templates import expand
+from safeship.alerting.templates import Env, expand
 from safeship.core.errors import QueryError, TemplateError
 from safeship.core.labels import Labels, make_labels
 
@@ -64,9 +64,17 @@ class Evaluation:
     series: tuple[Sample, ...]  # ALERTS and ALERTS_FOR_STATE samples at `now`
 
 
-def evaluate(rule: Rule, samples: Sequence[Sample], previous: RuleState, now_ms: int) -> Evaluation:
-    """One evaluation of an alerting rule at `now_ms` over the expression's result."""
-    current = _current(rule, samples)
+def evaluate(
+    rule: Rule,
+    samples: Sequence[Sample],
+    previous: RuleState,
+    now_ms: int,
+    *,
+    env: Env | None = None,
+) -> Evaluation:
+    """One evaluation of an alerting rule at `now_ms` over the expression's result; `env`
+    gives templates their query function, external URL and labels."""
+    current = _current(rule, samples, env or Env())
     alerts: dict[Labels, Alert] = {}
     transitions: list[Transition] = []
     for key, (value, notes) in current.items():
@@ -90,26 +98,27 @@ def evaluate(rule: Rule, samples: Sequence[Sample], previous: RuleState, now_ms:
     return Evaluation(RuleState(alerts), tuple(transitions), tuple(_series(rule, alerts)))
 
 
-def _current(rule: Rule, samples: Sequence[Sample]) -> dict[Labels, tuple[float, Labels]]:
+def _current(rule: Rule, samples: Sequence[Sample], env: Env) -> dict[Labels, tuple[float, Labels]]:
     """Alert labels -> (value, annotations) for every sample of this evaluation."""
     found: dict[Labels, tuple[float, Labels]] = {}
     for labels, value in samples:
         context = dict(labels)
-        extra = {k: _expand(v, context, value) for k, v in rule.labels.items()}
+        extra = {k: _expand(rule, v, context, value, env) for k, v in rule.labels.items()}
         plain = {k: v for k, v in labels if k != "__name__"}
         key = make_labels({**plain, **extra, "alertname": rule.name})
         if key in found:
             raise AlertEvalError(
                 "vector contains metrics with the same labelset after applying alert labels"
             )
-        notes = make_labels({k: _expand(v, context, value) for k, v in rule.annotations.items()})
+        texts = {k: _expand(rule, v, context, value, env) for k, v in rule.annotations.items()}
+        notes: Labels = tuple(sorted(texts.items()))  # empty annotations stay, as in Prometheus
         found[key] = (value, notes)
     return found
 
 
-def _expand(text: str, labels: dict[str, str], value: float) -> str:
+def _expand(rule: Rule, text: str, labels: dict[str, str], value: float, env: Env) -> str:
     try:
-        return expand(text, labels=labels, value=value)
+        return expand(text, labels=labels, value=value, alert=rule.name, env=env)
     except TemplateError as exc:  # Prometheus puts the error in the text; so do we
         return f"<error expanding template: {exc}>"
 

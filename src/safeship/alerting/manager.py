@@ -25,9 +25,10 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from safeship.alerting.evaluator import Alert, RuleState, State
 from safeship.alerting.for_state import FOR_GRACE_PERIOD_S, restored
-from safeship.alerting.group import GroupState, evaluate_group
+from safeship.alerting.group import GroupState, PendingWrites, evaluate_group
 from safeship.alerting.rule_files import load_rule_file
 from safeship.alerting.rules import RuleGroup
+from safeship.alerting.templates import Env
 from safeship.core.clock import Clock
 from safeship.core.labels import NAME, Labels, make_labels
 from safeship.metrics.index import equal
@@ -192,8 +193,10 @@ class RuleManager:
         default_interval_s: float = 60.0,
         memory: AlertMemory | None = None,
         for_grace_period_s: float = FOR_GRACE_PERIOD_S,
+        template_env: Env | None = None,
     ) -> None:
         self._engine, self._store, self._clock, self._memory = engine, store, clock, memory
+        self._template_env = template_env  # external URL and labels that templates see
         self._grace_ms = round(for_grace_period_s * 1000)
         self._groups = [GroupStatus(g, g.group.interval or default_interval_s) for g in groups]
         self._default_interval_s = default_interval_s
@@ -217,9 +220,18 @@ class RuleManager:
     def evaluate_due(self) -> float:
         """Evaluate every group that is due now; seconds until the next one is."""
         now = self._clock.now()
-        for status in self._groups:
-            if status.due_s <= now:
-                self._evaluate(status, now)
+        due = [s for s in self._groups if s.due_s <= now]
+        for status in due:
+            if status.last_evaluation_s is None:  # the first since start: after the WAL replay
+                status.state = self._restore_for_state(status, round(now * 1000))
+        # one store write for all the groups due now (a merge each would cost more than
+        # their queries); a group reading what an earlier one wrote gets it first
+        pending = PendingWrites(self._store, round(now * 1000))
+        try:
+            for status in due:
+                self._evaluate(status, now, pending)
+        finally:
+            pending.flush()
         next_due = min((s.due_s for s in self._groups), default=now + self._default_interval_s)
         return max(0.0, next_due - now)
 
@@ -271,16 +283,16 @@ class RuleManager:
         if self._memory is not None:
             self._memory.close()
 
-    def _evaluate(self, status: GroupStatus, now: float) -> None:
+    def _evaluate(self, status: GroupStatus, now: float, pending: PendingWrites) -> None:
         started = time.perf_counter()  # a duration for the API, not a decision input
-        if status.last_evaluation_s is None:  # the first since start: after the WAL replay
-            status.state = self._restore_for_state(status, round(now * 1000))
         result = evaluate_group(
             status.loaded.group,
             engine=self._engine,
             store=self._store,
             state=status.state,
             now_ms=round(now * 1000),
+            pending=pending,
+            env=self._template_env,
         )
         if self._memory is not None:
             self._memory.save(status.loaded, result.state)  # persist before showing

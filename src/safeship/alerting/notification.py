@@ -7,8 +7,10 @@ receiver renders it without knowing where it came from.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Protocol
 
 from safeship.core.labels import Labels
 
@@ -67,3 +69,10 @@ def _common(sets: tuple[Labels, ...]) -> Labels:
     for labels in sets[1:]:
         shared &= set(labels)
     return tuple(sorted(shared))
+
+
+class NotificationSink(Protocol):
+    """Where routing hands its notifications: the outbox persists them (all of one call in
+    one transaction) before anything is sent; submitting one again changes nothing."""
+
+    def submit(self, notifications: Sequence[Notification]) -> None: ...

@@ -19,6 +19,7 @@ from safeship.alerting.evaluator import RuleState, firing
 from safeship.alerting.group import GroupState, evaluate_group
 from safeship.alerting.rule_files import load_rule_file
 from safeship.alerting.rules import RuleGroup
+from safeship.alerting.templates import Env
 from safeship.config.documents import compose_file, node_issue
 from safeship.core.durations import parse_duration
 from safeship.core.errors import ConfigError, ConfigIssue
@@ -57,6 +58,8 @@ class TestGroup:
     series: list[tuple[Labels, list[float | None]]]
     exprs: list[ExprTest]
     alerts: list[AlertTest] = field(default_factory=list)
+    external_labels: dict[str, str] = field(default_factory=dict)
+    external_url: str = ""
 
 
 @dataclass(frozen=True)
@@ -164,7 +167,9 @@ class _Loader:
         series = [self.series(n) for n in self.seq(body.get("input_series"), "input_series")]
         exprs = [self.expr(n) for n in self.seq(body.get("promql_expr_test"), "promql_expr_test")]
         name = self.scalar(body.get("name"), "name", "")
-        return TestGroup(name, interval, series, exprs, alerts)
+        labels = self.strings(body.get("external_labels"), "external_labels")
+        url = self.scalar(body.get("external_url"), "external_url", "")
+        return TestGroup(name, interval, series, exprs, alerts, labels, url)
 
     def alert(self, node: yaml.Node) -> AlertTest:
         body = self.mapping(node, "alert_rule_test")
@@ -177,7 +182,8 @@ class _Loader:
         body = self.mapping(node, "exp_alerts")
         labels = self.strings(body.get("exp_labels"), "exp_labels")
         notes = self.strings(body.get("exp_annotations"), "exp_annotations")
-        return make_labels({**labels, "alertname": alertname}), make_labels(notes)
+        # Annotations keep empty values (Prometheus's alerts do); labels drop them.
+        return make_labels({**labels, "alertname": alertname}), tuple(sorted(notes.items()))
 
     def strings(self, node: yaml.Node | None, key: str) -> dict[str, str]:
         if node is None:
@@ -255,11 +261,14 @@ def _run_rules(
     times = [c.eval_ms for c in group.exprs] + [a.eval_ms for a in group.alerts]
     pending = sorted(group.alerts, key=lambda a: a.eval_ms)
     states = [GroupState() for _ in rules]
+    # promtool gives templates the group's external labels and URL ($externalURL) but no
+    # URL to externalURL(); an Env without external_url fails there the same way.
+    env = Env(external_labels=group.external_labels, url_variable=group.external_url)
     failures: list[str] = []
     for now in range(0, max(times, default=-1) + 1, step_ms):
         for i, rule_group in enumerate(rules):
             ran = evaluate_group(
-                rule_group, engine=engine, store=store, state=states[i], now_ms=now
+                rule_group, engine=engine, store=store, state=states[i], now_ms=now, env=env
             )
             states[i] = ran.state
         while pending and pending[0].eval_ms < now + step_ms:

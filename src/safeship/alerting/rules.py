@@ -10,7 +10,16 @@ from __future__ import annotations
 import re
 from typing import Annotated
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from safeship.alerting.templates import check
 from safeship.core.durations import parse_duration
@@ -19,6 +28,21 @@ from safeship.metrics.promql import PromQLError
 from safeship.metrics.promql.parsing import parse
 
 Duration = Annotated[float, BeforeValidator(parse_duration)]
+
+
+def _parses_as_template(text: str, info: ValidationInfo) -> str:
+    """Prometheus's rulefmt check: every label and annotation parses as an alert template."""
+    alert = info.data.get("alert")
+    if alert is None:
+        return text  # a recording rule's labels are not templates
+    try:
+        check(text, alert=alert)
+    except TemplateError as exc:
+        raise ValueError(f"expected a template that parses (alert {alert}), found {exc}") from None
+    return text
+
+
+Template = Annotated[str, AfterValidator(_parses_as_template)]
 _METRIC_NAME = re.compile(r"^[a-zA-Z_:][a-zA-Z0-9_:]*$")
 _LABEL_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
 
@@ -36,8 +60,8 @@ class Rule(_Strict):
     expr: str
     for_: Duration = Field(0.0, alias="for", ge=0)
     keep_firing_for: Duration = Field(0.0, ge=0)
-    labels: dict[str, str] = Field(default_factory=dict)
-    annotations: dict[str, str] = Field(default_factory=dict)
+    labels: dict[str, Template] = Field(default_factory=dict)
+    annotations: dict[str, Template] = Field(default_factory=dict)
 
     @property
     def name(self) -> str:
@@ -68,16 +92,6 @@ class Rule(_Strict):
         for name in value:
             if not _LABEL_NAME.match(name) or name.startswith("__"):
                 raise ValueError(f"expected label names like severity, found {name!r}")
-        return value
-
-    @field_validator("labels", "annotations")
-    @classmethod
-    def _templates(cls, value: dict[str, str]) -> dict[str, str]:
-        for key, text in value.items():
-            try:
-                check(text)
-            except TemplateError as exc:
-                raise ValueError(f"expected a valid template in {key}, found {exc}") from None
         return value
 
     @model_validator(mode="after")

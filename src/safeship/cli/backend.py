@@ -25,11 +25,13 @@ from safeship.server.models import (
     ActionAccepted,
     AuditEntryView,
     AuditVerificationView,
+    NotificationView,
     RolloutDetail,
     RolloutSummary,
     TokenCreated,
     TokenView,
 )
+from safeship.store.outbox import OutboxRow, OutboxStatus
 from safeship.store.records import AuditEntry, AuditVerification, RolloutRecord, Tampering
 from safeship.store.repository import Store
 from safeship.store.tokens import Role, TokenRecord
@@ -53,6 +55,10 @@ class Backend(Protocol):
     def tokens(self) -> list[TokenRecord]: ...
 
     def revoke_token(self, name: str) -> TokenRecord: ...
+
+    def notifications(self, *, status: OutboxStatus | None, limit: int) -> list[OutboxRow]: ...
+
+    def retry_notification(self, row_id: int) -> OutboxRow: ...
 
 
 @contextmanager
@@ -114,6 +120,12 @@ class StoreBackend:
     def revoke_token(self, name: str) -> TokenRecord:
         return self.store.revoke_token(name, actor=self.actor)
 
+    def notifications(self, *, status: OutboxStatus | None, limit: int) -> list[OutboxRow]:
+        return self.store.notifications(status=status, limit=limit)
+
+    def retry_notification(self, row_id: int) -> OutboxRow:
+        return self.store.retry_notification(row_id, actor=self.actor)
+
 
 class ApiBackend:
     """A control plane's /api/v1; answers parsed with the server's own models."""
@@ -159,6 +171,14 @@ class ApiBackend:
 
     def revoke_token(self, name: str) -> TokenRecord:
         return _token_record(TokenView.model_validate(self.client.delete(f"/tokens/{name}")))
+
+    def notifications(self, *, status: OutboxStatus | None, limit: int) -> list[OutboxRow]:
+        found = self.client.get("/notifications", status=status, limit=limit)
+        return [NotificationView.model_validate(n).row() for n in found]
+
+    def retry_notification(self, row_id: int) -> OutboxRow:
+        answer = self.client.post(f"/notifications/{row_id}/retry", {})
+        return NotificationView.model_validate(answer).row()
 
 
 def _token_record(view: TokenView) -> TokenRecord:

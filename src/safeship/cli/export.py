@@ -1,23 +1,32 @@
-"""`safeship export systemd|prometheus-scrape`: ship safeship like a service.
+"""`safeship export systemd|prometheus-scrape|prometheus-rules|alertmanager|grafana-dashboard`:
+ship safeship like a service, and watch it with the tools operators already run.
 
 `systemd` writes two units. `safeship-agent.service` runs the data plane with
 `KillMode=process`: stopping or restarting the unit stops the agent only, so the replicas
 and router workers it supervises keep serving and the next agent re-adopts them.
 `safeship-serve.service` runs the control plane. `prometheus-scrape` prints the scrape job
-for safeship's own /metrics, to paste into prometheus.yml.
+for safeship's own /metrics, to paste into prometheus.yml. `prometheus-rules` prints the
+default rules and the SLO rules of safeship.yaml (alerting/defaults.py), `alertmanager` a
+routing config for their severities and `grafana-dashboard` a dashboard over safeship's
+metrics (alerting/exports.py).
 """
 
 from __future__ import annotations
 
 import getpass
+import json
 import shlex
 import sys
 from pathlib import Path
 from typing import Annotated
 
 import typer
+import yaml
 from rich.console import Console
 
+from safeship.alerting.defaults import default_rules, rules_yaml
+from safeship.alerting.exports import alertmanager_config, grafana_dashboard
+from safeship.alerting.slo import slo_groups
 from safeship.cli.output import ExitCode, fail, say
 from safeship.config.loader import load_control_plane
 from safeship.core.errors import ConfigError
@@ -126,3 +135,42 @@ def prometheus_scrape(
     except ConfigError as exc:
         fail(console, str(exc), ExitCode.INVALID)
     typer.echo(scrape_job(listen), nl=False)
+
+
+ConfigOption = Annotated[Path | None, typer.Option("-c", "--config", help="safeship.yaml")]
+
+
+@export_app.command("prometheus-rules")
+def prometheus_rules(config: ConfigOption = None) -> None:
+    """Print the default rules and the SLO rules of safeship.yaml as a Prometheus rule file."""
+    try:
+        plane = load_control_plane(config)
+    except ConfigError as exc:
+        fail(console, str(exc), ExitCode.INVALID)
+    groups = (
+        list(default_rules(runbook_url=plane.runbook_url).groups) if plane.default_rules else []
+    )
+    groups += slo_groups(plane.slos, runbook_url=plane.runbook_url)
+    typer.echo(rules_yaml(groups), nl=False)
+
+
+@export_app.command("alertmanager")
+def alertmanager(
+    pager_url: Annotated[
+        str, typer.Option("--pager-url", help="Webhook of the pager (page, critical).")
+    ] = "https://pager.example.com/alerts",
+    ticket_url: Annotated[
+        str, typer.Option("--ticket-url", help="Webhook of the ticket queue (ticket, warning).")
+    ] = "https://tickets.example.com/alerts",
+) -> None:
+    """Print an Alertmanager config routing safeship's alerts by severity."""
+    document = alertmanager_config(pager_url=pager_url, ticket_url=ticket_url)
+    typer.echo(yaml.safe_dump(document, sort_keys=False), nl=False)
+
+
+@export_app.command("grafana-dashboard")
+def grafana_dashboard_command(
+    title: Annotated[str, typer.Option("--title", help="Dashboard title.")] = "safeship",
+) -> None:
+    """Print a Grafana dashboard (JSON) over safeship's metrics and SLO rules."""
+    typer.echo(json.dumps(grafana_dashboard(title=title), indent=2))

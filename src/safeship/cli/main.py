@@ -27,57 +27,51 @@ def _logging() -> None:
     logging.basicConfig(level=logging.WARNING, handlers=[handler], force=True)
 
 
-from safeship.cli import audit  # noqa: E402
+# Each command module registers its commands, in the order `safeship --help` lists them.
+from safeship.cli import (  # noqa: E402
+    agent,
+    alertmanager,
+    audit,
+    backup,
+    demo,
+    deploy,
+    events,
+    export,
+    gates,
+    incidents,
+    metrics,
+    notifications,
+    proxy,
+    rollouts,
+    serve,
+    silences,
+    simulate,
+    slo,
+    tokens,
+    up,
+)
 
-audit.register(app)
-
-from safeship.cli import rollouts  # noqa: E402
-
-rollouts.register(app)
-
-from safeship.cli import demo  # noqa: E402
-
-demo.register(app)
-
-from safeship.cli import proxy  # noqa: E402
-
-proxy.register(app)
-
-from safeship.cli import metrics  # noqa: E402
-
-metrics.register(app)
-
-from safeship.cli import simulate  # noqa: E402
-
-simulate.register(app)
-
-from safeship.cli import gates  # noqa: E402
-
-gates.register(app)
-
-from safeship.cli import serve  # noqa: E402
-
-serve.register(app)
-
-from safeship.cli import agent  # noqa: E402
-
-agent.register(app)
-from safeship.cli import tokens  # noqa: E402
-
-tokens.register(app)
-
-from safeship.cli import backup  # noqa: E402
-
-backup.register(app)
-
-from safeship.cli import export  # noqa: E402
-
-export.register(app)
-
-from safeship.cli import deploy  # noqa: E402
-
-deploy.register(app)
-
-from safeship.cli import up  # noqa: E402
-
-up.register(app)
+for _module in (
+    audit,
+    rollouts,
+    demo,
+    deploy,
+    proxy,
+    metrics,
+    simulate,
+    gates,
+    serve,
+    agent,
+    tokens,
+    backup,
+    export,
+    incidents,
+    slo,
+    alertmanager,
+    silences,
+    notifications,
+    events,
+    deploy,
+    up,
+):
+    _module.register(app)

@@ -87,6 +87,10 @@ class ApiClient:
     def post(self, path: str, body: dict[str, Any]) -> Any:
         return self._call("POST", path, json=body)
 
+    def post_bytes(self, path: str, content: bytes, *, headers: dict[str, str]) -> Any:
+        """POST a raw body (a batch of events) with its own content headers."""
+        return self._call("POST", path, content=content, headers=headers)
+
     def delete(self, path: str) -> Any:
         return self._call("DELETE", path)
 

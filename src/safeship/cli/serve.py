@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from safeship.alerting.manager import load_groups
+from safeship.alerting.defaults import control_plane_groups
 from safeship.cli.output import ExitCode, fail, refuse, say
 from safeship.config.loader import load_control_plane
 from safeship.core.addresses import is_loopback, split_host_port
@@ -48,7 +48,7 @@ def serve(
         loaded = load_control_plane(config)
         if listen is not None:
             loaded = loaded.model_validate({**loaded.model_dump(by_alias=True), "listen": listen})
-        load_groups(loaded.rule_files)  # every rule file parses before anything starts
+        control_plane_groups(loaded)  # every rule file parses before anything starts
     except ConfigError as exc:
         refuse(console, exc)
     if check:

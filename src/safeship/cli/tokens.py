@@ -24,7 +24,10 @@ from safeship.cli.rollouts import DbOption
 from safeship.store.tokens import Role, TokenRecord
 
 token_app = typer.Typer(
-    help="API tokens: viewer reads, operator also acts on rollouts, admin also manages tokens.",
+    help=(
+        "API tokens: viewer reads, ingest also pushes samples (remote write), operator also"
+        " acts on rollouts, admin also manages tokens."
+    ),
     no_args_is_help=True,
 )
 console = Console(stderr=True)
@@ -37,7 +40,9 @@ def register(app: typer.Typer) -> None:
 @token_app.command("create")
 def create(
     name: Annotated[str, typer.Option("--name", help="Who uses it: the actor in the audit log.")],
-    role: Annotated[Role, typer.Option("--role", help="viewer, operator or admin.")],
+    role: Annotated[
+        Role, typer.Option("--role", help="viewer, operator, admin, or ingest (events only).")
+    ],
     db: DbOption = None,
     server: ServerOption = None,
 ) -> None:

@@ -21,7 +21,11 @@ from pydantic import (
 
 from safeship.config.base import Duration, ListenAddress, Model
 from safeship.config.condition import ConditionError, parse_condition
+from safeship.config.events import EventsSpec
+from safeship.config.incidents import IncidentsSpec
+from safeship.config.remote_write import RemoteWriteConfig
 from safeship.config.scrape import ScrapeConfig
+from safeship.config.slo import SloSpec
 from safeship.core.durations import parse_duration
 from safeship.core.secrets import shown
 
@@ -35,6 +39,7 @@ def _http_url(text: str) -> str:
 
 
 HttpUrl = Annotated[str, AfterValidator(_http_url)]
+RUNBOOK_URL = "https://github.com/safeship/safeship/blob/main/docs/runbooks"
 
 
 class CompareSpec(Model):
@@ -158,6 +163,7 @@ class ControlPlaneConfig(Model):
     scrape_configs: list[ScrapeConfig] = Field(default=[], alias="scrape_configs")
     self_scrape_interval: Duration = 15.0
     history: HistorySpec = HistorySpec()
+    events: EventsSpec = EventsSpec()  # event streams into windowed series (events/)
     # Prometheus's own keys: globs of rule files, relative to safeship.yaml, and the
     # interval of every group that sets none.
     rule_files: list[str] = Field(default=[], alias="rule_files")
@@ -165,6 +171,15 @@ class ControlPlaneConfig(Model):
     # Prometheus' --rules.alert.for-grace-period: after a restart, a pending alert gets at
     # least this long (or its whole `for`, when shorter) before it may fire.
     for_grace_period: Duration = Field(600.0, alias="for_grace_period")
+    incidents: IncidentsSpec = IncidentsSpec()  # alerts → incidents → actions (config/incidents.py)
+    # Service level objectives (config/slo.py), turned into rules by alerting/slo.py.
+    slos: list[SloSpec] = Field(default=[])
+    # safeship's packaged rules for what it runs (alerting/default_rules.yaml); false: none.
+    default_rules: bool = Field(True, alias="default_rules")
+    # Where `runbook_url` annotations point: <runbook_url>/<alert>.md (docs/runbooks/).
+    runbook_url: HttpUrl = Field(RUNBOOK_URL, alias="runbook_url")
+    # Prometheus' own block: where serve pushes its samples (read back from the WAL).
+    remote_write: list[RemoteWriteConfig] = Field(default=[], alias="remote_write")
 
     @model_validator(mode="after")
     def _unique_jobs(self) -> ControlPlaneConfig:
@@ -172,6 +187,25 @@ class ControlPlaneConfig(Model):
         twice = sorted({j for j in jobs if jobs.count(j) > 1})
         if twice:
             raise ValueError(f"expected unique job_name values, found {', '.join(twice)} twice")
+        return self
+
+    @model_validator(mode="after")
+    def _unique_slos(self) -> ControlPlaneConfig:
+        names = [s.name for s in self.slos]
+        twice = sorted({n for n in names if names.count(n) > 1})
+        if twice:
+            raise ValueError(f"expected unique SLO names, found {', '.join(twice)} twice")
+        return self
+
+    @model_validator(mode="after")
+    def _remote_write_has_a_wal(self) -> ControlPlaneConfig:
+        """Queues read the WAL (so an outage loses nothing): it must be on, names unique."""
+        if self.remote_write and not self.metrics.source.embedded_or_default.wal.enabled:
+            raise ValueError("expected metrics.source.embedded.wal enabled: remote_write reads it")
+        names = [q.queue_name for q in self.remote_write]
+        twice = sorted({n for n in names if names.count(n) > 1})
+        if twice:
+            raise ValueError(f"expected unique remote_write names, found {', '.join(twice)} twice")
         return self
 
     @model_validator(mode="after")

@@ -28,7 +28,7 @@ _TIME_BIAS = 1 << 42  # timestamps from about 1830 to 2109 fit, negative test ti
 MIN_T = -_TIME_BIAS
 MAX_T = _TIME_BIAS - 1
 
-__all__ = ["STALE_NAN", "SampleLog", "Series", "SeriesStore", "Snapshot", "StoreView"]
+__all__ = ["STALE_NAN", "InOrder", "SampleLog", "Series", "SeriesStore", "Snapshot", "StoreView"]
 
 
 class SampleLog(Protocol):
@@ -51,6 +51,19 @@ class Snapshot:
     labels: list[Labels]
     keys: Ints
     values: Floats
+
+
+@dataclass(frozen=True)
+class InOrder:
+    """What `append_in_order` found: samples it refused, and repeats it dropped."""
+
+    out_of_order: int = 0  # older than the series' newest sample
+    conflicting: int = 0  # at the newest sample's time with another value
+    repeated: int = 0  # the same time and value again: dropped, not an error
+
+    @property
+    def refused(self) -> bool:
+        return bool(self.out_of_order or self.conflicting)
 
 
 def pack(sids: Ints | int, t_ms: Ints | int) -> Ints:
@@ -198,6 +211,43 @@ class SeriesStore:
         if times.size:
             self._max_t = max(self._max_t, int(times.max()))
         self._view = None
+
+    @_locked
+    def append_in_order(self, refs: Ints, times: Ints, values: Floats) -> InOrder:
+        """Append samples pushed from outside (remote write) as Prometheus' head would: per
+        series, a sample older than the newest one is out of order, one at the same time with
+        another value a conflict; then nothing is appended. A repeat (same time and value)
+        is dropped. Checked and appended under one lock hold: no scrape slips in between."""
+        order = np.argsort(refs, kind="stable")  # a series' samples together, in sent order
+        refs, times, values = refs[order], times[order], values[order]
+        prev_t, prev_v = self._newest(refs)
+        same = np.zeros(refs.size, dtype=bool)
+        same[1:] = refs[1:] == refs[:-1]
+        prev_t[1:] = np.where(same[1:], times[:-1], prev_t[1:])
+        prev_v[1:] = np.where(same[1:], values[:-1], prev_v[1:])
+        repeat = times == prev_t
+        equal = values.view(np.uint64) == prev_v.view(np.uint64)
+        found = InOrder(
+            out_of_order=int(np.count_nonzero(times < prev_t)),
+            conflicting=int(np.count_nonzero(repeat & ~equal)),
+            repeated=int(np.count_nonzero(repeat & equal)),
+        )
+        if not found.refused and not repeat.all():
+            keep = ~repeat
+            self.append_refs(refs[keep], times[keep], values[keep])
+        return found
+
+    def _newest(self, refs: Ints) -> tuple[Ints, Floats]:
+        """Per ref, the time and value of its newest sample (MIN_T - 1 and NaN for none)."""
+        view = self.view()
+        t = np.full(refs.size, MIN_T - 1, dtype=np.int64)
+        v = np.full(refs.size, np.nan)
+        if view.keys.size:
+            last = np.searchsorted(view.keys, pack(refs, MAX_T), side="right") - 1
+            has = (last >= 0) & (unpack_sid(view.keys[np.maximum(last, 0)]) == refs)
+            t[has] = unpack_time(view.keys[last[has]])
+            v[has] = view.values[last[has]]
+        return t, v
 
     def mark_stale(self, labels: Mapping[str, str] | Labels, t_ms: int) -> None:
         """Record that a series vanished at t_ms; queries after it no longer see the series."""

@@ -16,6 +16,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
+
 from safeship.metrics.store import SeriesStore
 from safeship.metrics.wal import Wal, WalMetrics
 from safeship.metrics.wal_format import (
@@ -89,8 +91,8 @@ def _apply_file(path: Path, store: SeriesStore, report: ReplayReport) -> bool:
         if not _apply(record, store, report):
             end = record.offset
             break
-    if end == len(data):
-        return True
+    if end == len(data) or not np.frombuffer(data, dtype=np.uint8, offset=end).any():
+        return True  # the end of the file, or of what was written into a preallocated one
     with path.open("r+b") as f:
         f.truncate(end)
         os.fsync(f.fileno())
@@ -106,6 +108,8 @@ def _apply(record: Record, store: SeriesStore, report: ReplayReport) -> bool:
             if sid != len(store) or store.ref(labels) != sid:
                 return False
         report.series += len(record.series)
+        return True
+    if record.kind is Kind.REFS:  # read_records fills them into the scrapes that use them
         return True
     batch = record.batch
     if batch is None:

@@ -18,11 +18,14 @@ from fastapi import APIRouter, Depends, FastAPI, Query, status
 from safeship.config.models import RolloutSpec
 from safeship.core.clock import Clock
 from safeship.core.errors import Conflict, NotFound
+from safeship.incidents.manager import IncidentManager
+from safeship.metrics.remote_in import RemoteWriteReceiver
 from safeship.rollout import commands
 from safeship.rollout.state import RequestKind
-from safeship.server.api_errors import add_error_handlers
+from safeship.server.api_errors import add_error_handlers, refuse_unknown_query
 from safeship.server.auth import Authenticator, FailureLimiter, Principal
 from safeship.server.events import events_api
+from safeship.server.incidents_api import incidents_api
 from safeship.server.models import (
     ActionAccepted,
     ActionBody,
@@ -39,6 +42,9 @@ from safeship.server.models import (
     TokenCreated,
     TokenView,
 )
+from safeship.server.notifications_api import notifications_api
+from safeship.server.remote_write_api import remote_write_api
+from safeship.server.silences_api import silences_api
 from safeship.store.records import RolloutRecord
 from safeship.store.repository import Store
 from safeship.store.tokens import Role
@@ -72,17 +78,30 @@ def mount_api(
     store: Store,
     clock: Clock,
     poll_s: float = 0.5,
+    incidents: IncidentManager | None = None,
+    remote_write: RemoteWriteReceiver | None = None,
     control: Control | None = None,
 ) -> None:
-    """Add /api/v1 to `app`, authenticated against the tokens in `store`; `control` runs
-    rollouts (deploy, retry), without it they run where their fleet is (`safeship run`)."""
+    """Add /api/v1 to `app`, authenticated against the tokens in `store`; with
+    `remote_write`, the remote-write receiver at /api/v1/write too. `control` runs rollouts
+    (deploy, retry); without it they run where their fleet is (`safeship run`)."""
     auth = Authenticator(store, FailureLimiter(clock=clock))
     add_error_handlers(app)
-    app.include_router(rollouts_api(store, auth, control))
-    app.include_router(services_api(store, auth, control))
-    app.include_router(audit_api(store, auth))
-    app.include_router(tokens_api(store, auth))
-    app.include_router(events_api(store, auth, poll_s=poll_s))
+    routers = [
+        rollouts_api(store, auth, control),
+        services_api(store, auth, control),
+        audit_api(store, auth),
+        tokens_api(store, auth),
+        events_api(store, auth, poll_s=poll_s),
+        silences_api(store, auth),
+        notifications_api(store, auth),
+    ]
+    if incidents is not None:
+        routers.append(incidents_api(incidents, store, auth))
+    if remote_write is not None:
+        routers.append(remote_write_api(remote_write, auth))
+    for router in routers:
+        app.include_router(router, dependencies=[Depends(refuse_unknown_query)])
 
 
 def _control(control: Control | None) -> Control:

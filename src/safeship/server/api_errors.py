@@ -14,12 +14,14 @@ from __future__ import annotations
 import math
 
 from fastapi import FastAPI, Request
+from fastapi.dependencies.models import Dependant
 from fastapi.exception_handlers import (
     http_exception_handler,
     request_validation_exception_handler,
 )
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
+from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException
 from starlette.routing import Match
 
@@ -43,6 +45,26 @@ ERROR_TYPES = {
 def refusal(status: int, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
     body = ErrorBody(errorType=ERROR_TYPES.get(status, "internal"), error=scrub(message))
     return JSONResponse(body.model_dump(), status_code=status, headers=headers)
+
+
+def refuse_unknown_query(request: Request) -> None:
+    """A misspelt query parameter is refused (422), never silently ignored: `?stauts=open`
+    would otherwise list every incident as if no filter had been asked for."""
+    route = request.scope.get("route")
+    if not isinstance(route, APIRoute):
+        return
+    unknown = sorted(set(request.query_params) - _declared(route.dependant))
+    if unknown:
+        problem = {"msg": "unknown query parameter", "type": "extra_forbidden"}
+        raise RequestValidationError([{**problem, "loc": ("query", n)} for n in unknown])
+
+
+def _declared(dependant: Dependant) -> set[str]:
+    """The query parameters a route reads, its dependencies' included."""
+    names = {p.alias for p in dependant.query_params}
+    for sub in dependant.dependencies:
+        names |= _declared(sub)
+    return names
 
 
 def add_error_handlers(app: FastAPI) -> None:

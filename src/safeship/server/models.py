@@ -13,7 +13,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
+from safeship.alerting.silences import Silence
 from safeship.rollout.journal import from_record
+from safeship.store.outbox import OutboxRow, OutboxStatus
 from safeship.store.records import AuditEntry, AuditVerification, RolloutRecord, RolloutResult
 from safeship.store.tokens import NAME, Role, TokenRecord
 
@@ -180,3 +182,65 @@ class ServiceSummary(BaseModel):
     replicas: int
     stable_version: str | None = Field(description="The version serving when no rollout runs.")
     active_rollout: str | None = Field(description="The unfinished rollout's id, if any.")
+
+
+class SilenceView(BaseModel):
+    """A silence as listed, with its state at the time of the answer."""
+
+    id: str
+    matchers: list[str]
+    starts_at: float
+    ends_at: float
+    created_by: str
+    comment: str
+    updated_at: float
+    state: Literal["pending", "active", "expired"]
+
+    @classmethod
+    def of(cls, silence: Silence, *, now: float) -> SilenceView:
+        return cls(
+            id=silence.id,
+            matchers=[str(m) for m in silence.matchers],
+            starts_at=silence.starts_at,
+            ends_at=silence.ends_at,
+            created_by=silence.created_by,
+            comment=silence.comment,
+            updated_at=silence.updated_at,
+            state=silence.state(now).value,
+        )
+
+
+class SilenceCreate(BaseModel):
+    """A new silence from now: Alertmanager matchers (`severity="page"`), all must match."""
+
+    matchers: list[str] = Field(min_length=1, max_length=64)
+    duration_s: float = Field(gt=0, le=10 * 365 * 86400)
+    comment: str = Field(min_length=1, max_length=4096)
+    author: str | None = Field(default=None, max_length=128)
+
+
+class NotificationView(BaseModel):
+    """One notification in the outbox (its alerts are not listed): where it goes, how its
+    delivery stands, and the last error (secrets masked)."""
+
+    id: int
+    notification_id: str = Field(description="Sent as X-Safeship-Notification-Id.")
+    receiver: str
+    integration: str
+    group_key: str
+    sequence: int
+    status: OutboxStatus
+    attempts: int
+    next_attempt_at: float
+    last_error: str | None
+    created_at: float
+    delivered_at: float | None
+
+    @classmethod
+    def of(cls, row: OutboxRow) -> NotificationView:
+        fields = {f.name: getattr(row, f.name) for f in dataclasses.fields(row)}
+        fields.pop("payload")
+        return cls(**fields)
+
+    def row(self) -> OutboxRow:
+        return OutboxRow(**self.model_dump(), payload={})

@@ -6,7 +6,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from types import TracebackType
 from typing import Any
@@ -18,10 +18,13 @@ from safeship.core.clock import Clock, SystemClock
 from safeship.core.errors import Conflict, StoreError
 from safeship.store.audit_key import AuditKey, load_key, write_head
 from safeship.store.engine import READ_ONLY, create_engine, default_url
+from safeship.store.incidents import IncidentRows
 from safeship.store.lease import Decision, Fence, Lease
 from safeship.store.migrate import upgrade_to_head
+from safeship.store.outbox import OutboxEntry, OutboxRow, OutboxStatus
 from safeship.store.records import AuditEntry, AuditVerification, RequestRecord, RolloutRecord
 from safeship.store.rollouts import Cursor
+from safeship.store.silences import SilenceRecord
 from safeship.store.tokens import Role, TokenRecord, needs_touch
 from safeship.store.transaction import Transaction
 
@@ -89,6 +92,12 @@ class Store:
         # Read-only work need not queue behind writers for SQLite's write lock.
         with self._engine.connect() as conn, conn.execution_options(**{READ_ONLY: True}).begin():
             yield Transaction(conn, self._clock, self._audit_key)
+
+    @contextmanager
+    def read_incidents(self) -> Iterator[IncidentRows]:
+        """Incidents, their timeline and actions, read in one read-only transaction."""
+        with self._reading() as tx:
+            yield tx.incidents
 
     def _audit_key(self) -> AuditKey:
         """The key that signs checkpoints, made on first use (store/audit_key.py)."""
@@ -190,6 +199,10 @@ class Store:
         with self._reading() as tx:
             return tx.tokens()
 
+    def silences(self, *, ended_after: float | None = None) -> list[SilenceRecord]:
+        with self._reading() as tx:
+            return tx.silences(ended_after=ended_after)
+
     def authenticate(self, token: str) -> TokenRecord | None:
         """The record of a valid token (its last use noted, to the minute), else None."""
         with self._reading() as tx:
@@ -210,3 +223,43 @@ class Store:
     def release_lease(self, fence: Fence) -> None:
         with self.transaction() as tx:
             tx.release_lease(fence)
+
+    def submit_notifications(self, entries: Sequence[OutboxEntry]) -> int:
+        """Persist notifications in one transaction; returns how many were new."""
+        with self.transaction() as tx:
+            return tx.submit_notifications(entries)
+
+    def claim_notifications(self, *, limit: int, hold_s: float) -> list[OutboxRow]:
+        with self.transaction() as tx:
+            return tx.claim_notifications(limit=limit, hold_s=hold_s)
+
+    def notification_delivered(self, row_id: int) -> None:
+        with self.transaction() as tx:
+            tx.notification_delivered(row_id)
+
+    def notification_failed(self, row_id: int, *, error: str, retry_at: float | None) -> None:
+        with self.transaction() as tx:
+            tx.notification_failed(row_id, error=error, retry_at=retry_at)
+
+    def notifications(
+        self, *, status: OutboxStatus | None = None, limit: int = 100
+    ) -> list[OutboxRow]:
+        with self._reading() as tx:
+            return tx.notifications(status=status, limit=limit)
+
+    def retry_notification(self, row_id: int, *, actor: str) -> OutboxRow:
+        with self.transaction() as tx:
+            return tx.retry_notification(row_id, actor=actor)
+
+    def notification_depth(self) -> dict[str, int]:
+        with self._reading() as tx:
+            return tx.notification_depth()
+
+    def prune_notifications(self, *, before: float) -> int:
+        """Forget notifications delivered before `before` (dead letters stay)."""
+        with self.transaction() as tx:
+            return tx.prune_notifications(before=before)
+
+    def next_notification_due(self) -> float | None:
+        with self._reading() as tx:
+            return tx.next_notification_due()

@@ -113,3 +113,97 @@ leader_lease = sa.Table(
     sa.Column("token", sa.BigInteger(), nullable=False),
     sa.Column("expires_at", sa.Double(), nullable=False),
 )
+
+# Incidents (migration 0010): alerts grouped into something a person owns. `alerts` holds the
+# incident's alerts by fingerprint; the timeline is append-only; each action an incident asks
+# for is a row written before it runs (state `requested`, then `running` once a manager claims
+# it, until done), which also keeps the per-(definition, action, service) cooldowns across
+# restarts.
+incidents = sa.Table(
+    "incidents",
+    metadata,
+    sa.Column("id", sa.String(32), primary_key=True),
+    sa.Column("definition", sa.String(64), nullable=False),
+    sa.Column("title", sa.Text(), nullable=False),
+    sa.Column("severity", sa.String(16), nullable=False),
+    sa.Column("owner", sa.String(128), nullable=False),
+    sa.Column("group_labels", sa.JSON(), nullable=False),
+    sa.Column("service", sa.String(128), nullable=True),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("opened_at", sa.Double(), nullable=False),
+    sa.Column("acknowledged_at", sa.Double(), nullable=True),
+    sa.Column("acknowledged_by", sa.String(128), nullable=True),
+    sa.Column("escalated_at", sa.Double(), nullable=True),
+    sa.Column("resolved_at", sa.Double(), nullable=True),
+    sa.Column("quiet_since", sa.Double(), nullable=True),
+    sa.Column("alerts", sa.JSON(), nullable=False),
+    sa.Index("ix_incidents_status", "status", "opened_at"),
+)
+
+incident_timeline = sa.Table(
+    "incident_timeline",
+    metadata,
+    sa.Column("id", sa.Integer(), primary_key=True, autoincrement=True),
+    sa.Column("incident_id", sa.String(32), nullable=False),
+    sa.Column("at", sa.Double(), nullable=False),
+    sa.Column("kind", sa.String(32), nullable=False),
+    sa.Column("actor", sa.String(128), nullable=False),
+    sa.Column("message", sa.Text(), nullable=False),
+    sa.Column("details", sa.JSON(), nullable=False),
+    sa.Index("ix_incident_timeline_incident", "incident_id", "id"),
+)
+
+incident_actions = sa.Table(
+    "incident_actions",
+    metadata,
+    sa.Column("id", sa.Integer(), primary_key=True, autoincrement=True),
+    sa.Column("incident_id", sa.String(32), nullable=False),
+    sa.Column("definition", sa.String(64), nullable=False),
+    sa.Column("key", sa.String(64), nullable=False),
+    sa.Column("service", sa.String(128), nullable=False),
+    sa.Column("kind", sa.String(16), nullable=False),
+    sa.Column("requested_at", sa.Double(), nullable=False),
+    sa.Column("state", sa.String(16), nullable=False),
+    sa.Column("result", sa.Text(), nullable=False),
+    sa.Column("claimed_at", sa.Double(), nullable=True),
+    sa.Column("finished_at", sa.Double(), nullable=True),
+    sa.Index("ix_incident_actions_cooldown", "definition", "key", "service"),
+    sa.Index("ix_incident_actions_state", "state"),
+)
+
+# Silences (migration 0008): matchers as Alertmanager writes them (`name="value"`), parsed
+# and checked by alerting/silences.py before they are stored.
+silences = sa.Table(
+    "silences",
+    metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("matchers", JsonDocument, nullable=False),
+    sa.Column("starts_at", sa.Double(), nullable=False),
+    sa.Column("ends_at", sa.Double(), nullable=False),
+    sa.Column("created_by", sa.String(128), nullable=False),
+    sa.Column("comment", sa.Text(), nullable=False),
+    sa.Column("updated_at", sa.Double(), nullable=False),
+)
+
+# The notification outbox (migration 0009; store/outbox.py): a notification is a row before
+# it is sent, and stays one (delivered or dead) after.
+notification_outbox = sa.Table(
+    "notification_outbox",
+    metadata,
+    sa.Column("id", sa.Integer(), primary_key=True, autoincrement=True),
+    sa.Column("notification_id", sa.String(64), nullable=False, unique=True),
+    sa.Column("stream", sa.String(64), nullable=False),
+    sa.Column("receiver", sa.String(256), nullable=False),
+    sa.Column("integration", sa.String(64), nullable=False),
+    sa.Column("group_key", sa.Text(), nullable=False),
+    sa.Column("sequence", sa.BigInteger(), nullable=False),
+    sa.Column("payload", JsonDocument, nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("attempts", sa.Integer(), nullable=False, server_default="0"),
+    sa.Column("next_attempt_at", sa.Double(), nullable=False),
+    sa.Column("last_error", sa.Text(), nullable=True),
+    sa.Column("created_at", sa.Double(), nullable=False),
+    sa.Column("delivered_at", sa.Double(), nullable=True),
+    sa.Index("ix_notification_outbox_due", "status", "next_attempt_at"),
+    sa.Index("ix_notification_outbox_stream", "stream", "sequence"),
+)

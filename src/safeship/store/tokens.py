@@ -8,7 +8,10 @@ cannot be guessed from their hash at any speed, while a 50 ms hash on every requ
 cost CPU and hand an attacker a way to burn it. The token is shown once, at creation.
 
 Roles are ordered: `viewer` reads, `operator` also acts on rollouts, `admin` also manages
-tokens. Plain functions over a `Connection`, composed by `Transaction`.
+tokens. `ingest` stands apart: it may only send service events (POST /api/v1/analytics/events),
+for the many machines that emit them, and samples (POST /api/v1/write, remote write);
+operators and admins may send both too.
+Plain functions over a `Connection`, composed by `Transaction`.
 """
 
 from __future__ import annotations
@@ -32,14 +35,18 @@ TOUCH_EVERY_S = 60.0  # last_used_at is kept to the minute: no write on every re
 
 
 class Role(StrEnum):
-    """What a token may do; each role includes the ones before it."""
+    """What a token may do: viewer < operator < admin, each including the one before;
+    ingest only sends (events, samples), which operators and admins may do too."""
 
     viewer = "viewer"
     operator = "operator"
     admin = "admin"
+    ingest = "ingest"
 
     def allows(self, needed: Role) -> bool:
-        order = list(Role)
+        if Role.ingest in (self, needed):
+            return self is needed or self in (Role.operator, Role.admin)
+        order = [Role.viewer, Role.operator, Role.admin]
         return order.index(self) >= order.index(needed)
 
 

@@ -6,7 +6,7 @@ transaction, before acting, so a crash never leaves an action without its record
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from sqlalchemy.engine import Connection
@@ -14,11 +14,15 @@ from sqlalchemy.engine import Connection
 from safeship.core.clock import Clock
 from safeship.store import audit as audit_rows
 from safeship.store import leadership as lease_rows
+from safeship.store import outbox as outbox_rows
 from safeship.store import requests as request_rows
 from safeship.store import rollouts as rollout_rows
+from safeship.store import silences as silence_rows
 from safeship.store import tokens as token_rows
 from safeship.store.audit_key import AuditKey, read_head
+from safeship.store.incidents import IncidentRows
 from safeship.store.lease import Decision, Fence, Lease
+from safeship.store.outbox import OutboxEntry, OutboxRow, OutboxStatus
 from safeship.store.records import (
     AuditEntry,
     AuditVerification,
@@ -27,6 +31,7 @@ from safeship.store.records import (
     RolloutRecord,
 )
 from safeship.store.rollouts import Cursor
+from safeship.store.silences import SilenceRecord
 from safeship.store.tokens import Role, TokenRecord
 
 
@@ -161,6 +166,18 @@ class Transaction:
     def tokens(self) -> list[TokenRecord]:
         return token_rows.listing(self._conn)
 
+    def save_silence(self, record: SilenceRecord, *, actor: str, action: str) -> None:
+        """Store a new or changed silence and audit it (`action`: what was done)."""
+        silence_rows.save(self._conn, record)
+        details = {"id": record.id, "matchers": list(record.matchers), "ends_at": record.ends_at}
+        self.audit(actor=actor, action=action, reason=record.comment, details=details)
+
+    def silence(self, silence_id: str) -> SilenceRecord | None:
+        return silence_rows.get(self._conn, silence_id)
+
+    def silences(self, *, ended_after: float | None = None) -> list[SilenceRecord]:
+        return silence_rows.listing(self._conn, ended_after=ended_after)
+
     def verify_token(self, token: str) -> TokenRecord | None:
         return token_rows.verify(self._conn, token)
 
@@ -177,7 +194,46 @@ class Transaction:
     def release_lease(self, fence: Fence) -> None:
         lease_rows.release(self._conn, fence, now=self._clock.now())
 
+    @property
+    def incidents(self) -> IncidentRows:
+        """Incidents, their timeline and actions, in this transaction (store/incidents.py)."""
+        return IncidentRows(self._conn)
+
     def check_fence(self, fence: Fence) -> None:
         """Raise `NotLeader` unless `fence` is still the lease's term; the row stays locked
         until this transaction ends, so no takeover slips in between check and commit."""
         lease_rows.check(self._conn, fence)
+
+    def submit_notifications(self, entries: Sequence[OutboxEntry]) -> int:
+        """Persist notifications before anything is sent; ones stored already are skipped."""
+        return outbox_rows.submit(self._conn, entries, now=self._clock.now())
+
+    def claim_notifications(self, *, limit: int, hold_s: float) -> list[OutboxRow]:
+        return outbox_rows.claim(self._conn, now=self._clock.now(), limit=limit, hold_s=hold_s)
+
+    def notification_delivered(self, row_id: int) -> None:
+        outbox_rows.delivered(self._conn, row_id, now=self._clock.now())
+
+    def notification_failed(self, row_id: int, *, error: str, retry_at: float | None) -> None:
+        outbox_rows.failed(self._conn, row_id, error=error, retry_at=retry_at)
+
+    def notifications(
+        self, *, status: OutboxStatus | None = None, limit: int = 100
+    ) -> list[OutboxRow]:
+        return outbox_rows.listing(self._conn, status=status, limit=limit)
+
+    def retry_notification(self, row_id: int, *, actor: str) -> OutboxRow:
+        """Requeue a dead letter, audited."""
+        row = outbox_rows.requeue(self._conn, row_id, now=self._clock.now())
+        details = {"id": row_id, "receiver": row.receiver, "group_key": row.group_key}
+        self.audit(actor=actor, action="retry notification", details=details)
+        return row
+
+    def notification_depth(self) -> dict[str, int]:
+        return outbox_rows.depth(self._conn)
+
+    def prune_notifications(self, *, before: float) -> int:
+        return outbox_rows.prune(self._conn, before=before)
+
+    def next_notification_due(self) -> float | None:
+        return outbox_rows.next_due(self._conn)

@@ -22,19 +22,12 @@ from safeship.store.repository import Store
 LEASE_NAME = "control-plane"
 
 
-def control_plane_leadership(
-    url: str, *, registry: CollectorRegistry, clock: Clock
-) -> list[asyncio.Task[None]]:
-    """The elector task for the database at `url` when it is PostgreSQL; none on SQLite,
-    where one file means one machine and `serve` is a single process anyway."""
-    return start_leadership(url, registry=registry, clock=clock)[0]
-
-
 def start_leadership(
     url: str, *, registry: CollectorRegistry, clock: Clock
 ) -> tuple[list[asyncio.Task[None]], Elector | None]:
-    """`control_plane_leadership`, with the elector whose `fence` the reconcilers carry
-    (None on SQLite: the single `serve` always leads)."""
+    """The elector task for the database at `url`, and the elector whose `fence` the
+    reconcilers carry; none on SQLite, where one file means one machine and `serve` is a
+    single process anyway (it always leads)."""
     if not url.startswith("postgresql"):
         return [], None
     store = Store.open(url, clock=clock)

@@ -11,18 +11,25 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Coroutine
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from prometheus_client import CollectorRegistry, GCCollector, PlatformCollector, ProcessCollector
 
-from safeship.alerting.manager import AlertMemory, RuleManager, load_groups
+from safeship.alerting.defaults import control_plane_groups
+from safeship.alerting.manager import AlertMemory, RuleManager
+from safeship.alerting.templates import Env
 from safeship.config.metrics import ControlPlaneConfig
 from safeship.config.models import SafeshipConfig
 from safeship.core.addresses import http_url, split_host_port
 from safeship.core.clock import Clock
 from safeship.core.durations import parse_duration
+from safeship.events.pipeline import EventHub
+from safeship.events.storage import EventStorage
+from safeship.incidents.manager import IncidentManager
 from safeship.metrics.promql import Engine
+from safeship.metrics.remote_in import RemoteWriteReceiver
 from safeship.metrics.retention import (
     HistoryReader,
     RetentionPolicy,
@@ -37,9 +44,11 @@ from safeship.store.engine import default_url
 from safeship.store.leadership import Elector
 from safeship.store.repository import Store
 from safeship.wiring.agent_stack import AgentHome
+from safeship.wiring.audit_watch import AuditWatch
 from safeship.wiring.control import Controller
 from safeship.wiring.leader import start_leadership
 from safeship.wiring.readiness import ControlPlaneReadiness, StoreProbe
+from safeship.wiring.remote_write import remote_write_queues, run_queues
 from safeship.wiring.wal import StoreLog, wal_directory
 
 if TYPE_CHECKING:
@@ -82,6 +91,7 @@ async def serve(
     tls: Tls | None = None,
 ) -> None:
     """Run the control plane until cancelled (SIGINT/SIGTERM stop uvicorn)."""
+    from safeship.server.analytics_api import mount_analytics
     from safeship.server.api import mount_api  # FastAPI: only to serve
     from safeship.server.app import create_app, http_server
 
@@ -110,7 +120,20 @@ async def serve(
     controller = control_plane(
         config, store=state, clock=clock, elector=elector, registry=plane.registry
     )
-    mount_api(app, store=state, clock=clock, control=controller)
+    incidents = IncidentManager(
+        config.incidents, store=state, clock=clock, alerts=rules.alerts if rules else None
+    )
+    receiver = RemoteWriteReceiver(plane.store, replaying=wal.replaying, registry=plane.registry)
+    mount_api(
+        app,
+        store=state,
+        clock=clock,
+        incidents=incidents,
+        remote_write=receiver,
+        control=controller,
+    )
+    events = event_hub(plane, clock=clock)
+    mount_analytics(app, hub=events, store=state, clock=clock)
     server = http_server(
         app,
         host=host,
@@ -121,21 +144,26 @@ async def serve(
     # Under TLS the scraper would not trust our certificate: no self-scrape then.
     self_target = (server, host, port) if tls is None else None
     work = asyncio.get_running_loop().create_task(
-        _after_replay(plane, wal, rules, clock=clock, self_target=self_target)
+        _after_replay(
+            plane, wal, rules, incidents, clock=clock, self_target=self_target, events=events
+        )
     )
     work.add_done_callback(lambda done: _stop_on_failure(done, server))
+    audit = AuditWatch(state, registry=plane.registry, clock=clock)
+    background = [*leading, asyncio.get_running_loop().create_task(audit.run())]
     if controller is not None:
-        leading.append(asyncio.get_running_loop().create_task(controller.run()))
+        background.append(asyncio.get_running_loop().create_task(controller.run()))
     try:
         await server.serve()
     finally:
-        for task in [work, *leading]:
+        for task in [work, *background]:
             task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await work
         if rules is not None:
             rules.close()
         wal.close()
+        events.storage.close()
         state.close()
 
 
@@ -162,27 +190,64 @@ async def _after_replay(
     plane: ControlPlane,
     wal: StoreLog,
     rules: RuleManager | None,
+    incidents: IncidentManager,
     *,
     clock: Clock,
     self_target: tuple[uvicorn.Server, str, int] | None,
+    events: EventHub | None = None,
 ) -> None:
     """Replay the WAL, and only then scrape, evaluate rules and roll up: a scrape first
-    would interleave new samples with old ones, an evaluation first would resolve alerts."""
+    would interleave new samples with old ones, an evaluation first would resolve alerts.
+    Event windows are restored after the replay too, then event sources start."""
     await wal.replay()
+    queues = remote_write_queues(
+        plane.config.remote_write,
+        log=wal,
+        store=plane.store,
+        clock=clock,
+        registry=plane.registry,
+    )
+    if events is not None:
+        await asyncio.to_thread(events.restore)
     async with plane.scraper:
-        jobs = [wal.keep_checkpoints(clock=clock)]
+        jobs = [wal.keep_checkpoints(clock=clock), run_queues(queues)]
+        if events is not None:
+            jobs.extend([events.keep(), *event_sources(events, clock=clock)])
         if self_target is not None:
             jobs.append(_scrape_self(plane, *self_target))
         if plane.config.history.enabled:
             jobs.append(keep_history(plane, clock=clock))
         if rules is not None:
             jobs.append(rules.run())
+        if incidents.spec.definitions:  # alerts ─▶ incidents ─▶ actions, next to the rules
+            jobs.append(incidents.run())
         await asyncio.gather(*jobs)
 
 
 def _stop_on_failure(done: asyncio.Task[None], server: uvicorn.Server) -> None:
     if not done.cancelled() and done.exception() is not None:
         server.should_exit = True  # `await work` in serve() raises it
+
+
+def event_hub(plane: ControlPlane, *, clock: Clock) -> EventHub:
+    """Every event stream of safeship.yaml (or the default HTTP one) over the state database,
+    writing its windows' series into the embedded store."""
+    storage = EventStorage.open(default_url())
+    return EventHub(plane.config.events, storage=storage, store=plane.store, clock=clock)
+
+
+def event_sources(events: EventHub, *, clock: Clock) -> list[Coroutine[Any, Any, None]]:
+    """A consumer per stream whose source is a broker (HTTP streams need none)."""
+    from safeship.events import kafka_source, nats_source  # their clients: only to serve
+
+    jobs: list[Coroutine[Any, Any, None]] = []
+    for pipeline in events.pipelines.values():
+        source = pipeline.spec.source
+        if source.nats is not None:
+            jobs.append(nats_source.consume(pipeline, source.nats, clock=clock))
+        if source.kafka is not None:
+            jobs.append(kafka_source.consume(pipeline, source.kafka, clock=clock))
+    return jobs
 
 
 def store_log(plane: ControlPlane) -> StoreLog:
@@ -198,27 +263,31 @@ def store_log(plane: ControlPlane) -> StoreLog:
 
 
 def rule_manager(plane: ControlPlane, *, clock: Clock) -> RuleManager | None:
-    """The manager of `rule_files` with the alert state of the state database, or None.
+    """The manager of `rule_files`, the default rules and the SLOs' rules
+    (alerting/defaults.py) with the alert state of the state database, or None.
 
     Like the rollups it runs on the event loop thread: rules read and write the same
     in-memory store the scraper appends to.
     """
-    if not plane.config.rule_files:
+    groups = control_plane_groups(plane.config)
+    if not groups:
         return None
     return RuleManager(
-        load_groups(plane.config.rule_files),
+        groups,
         engine=plane.engine,
         store=plane.store,
         clock=clock,
         default_interval_s=plane.config.evaluation_interval,
         memory=AlertMemory.open(default_url()),
         for_grace_period_s=plane.config.for_grace_period,
+        template_env=Env(external_url=http_url(*split_host_port(plane.config.listen), "/")),
     )
 
 
 def store_probes(config: ControlPlaneConfig) -> list[StoreProbe]:
     """The state databases serve writes to: alert state and, when kept, the history's."""
-    urls = [default_url()] if config.rule_files or config.history.enabled else []
+    rules = config.rule_files or config.default_rules or config.slos
+    urls = [default_url()] if rules or config.history.enabled else []
     if config.history.enabled and config.history.database:
         urls.append(config.history.database)
     return [StoreProbe(url) for url in dict.fromkeys(urls)]

@@ -9,7 +9,10 @@ checkpoint every half retention keeps the log about as long as the store's hot w
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 from prometheus_client import CollectorRegistry
@@ -19,6 +22,7 @@ from safeship.config.metrics import WalSpec
 from safeship.core.clock import Clock
 from safeship.metrics.store import SeriesStore
 from safeship.metrics.wal import Wal, WalMetrics
+from safeship.metrics.wal_format import segment_name
 from safeship.metrics.wal_replay import recover
 
 log = logging.getLogger(__name__)
@@ -52,6 +56,7 @@ class StoreLog:
         self._metrics = WalMetrics(directory, registry) if spec.enabled else None
         self._wal: Wal | None = None
         self._replaying = spec.enabled
+        self._readers: list[Callable[[], int]] = []  # segments remote-write queues still read
 
     def replaying(self) -> bool:
         """True until the replay is done; readiness asks."""
@@ -79,10 +84,31 @@ class StoreLog:
             await clock.sleep(every)
             await asyncio.to_thread(self.checkpoint)
 
+    @property
+    def wal(self) -> Wal | None:
+        """The log once replayed (None before, or when it is off)."""
+        return self._wal
+
+    def keep_for(self, reader: Callable[[], int]) -> None:
+        """Keep the segments from `reader()` on at checkpoints, within the hot window."""
+        self._readers.append(reader)
+
     def checkpoint(self) -> None:
         snapshot = self._store.checkpoint()
         if snapshot is not None and self._wal is not None:
-            self._wal.write_checkpoint(snapshot)
+            self._wal.write_checkpoint(snapshot, keep_from=self._keep_from())
+
+    def _keep_from(self) -> int | None:
+        """The oldest segment a reader needs, unless it was written before the hot window:
+        an outage longer than the retention loses what left the window, as in the store."""
+        needed = [reader() for reader in self._readers]
+        oldest = time.time() - self._retention_s
+        for segment in sorted(needed):
+            path = self._directory / segment_name(segment)
+            with contextlib.suppress(FileNotFoundError):
+                if path.stat().st_mtime >= oldest:
+                    return segment
+        return None
 
     def close(self) -> None:
         if self._wal is not None:

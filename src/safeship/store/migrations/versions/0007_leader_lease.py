@@ -1,7 +1,7 @@
 """Leader leases with fencing tokens: one acting controller per name (store/lease.py).
 
 Revision ID: 0007
-Revises: 0006 (re-point to 0006 once the API tokens migration is merged)
+Revises: 0006
 """
 
 from __future__ import annotations

@@ -1,0 +1,178 @@
+"""Running an incident's actions, at the edge: each was persisted as requested before it
+runs, so a restart runs a requested one again (actions are safe to repeat: a second rollback
+request of a rolling-back rollout changes nothing).
+
+- rollback: the active rollout of the incident's `service` is asked to roll back through
+  `rollout.commands.request`, the very path of `safeship rollback` and the API, audited with
+  the incident as actor; the controller running the rollout applies it.
+- pause: the same, `pause`, for the service's active rollout or every active rollout.
+- command: argv (no shell) with {incident}, {definition}, {service} filled in, a timeout,
+  stdin closed; its exit code and the tail of its output (secrets scrubbed) are the result.
+- webhook: the incident POSTed as JSON (httpx, timeout); any 2xx answer is a success.
+
+The action runs from the current config (definition name and action key), never from the
+database, so a webhook URL with a token in it is not stored.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+from safeship.config.incidents import (
+    Action,
+    CommandAction,
+    IncidentsSpec,
+    PauseAction,
+    RollbackAction,
+    WebhookAction,
+)
+from safeship.core.errors import SafeshipError
+from safeship.core.incidents import ActionRun, Incident
+from safeship.core.secrets import scrub
+from safeship.incidents.lifecycle import ESCALATE
+from safeship.rollout import commands
+from safeship.rollout.state import RequestKind
+from safeship.store.records import RolloutRecord
+from safeship.store.repository import Store
+
+OUTPUT_TAIL = 2000  # characters of a command's output kept on the timeline
+
+
+class ActionFailed(SafeshipError):
+    """An action that could not be done; the message says why (it goes on the timeline)."""
+
+
+@dataclass(frozen=True)
+class ActionRunner:
+    store: Store
+    spec: IncidentsSpec
+
+    def run(self, run: ActionRun, incident: Incident) -> str:
+        """Do the action; what happened, or ActionFailed."""
+        action = self.configured(run)
+        if isinstance(action, RollbackAction):
+            return self._rollback(incident, action)
+        if isinstance(action, PauseAction):
+            return self._pause(incident, action)
+        if isinstance(action, CommandAction):
+            return _command(incident, action)
+        return _webhook(incident, action)
+
+    def configured(self, run: ActionRun) -> Action:
+        definition = self.spec.named(run.definition)
+        if definition is None:
+            raise ActionFailed(f"definition {run.definition!r} is no longer configured")
+        if run.key == ESCALATE:
+            escalate = definition.escalate
+            if escalate is None or escalate.url is None:
+                raise ActionFailed(f"{run.definition} no longer escalates to a url")
+            return WebhookAction(type="webhook", url=escalate.url, timeout=escalate.timeout)
+        index, _, kind = run.key.partition(":")
+        actions = definition.actions
+        if not index.isdigit() or int(index) >= len(actions) or actions[int(index)].type != kind:
+            raise ActionFailed(f"action {run.key} of {run.definition} is no longer configured")
+        return actions[int(index)]
+
+    def _rollback(self, incident: Incident, action: RollbackAction) -> str:
+        rollout = self._active(incident)
+        options = {"mode": action.mode}
+        self._request(incident, rollout, "rollback", options)
+        return f"rollback ({action.mode}) requested for rollout {rollout.id}"
+
+    def _pause(self, incident: Incident, action: PauseAction) -> str:
+        if action.scope == "service":
+            targets = [self._active(incident)]
+        else:
+            targets = [r for r in self.store.list_rollouts(limit=500) if not r.finished]
+        for rollout in targets:
+            self._request(incident, rollout, "pause", {})
+        paused = ", ".join(r.id for r in targets) or "none active"
+        return f"pause requested for rollouts: {paused}"
+
+    def _active(self, incident: Incident) -> RolloutRecord:
+        if incident.service is None:
+            raise ActionFailed("the incident's alerts carry no `service` label")
+        rollout = self.store.active_rollout(incident.service)
+        if rollout is None:
+            raise ActionFailed(f"no active rollout of {incident.service}")
+        return rollout
+
+    def _request(
+        self,
+        incident: Incident,
+        rollout: RolloutRecord,
+        kind: RequestKind,
+        options: dict[str, Any],
+    ) -> None:
+        try:
+            commands.request(
+                self.store,
+                rollout_id=rollout.id,
+                kind=kind,
+                actor=incident.actor,
+                reason=f"incident {incident.id} ({incident.title})",
+                options=options or None,
+            )
+        except SafeshipError as exc:  # finished meanwhile: say so, do not crash the loop
+            raise ActionFailed(f"{kind} of {rollout.id} refused: {exc}") from exc
+
+
+def _command(incident: Incident, action: CommandAction) -> str:
+    values = {"incident": incident.id, "definition": incident.definition}
+    values["service"] = incident.service or ""
+    argv = [_fill(arg, values) for arg in action.command]
+    try:
+        done = subprocess.run(
+            argv,
+            capture_output=True,
+            text=True,
+            errors="replace",
+            stdin=subprocess.DEVNULL,
+            timeout=action.timeout,
+            check=False,
+        )
+    except subprocess.TimeoutExpired as exc:
+        raise ActionFailed(f"{argv[0]} timed out after {action.timeout:g}s") from exc
+    except OSError as exc:
+        raise ActionFailed(f"cannot run {argv[0]}: {exc.strerror or exc}") from exc
+    output = scrub((done.stdout + done.stderr)[-OUTPUT_TAIL:].strip())
+    if done.returncode != 0:
+        raise ActionFailed(f"{argv[0]} exited {done.returncode}: {output}")
+    return f"{argv[0]} exited 0" + (f": {output}" if output else "")
+
+
+def _fill(arg: str, values: dict[str, str]) -> str:
+    for name, value in values.items():
+        arg = arg.replace("{" + name + "}", value)
+    return arg
+
+
+def _webhook(incident: Incident, action: WebhookAction) -> str:
+    try:
+        answer = httpx.post(action.url, json=payload(incident), timeout=action.timeout)
+    except (httpx.HTTPError, httpx.InvalidURL) as exc:
+        # never the URL: a chat or pager hook's URL is its credential
+        raise ActionFailed(f"webhook failed: {type(exc).__name__}: {exc}") from exc
+    if not answer.is_success:
+        raise ActionFailed(f"webhook answered {answer.status_code}")
+    return f"webhook answered {answer.status_code}"
+
+
+def payload(incident: Incident) -> dict[str, Any]:
+    """The incident as a webhook receives it."""
+    return {
+        "id": incident.id,
+        "definition": incident.definition,
+        "title": incident.title,
+        "severity": incident.severity,
+        "owner": incident.owner,
+        "status": incident.status.value,
+        "service": incident.service,
+        "openedAt": incident.opened_at,
+        "group": dict(incident.group),
+        "alerts": [a.as_dict() for a in incident.alerts.values()],
+    }
