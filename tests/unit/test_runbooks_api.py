@@ -21,6 +21,7 @@ from safeship.metrics.store import SeriesStore
 from safeship.server import runbooks_api
 from safeship.server.app import create_app
 from safeship.testing import FakeClock
+from safeship.wiring.serve import build, rule_manager
 
 SLO = {
     "name": "shop",
@@ -173,3 +174,28 @@ def test_exported_rules_link_to_the_configured_control_plane(tmp_path: Path) -> 
         for link in links
     )
     assert "https://ops.example.com/safeship/runbooks/SafeshipTargetDown.md" in links
+
+
+def test_serve_gives_templates_the_external_url(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SAFESHIP_DB", f"sqlite:///{tmp_path}/state.db")
+    rules = tmp_path / "mine.yml"
+    rules.write_text(
+        "groups:\n  - name: mine\n    rules:\n      - alert: Always\n        expr: vector(1)\n"
+        "        annotations:\n          link: '{{ $externalURL }}/x'\n"
+    )
+    config = ControlPlaneConfig.model_validate(
+        {
+            "rule_files": [str(rules)],
+            "default_rules": False,
+            "external_url": "https://ops.example.com/s",
+        }
+    )
+    clock = FakeClock()
+    manager = rule_manager(build(config, clock=clock), clock=clock)
+    assert manager is not None
+    manager.evaluate_due()
+    assert [dict(a.annotations)["link"] for a in manager.alerts()] == [
+        "https://ops.example.com/s/x"
+    ]
