@@ -145,6 +145,8 @@ def test_external_url_is_where_links_point_and_runbook_url_overrides() -> None:
     assert ControlPlaneConfig().runbooks_url == "http://127.0.0.1:8470/runbooks"
     wildcard = ControlPlaneConfig.model_validate({"listen": "0.0.0.0:9000"})
     assert wildcard.runbooks_url == "http://localhost:9000/runbooks"
+    v6 = ControlPlaneConfig.model_validate({"listen": "[::1]:9000"})
+    assert v6.public_url == "http://[::1]:9000"
     proxied = ControlPlaneConfig.model_validate(
         {"listen": "0.0.0.0:9000", "external_url": "https://ops.example.com/safeship/"}
     )
