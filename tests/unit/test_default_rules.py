@@ -18,7 +18,7 @@ from safeship.alerting.defaults import (
     runbook_names,
 )
 from safeship.cli import slo as slo_cli
-from safeship.config.metrics import RUNBOOK_URL, ControlPlaneConfig
+from safeship.config.metrics import ControlPlaneConfig
 from safeship.core.errors import NotFound
 from safeship.store import Store
 from safeship.testing import FakeClock
@@ -47,7 +47,10 @@ SLO = {
 }
 
 
-def _alerts(runbook_url: str = RUNBOOK_URL) -> dict[str, dict[str, str]]:
+BASE = "http://127.0.0.1:8470/runbooks"
+
+
+def _alerts(runbook_url: str = BASE) -> dict[str, dict[str, str]]:
     rules = [r for g in default_rules(runbook_url=runbook_url).groups for r in g.rules]
     return {r.name: {**r.labels, **r.annotations} for r in rules if r.alert}
 
@@ -57,7 +60,7 @@ def test_every_default_alert_has_a_severity_and_its_own_runbook() -> None:
     assert set(alerts) == ALERTS
     for name, fields in alerts.items():
         assert fields["severity"] in ("critical", "warning")
-        assert fields["runbook_url"] == f"{RUNBOOK_URL}/{name}.md"
+        assert fields["runbook_url"] == f"{BASE}/{name}.md"
         assert runbook(name).startswith(f"# {name}\n")
     # and no runbook for an alert that does not exist (the SLO alert has one too)
     assert set(runbook_names()) == ALERTS | {"SLOErrorBudgetBurn"}

@@ -147,7 +147,7 @@ def test_export_commands_print_yaml_and_json() -> None:
 def test_default_rules_read_only_metrics_safeship_exports() -> None:
     used = {
         name
-        for group in default_rules().groups
+        for group in default_rules(runbook_url="http://x").groups
         for rule in group.rules
         for name in _metric_names(parse(rule.expr))
     }

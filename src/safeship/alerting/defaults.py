@@ -3,9 +3,11 @@
 Where it sits: `safeship serve` evaluates `control_plane_groups(config)` (the user's
 `rule_files`, then the defaults unless `default_rules: false`, then one group per SLO from
 alerting/slo.py); `safeship export prometheus-rules` prints the same defaults and SLO
-groups as a Prometheus rule file; `safeship runbook ALERT` prints a runbook. The default
-rules (default_rules.yaml) and runbooks (runbooks/*.md, also docs/runbooks/) are package
-data, so an installed safeship reads them without a checkout.
+groups as a Prometheus rule file; `safeship runbook ALERT` prints a runbook, and serve
+shows it at /runbooks/ALERT (server/runbooks_api.py), where every default alert's
+`runbook_url` points unless safeship.yaml's `runbook_url` says otherwise. The default rules
+(default_rules.yaml) and runbooks (runbooks/*.md, also docs/runbooks/) are package data,
+so an installed safeship reads them without a checkout.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from safeship.alerting.manager import LoadedGroup, load_groups
 from safeship.alerting.rules import Rule, RuleFile, RuleGroup
 from safeship.alerting.slo import promql_duration, slo_groups
 from safeship.config.documents import load_model
-from safeship.config.metrics import RUNBOOK_URL, ControlPlaneConfig
+from safeship.config.metrics import ControlPlaneConfig
 from safeship.core.errors import NotFound
 
 DEFAULTS_FILE = "safeship:default_rules"  # how the API and the alert state name them
@@ -28,34 +30,31 @@ SLOS_FILE = "safeship:slos"
 _PACKAGE = resources.files("safeship.alerting")
 
 
-def default_rules(*, runbook_url: str = RUNBOOK_URL) -> RuleFile:
-    """The packaged default rules, their runbook links under `runbook_url`."""
+def default_rules(*, runbook_url: str) -> RuleFile:
+    """The packaged default rules, each alert's `runbook_url` <runbook_url>/<alert>.md."""
     with resources.as_file(_PACKAGE / "default_rules.yaml") as path:
         packaged = load_model(path, RuleFile)
-    if runbook_url == RUNBOOK_URL:
-        return packaged
-    groups = [_rebased(g, runbook_url) for g in packaged.groups]
+    groups = [_linked(g, runbook_url) for g in packaged.groups]
     return packaged.model_copy(update={"groups": groups})
 
 
-def _rebased(group: RuleGroup, runbook_url: str) -> RuleGroup:
-    def rebase(rule: Rule) -> Rule:
-        link = rule.annotations.get("runbook_url", "")
-        if not link.startswith(RUNBOOK_URL + "/"):
+def _linked(group: RuleGroup, runbook_url: str) -> RuleGroup:
+    def link(rule: Rule) -> Rule:
+        if not rule.alert:
             return rule
-        moved = runbook_url + link.removeprefix(RUNBOOK_URL)
-        return rule.model_copy(update={"annotations": {**rule.annotations, "runbook_url": moved}})
+        annotations = {**rule.annotations, "runbook_url": f"{runbook_url}/{rule.alert}.md"}
+        return rule.model_copy(update={"annotations": annotations})
 
-    return group.model_copy(update={"rules": [rebase(r) for r in group.rules]})
+    return group.model_copy(update={"rules": [link(r) for r in group.rules]})
 
 
 def generated_groups(config: ControlPlaneConfig) -> list[LoadedGroup]:
     """The defaults (unless disabled) and the SLO groups of safeship.yaml, in that order."""
     found: list[LoadedGroup] = []
     if config.default_rules:
-        defaults = default_rules(runbook_url=config.runbook_url)
+        defaults = default_rules(runbook_url=config.runbooks_url)
         found += [LoadedGroup(g, DEFAULTS_FILE) for g in defaults.groups]
-    slos = slo_groups(config.slos, runbook_url=config.runbook_url)
+    slos = slo_groups(config.slos, runbook_url=config.runbooks_url)
     return found + [LoadedGroup(g, SLOS_FILE) for g in slos]
 
 

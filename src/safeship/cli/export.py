@@ -148,9 +148,9 @@ def prometheus_rules(config: ConfigOption = None) -> None:
     except ConfigError as exc:
         fail(console, str(exc), ExitCode.INVALID)
     groups = (
-        list(default_rules(runbook_url=plane.runbook_url).groups) if plane.default_rules else []
+        list(default_rules(runbook_url=plane.runbooks_url).groups) if plane.default_rules else []
     )
-    groups += slo_groups(plane.slos, runbook_url=plane.runbook_url)
+    groups += slo_groups(plane.slos, runbook_url=plane.runbooks_url)
     typer.echo(rules_yaml(groups), nl=False)
 
 

@@ -26,6 +26,7 @@ from safeship.config.incidents import IncidentsSpec
 from safeship.config.remote_write import RemoteWriteConfig
 from safeship.config.scrape import ScrapeConfig
 from safeship.config.slo import SloSpec
+from safeship.core.addresses import http_url, split_host_port
 from safeship.core.durations import parse_duration
 from safeship.core.secrets import shown
 
@@ -39,7 +40,7 @@ def _http_url(text: str) -> str:
 
 
 HttpUrl = Annotated[str, AfterValidator(_http_url)]
-RUNBOOK_URL = "https://github.com/safeship/safeship/blob/main/docs/runbooks"
+_WILDCARD_HOSTS = ("0.0.0.0", "::", "")
 
 
 class CompareSpec(Model):
@@ -176,10 +177,28 @@ class ControlPlaneConfig(Model):
     slos: list[SloSpec] = Field(default=[])
     # safeship's packaged rules for what it runs (alerting/default_rules.yaml); false: none.
     default_rules: bool = Field(True, alias="default_rules")
-    # Where `runbook_url` annotations point: <runbook_url>/<alert>.md (docs/runbooks/).
-    runbook_url: HttpUrl = Field(RUNBOOK_URL, alias="runbook_url")
+    # Prometheus' --web.external-url: where people and links reach serve (e.g. behind a
+    # proxy); templates' $externalURL and runbook links. None: http://<listen>.
+    external_url: HttpUrl | None = Field(None, alias="external_url")
+    # Where `runbook_url` annotations point: <runbook_url>/<alert>.md. None: serve's own
+    # copy of docs/runbooks, <external_url>/runbooks (see runbooks_url).
+    runbook_url: HttpUrl | None = Field(None, alias="runbook_url")
     # Prometheus' own block: where serve pushes its samples (read back from the WAL).
     remote_write: list[RemoteWriteConfig] = Field(default=[], alias="remote_write")
+
+    @property
+    def public_url(self) -> str:
+        """`external_url`, or serve's listen address (localhost when it listens on every
+        address: set `external_url` for links that work elsewhere), no trailing slash."""
+        if self.external_url is not None:
+            return self.external_url
+        host, port = split_host_port(self.listen)
+        return http_url("localhost" if host in _WILDCARD_HOSTS else host, port)
+
+    @property
+    def runbooks_url(self) -> str:
+        """The base of every default `runbook_url`: the configured one or serve's /runbooks."""
+        return self.runbook_url if self.runbook_url is not None else f"{self.public_url}/runbooks"
 
     @model_validator(mode="after")
     def _unique_jobs(self) -> ControlPlaneConfig:

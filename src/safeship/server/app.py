@@ -4,7 +4,8 @@ Where it sits: on top of everything (DESIGN §4, default 127.0.0.1:8470). It mou
 `/prometheus/api/v1/...` over the engine and store (and the rollup history when given,
 for queries older than the store; `rules` and `alerts` over the rule
 manager when there is one), `/health/liveness` (the process answers), `/health/readiness`
-(the wiring's `ready()` lists no reason not to be: scraping, rules and the store work)
+(the wiring's `ready()` lists no reason not to be: scraping, rules and the store work),
+`/runbooks/` (the packaged runbooks alert links open, server/runbooks_api.py)
 and `/metrics` (its own registry, passed in rather than global), and `http_server` runs it
 under uvicorn. It decides nothing itself; the wiring (`wiring/serve.py`) builds what it
 serves. An error raised on purpose answers with the HTTP status its category maps to
@@ -30,6 +31,7 @@ from safeship.metrics.retention import HistoryReader
 from safeship.metrics.store import SeriesStore
 from safeship.server.prometheus_api import error_type, prometheus_api
 from safeship.server.rules_api import rules_api
+from safeship.server.runbooks_api import runbooks_api
 
 
 def create_app(
@@ -46,6 +48,7 @@ def create_app(
     app.include_router(prometheus_api(engine, store, clock=clock, history=history))
     if rules is not None:
         app.include_router(rules_api(rules))
+    app.include_router(runbooks_api())  # no token: what alert links open
 
     @app.exception_handler(SafeshipError)
     async def refused(request: Request, exc: SafeshipError) -> JSONResponse:

@@ -280,7 +280,7 @@ def rule_manager(plane: ControlPlane, *, clock: Clock) -> RuleManager | None:
         default_interval_s=plane.config.evaluation_interval,
         memory=AlertMemory.open(default_url()),
         for_grace_period_s=plane.config.for_grace_period,
-        template_env=Env(external_url=http_url(*split_host_port(plane.config.listen), "/")),
+        template_env=Env(external_url=plane.config.public_url),
     )
 
 
