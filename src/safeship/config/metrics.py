@@ -180,6 +180,9 @@ class ControlPlaneConfig(Model):
     runbook_url: HttpUrl = Field(RUNBOOK_URL, alias="runbook_url")
     # Prometheus' own block: where serve pushes its samples (read back from the WAL).
     remote_write: list[RemoteWriteConfig] = Field(default=[], alias="remote_write")
+    # An alertmanager.yml (relative to safeship.yaml): serve routes the alerts its rules fire
+    # and delivers them to its receivers (docs/alerting.md, "From rule to receiver in serve").
+    alertmanager_config: str | None = Field(None, alias="alertmanager_config", min_length=1)
 
     @model_validator(mode="after")
     def _unique_jobs(self) -> ControlPlaneConfig:

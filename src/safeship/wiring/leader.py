@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from dataclasses import dataclass
 
 from prometheus_client import CollectorRegistry, Gauge
 
@@ -22,11 +23,23 @@ from safeship.store.repository import Store
 LEASE_NAME = "control-plane"
 
 
+@dataclass
+class Leading:
+    """Whether this process may act alone (route alerts): always on SQLite; on PostgreSQL
+    while the elector holds the lease."""
+
+    elector: Elector | None = None
+
+    def __call__(self) -> bool:
+        return self.elector is None or self.elector.leader
+
+
 def control_plane_leadership(
-    url: str, *, registry: CollectorRegistry, clock: Clock
+    url: str, *, registry: CollectorRegistry, clock: Clock, follow: Leading | None = None
 ) -> list[asyncio.Task[None]]:
     """The elector task for the database at `url` when it is PostgreSQL; none on SQLite,
-    where one file means one machine and `serve` is a single process anyway."""
+    where one file means one machine and `serve` is a single process anyway. `follow`
+    answers from the elector from then on."""
     if not url.startswith("postgresql"):
         return []
     store = Store.open(url, clock=clock)
@@ -37,6 +50,8 @@ def control_plane_leadership(
         registry=registry,
     )
     elector = Elector(store, name=LEASE_NAME)
+    if follow is not None:
+        follow.elector = elector
     leading = gauge.labels(holder=elector.holder)
     leading.set(0)
 

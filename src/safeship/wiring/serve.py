@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from prometheus_client import CollectorRegistry, GCCollector, PlatformCollector, ProcessCollector
@@ -41,7 +42,8 @@ from safeship.metrics.store import SeriesStore
 from safeship.store.engine import default_url
 from safeship.store.repository import Store
 from safeship.wiring.audit_watch import AuditWatch
-from safeship.wiring.leader import control_plane_leadership
+from safeship.wiring.leader import Leading, control_plane_leadership
+from safeship.wiring.notifications import alert_pipeline
 from safeship.wiring.readiness import ControlPlaneReadiness, StoreProbe
 from safeship.wiring.remote_write import remote_write_queues, run_queues
 from safeship.wiring.wal import StoreLog, wal_directory
@@ -118,6 +120,18 @@ async def serve(
     mount_api(app, store=state, clock=clock, incidents=incidents, remote_write=receiver)
     events = event_hub(plane, clock=clock)
     mount_analytics(app, hub=events, store=state, clock=clock)
+    leading = Leading()
+    alerting = None  # rules ─▶ dispatcher ─▶ outbox ─▶ receivers; a bad file stops serve here
+    if config.alertmanager_config is not None and rules is not None:
+        alerting = alert_pipeline(
+            Path(config.alertmanager_config),
+            store=state,
+            rules=rules,
+            clock=clock,
+            registry=plane.registry,
+            external_url=http_url(host, port, "/"),
+            leading=leading,
+        )
     server = http_server(
         app,
         host=host,
@@ -129,13 +143,22 @@ async def serve(
     self_target = (server, host, port) if tls is None else None
     work = asyncio.get_running_loop().create_task(
         _after_replay(
-            plane, wal, rules, incidents, clock=clock, self_target=self_target, events=events
+            plane,
+            wal,
+            rules,
+            incidents,
+            clock=clock,
+            self_target=self_target,
+            events=events,
+            alerting=alerting,
         )
     )
     work.add_done_callback(lambda done: _stop_on_failure(done, server))
     audit = AuditWatch(state, registry=plane.registry, clock=clock)
     background = [
-        *control_plane_leadership(default_url(), registry=plane.registry, clock=clock),
+        *control_plane_leadership(
+            default_url(), registry=plane.registry, clock=clock, follow=leading
+        ),
         asyncio.get_running_loop().create_task(audit.run()),
     ]
     try:
@@ -161,6 +184,7 @@ async def _after_replay(
     clock: Clock,
     self_target: tuple[uvicorn.Server, str, int] | None,
     events: EventHub | None = None,
+    alerting: Callable[[], list[Coroutine[Any, Any, None]]] | None = None,
 ) -> None:
     """Replay the WAL, and only then scrape, evaluate rules and roll up: a scrape first
     would interleave new samples with old ones, an evaluation first would resolve alerts.
@@ -185,6 +209,8 @@ async def _after_replay(
             jobs.append(keep_history(plane, clock=clock))
         if rules is not None:
             jobs.append(rules.run())
+        if alerting is not None:  # after the replay, like the rules that feed it
+            jobs.extend(alerting())
         if incidents.spec.definitions:  # alerts ─▶ incidents ─▶ actions, next to the rules
             jobs.append(incidents.run())
         await asyncio.gather(*jobs)
