@@ -84,8 +84,10 @@ class Dispatcher:
         self._wake_at_ms, self._seen = None, ()
 
     def logged(self, notifications: Iterable[Notification]) -> list[LogRecord]:
-        """The notification log entries of `notifications` (just returned by `tick`)."""
-        entries = {n.group_key: self._state.log[n.group_key] for n in notifications}
+        """The notification log entries of `notifications` (just returned by `tick`; others
+        submitted to the same outbox, an incident's escalation, have none)."""
+        log = self._state.log
+        entries = {n.group_key: log[n.group_key] for n in notifications if n.group_key in log}
         return [
             LogRecord(
                 group_key=key,

@@ -32,9 +32,10 @@ from safeship.alerting.notifiers.factory import build
 from safeship.alerting.receivers import AlertmanagerConfig, Receiver, Receivers, WebhookConfig
 from safeship.alerting.silence_book import SilenceBook
 from safeship.config.documents import load_model
+from safeship.config.incidents import IncidentsSpec
 from safeship.core.addresses import split_host_port
 from safeship.core.clock import Clock
-from safeship.core.errors import UsageError
+from safeship.core.errors import ConfigError, ConfigIssue, UsageError
 from safeship.core.secrets import scrub
 from safeship.store.notification_log import LogRecord
 from safeship.store.repository import Store
@@ -84,9 +85,10 @@ def alert_pipeline(
     external_url: str,
     leading: Callable[[], bool] = lambda: True,
     settings: DeliverySettings | None = None,
-) -> Callable[[], list[Coroutine[object, object, None]]]:
-    """What makes the jobs that take `rules`' alerts to the receivers of the Alertmanager config at
-    `config`: the dispatcher (only while `leading`) and the delivery worker.
+) -> AlertPipeline:
+    """The outbox, and what makes the jobs that take `rules`' alerts to the receivers of
+    the Alertmanager config at `config`: the dispatcher (only while `leading`) and the
+    delivery worker.
 
     The file is read twice, one verdict each: routing's model (`amtool check-config`'s) and
     delivery's receivers, which refuse an integration safeship cannot send (slack_configs,
@@ -111,7 +113,29 @@ def alert_pipeline(
         dispatch = _dispatch(dispatcher, rules, outbox, store=store, clock=clock, leading=leading)
         return [dispatch, built.worker.run()]
 
-    return jobs
+    return AlertPipeline(built.outbox, receivers, jobs)
+
+
+@dataclass
+class AlertPipeline:
+    outbox: Outbox  # incidents' escalations to a receiver are submitted here too
+    receivers: dict[str, Receiver]
+    jobs: Callable[[], list[Coroutine[object, object, None]]]
+
+
+def check_escalations(
+    spec: IncidentsSpec, receivers: Mapping[str, Receiver] | None, *, config: str | None
+) -> None:
+    """Every `escalate.receiver` names a receiver of the Alertmanager config; ConfigError."""
+    issues = []
+    for index, definition in enumerate(spec.definitions):
+        name = definition.escalate.receiver if definition.escalate else None
+        if name is not None and (receivers is None or name not in receivers):
+            key = f"incidents.definitions[{index}].escalate.receiver"
+            expected = f"a receiver of {config}" if config else "alertmanager_config set"
+            issues.append(ConfigIssue("safeship.yaml", None, key, name, expected))
+    if issues:
+        raise ConfigError(issues)
 
 
 async def _dispatch(

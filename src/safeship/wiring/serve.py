@@ -43,7 +43,7 @@ from safeship.store.engine import default_url
 from safeship.store.repository import Store
 from safeship.wiring.audit_watch import AuditWatch
 from safeship.wiring.leader import Leading, control_plane_leadership
-from safeship.wiring.notifications import alert_pipeline
+from safeship.wiring.notifications import alert_pipeline, check_escalations
 from safeship.wiring.readiness import ControlPlaneReadiness, StoreProbe
 from safeship.wiring.remote_write import remote_write_queues, run_queues
 from safeship.wiring.wal import StoreLog, wal_directory
@@ -113,13 +113,6 @@ async def serve(
         history=history_reader(config),
     )
     state = Store.open(default_url(), clock=clock)
-    incidents = IncidentManager(
-        config.incidents, store=state, clock=clock, alerts=rules.alerts if rules else None
-    )
-    receiver = RemoteWriteReceiver(plane.store, replaying=wal.replaying, registry=plane.registry)
-    mount_api(app, store=state, clock=clock, incidents=incidents, remote_write=receiver)
-    events = event_hub(plane, clock=clock)
-    mount_analytics(app, hub=events, store=state, clock=clock)
     leading = Leading()
     alerting = None  # rules ─▶ dispatcher ─▶ outbox ─▶ receivers; a bad file stops serve here
     if config.alertmanager_config is not None and rules is not None:
@@ -132,6 +125,22 @@ async def serve(
             external_url=http_url(host, port, "/"),
             leading=leading,
         )
+    check_escalations(
+        config.incidents,
+        alerting.receivers if alerting else None,
+        config=config.alertmanager_config,
+    )
+    incidents = IncidentManager(
+        config.incidents,
+        store=state,
+        clock=clock,
+        alerts=rules.alerts if rules else None,
+        notify=alerting.outbox.submit if alerting else None,
+    )
+    receiver = RemoteWriteReceiver(plane.store, replaying=wal.replaying, registry=plane.registry)
+    mount_api(app, store=state, clock=clock, incidents=incidents, remote_write=receiver)
+    events = event_hub(plane, clock=clock)
+    mount_analytics(app, hub=events, store=state, clock=clock)
     server = http_server(
         app,
         host=host,
@@ -150,7 +159,7 @@ async def serve(
             clock=clock,
             self_target=self_target,
             events=events,
-            alerting=alerting,
+            alerting=alerting.jobs if alerting else None,
         )
     )
     work.add_done_callback(lambda done: _stop_on_failure(done, server))
