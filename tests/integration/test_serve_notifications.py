@@ -253,3 +253,17 @@ def _groups(received: list[Received]) -> set[str]:
 
 def _has(payload: dict[str, Any], svc: str) -> bool:
     return any(a["labels"].get("svc") == svc for a in payload["alerts"])
+
+
+def test_serve_refuses_an_integration_delivery_cannot_send(
+    tmp_path: Path, target: tuple[Target, str], hook: Hook
+) -> None:
+    serving = Serve(tmp_path, target[1], hook)
+    routes = ROUTES.replace("{url}", hook.url) + "  - name: chat\n    slack_configs:\n"
+    (tmp_path / "alertmanager.yml").write_text(routes + "      - api_url: http://s.example/\n")
+    argv = [str(SAFESHIP), "serve", "-c", str(serving.config), "--listen", "127.0.0.1:0"]
+    done = subprocess.run(argv, env=serving.env, cwd=tmp_path, capture_output=True, timeout=30)
+    shown = done.stderr.decode() + done.stdout.decode()
+    assert done.returncode == 2, shown
+    assert "alertmanager.yml:21: key 'receivers[1].slack_configs[0]'" in shown
+    assert "apprise_configs with urls: [slack://" in shown
