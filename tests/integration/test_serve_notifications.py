@@ -113,7 +113,7 @@ def target() -> Iterator[tuple[Target, str]]:
 
 
 class Serve:
-    def __init__(self, folder: Path, target: str, hook: Hook) -> None:
+    def __init__(self, folder: Path, target: str, hook: Hook, db: str | None = None) -> None:
         (folder / "rules.yml").write_text(RULES)
         (folder / "alertmanager.yml").write_text(ROUTES.replace("{url}", hook.url))
         self.config = folder / "safeship.yaml"
@@ -128,7 +128,7 @@ class Serve:
             f"    static_configs: [{{targets: ['{target}']}}]\n"
         )
         self.folder = folder
-        self.env = {**os.environ, "SAFESHIP_DB": f"sqlite:///{folder}/state.db"}
+        self.env = {**os.environ, "SAFESHIP_DB": db or f"sqlite:///{folder}/state.db"}
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
@@ -220,10 +220,21 @@ def test_grouping_inhibition_silence_repeat_and_resolve(
     assert of(hook.taken(), "ServiceSlow") == [] and of(hook.taken(), "Noisy") == []
 
 
+@pytest.fixture(params=["sqlite", "postgresql"])
+def any_db_serve(
+    request: pytest.FixtureRequest, tmp_path: Path, target: tuple[Target, str], hook: Hook
+) -> Iterator[Serve]:
+    """serve on SQLite, or on PostgreSQL where it dispatches once it holds the lease."""
+    db = request.getfixturevalue("postgres_url") if request.param == "postgresql" else None
+    running = Serve(tmp_path, target[1], hook, db)
+    yield running
+    running.stop(signal.SIGKILL)
+
+
 def test_sigkill_with_the_receiver_down_then_a_new_alert(
-    serve: Serve, target: tuple[Target, str], hook: Hook
+    any_db_serve: Serve, target: tuple[Target, str], hook: Hook
 ) -> None:
-    metrics, _ = target
+    serve, (metrics, _) = any_db_serve, target
     hook.answer = 503
     serve.start()
     metrics.set('errors{svc="a"}', 1)
@@ -235,10 +246,13 @@ def test_sigkill_with_the_receiver_down_then_a_new_alert(
 
     serve.start()
     hook.answer = 200
-    hook.wait_for(lambda got: queued <= {r.notification_id for r in got if r.answered == 200})
+    # the rows wait out their backoff (1 s doubling per 503 before the kill)
+    hook.wait_for(
+        lambda got: queued <= {r.notification_id for r in got if r.answered == 200}, timeout=45
+    )
     # new in a group that had 2 flushes (repeat_interval 1h): its sequence must go on at 3
     metrics.set('down{svc="z"}', 1)
-    hook.wait_for(lambda got: any(_has(p, "z") for p in of(got, "ServiceDown")), timeout=10)
+    hook.wait_for(lambda got: any(_has(p, "z") for p in of(got, "ServiceDown")), timeout=20)
 
     by_id: dict[str, set[bytes]] = defaultdict(set)
     for r in hook.taken():
