@@ -10,6 +10,7 @@ import pytest
 from safeship.alerting.am_config_files import load_alertmanager_config
 from safeship.alerting.receivers import Receivers
 from safeship.config.documents import load_model
+from safeship.config.loader import load_control_plane
 from safeship.core.errors import ConfigError
 
 CONFIG = """\
@@ -105,3 +106,12 @@ def test_mistakes_name_file_line_and_key(tmp_path: Path, text: str, expected: st
     with pytest.raises(ConfigError) as refused:
         load_model(write(tmp_path, text), Receivers)
     assert expected in str(refused.value)
+
+
+def test_safeship_yaml_names_an_alertmanager_config_relative_to_itself(tmp_path: Path) -> None:
+    config = tmp_path / "safeship.yaml"
+    config.write_text("alertmanager_config: am.yml\n")
+    with pytest.raises(ConfigError, match="alertmanager_config"):
+        load_control_plane(config)
+    (tmp_path / "am.yml").write_text("route: {receiver: a}\nreceivers: [{name: a}]\n")
+    assert load_control_plane(config).alertmanager_config == str(tmp_path / "am.yml")
