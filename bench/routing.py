@@ -74,15 +74,13 @@ def alerts(count: int) -> list[AlertRecord]:
     return made
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--alerts", type=int, default=10_000)
-    parser.add_argument("--rounds", type=int, default=5)
-    args = parser.parse_args()
-    batch = alerts(args.alerts)
+def measure(count: int, rounds: int) -> dict[str, float]:
+    """The figures of `rounds` runs over `count` alerts (the best of them); bench/alerting.py
+    reports them too."""
+    batch = alerts(count)
     silence = Silence("s", (parse_matcher('alertname="Alert7"'),), 0, 4e9, "bench", "bench", 0)
     firsts, steadies, notified = [], [], 0
-    for _ in range(args.rounds):
+    for _ in range(rounds):
         policy = Policy.of(config())  # cold: no routing decision remembered yet
         started = time.perf_counter()
         first = step(policy, DispatchState(), batch, silences=[silence], now_ms=NOW_MS)
@@ -93,21 +91,30 @@ def main() -> None:
         steadies.append(time.perf_counter() - started)
         assert not again.notifications  # nothing changed: the log says the receivers know
     first_s, steady_s = min(firsts), min(steadies)
-    result = {
-        "alerts": args.alerts,
+    return {
+        "alerts": count,
         "groups": len(first.state.groups),
         "notifications": notified,
         "first_round_s": round(first_s, 4),
         "notifications_per_s": round(notified / first_s),
-        "alerts_per_s": round(args.alerts / first_s),
+        "alerts_per_s": round(count / first_s),
         "steady_round_s": round(steady_s, 4),
     }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--alerts", type=int, default=10_000)
+    parser.add_argument("--rounds", type=int, default=5)
+    args = parser.parse_args()
+    result = measure(args.alerts, args.rounds)
+    first_s, notified = result["first_round_s"], result["notifications"]
     print(f"{args.alerts} alerts -> {result['groups']} groups, {notified} notifications")
     print(
         f"first round (all new, all flushed): {first_s * 1000:.0f} ms = "
         f"{result['notifications_per_s']:,} notifications/s, {result['alerts_per_s']:,} alerts/s"
     )
-    print(f"steady round (re-sent, nothing to notify): {steady_s * 1000:.0f} ms")  # fmt: skip
+    print(f"steady round (re-sent, nothing to notify): {result['steady_round_s'] * 1000:.0f} ms")
     out = Path(__file__).parent / "results" / "routing.json"
     out.parent.mkdir(exist_ok=True)
     out.write_text(json.dumps(result, indent=2) + "\n")

@@ -4,8 +4,8 @@ Where it sits: the user's language for "alerts ─▶ routes ─▶ notification
 operator's alertmanager.yml loads as it is (alerting/am_config_files.py reads it through the
 hardened YAML reader): `global`, `route` (receiver, group_by with `...`, matchers and the
 deprecated match/match_re, continue, group_wait/group_interval/repeat_interval inherited
-down the tree, mute/active time intervals), `receivers` (webhook_configs in full, the other
-integrations kept as validated mappings, and safeship's `apprise_configs` extension),
+down the tree, mute/active time intervals), `receivers` (alerting/receivers.py, the model
+delivery sends through too),
 `inhibit_rules`, `time_intervals` (and the deprecated `mute_time_intervals`), `templates`.
 Unknown keys are refused, as Alertmanager's strict YAML decoding does; the checks that span
 sections (undefined receiver, duplicate names, the root route's rules) name the key at fault.
@@ -29,8 +29,9 @@ from safeship.alerting.am_base import (
     check_regexes,
 )
 from safeship.alerting.am_intervals import NamedTimeIntervals
-from safeship.alerting.am_receivers import GlobalConfig, ReceiverConfig, integration_problems
+from safeship.alerting.am_receivers import GlobalConfig, integration_problems
 from safeship.alerting.matchers import Matcher
+from safeship.alerting.receivers import Receiver
 from safeship.alerting.time_intervals import TimeInterval
 from safeship.config.base import located_error
 
@@ -136,7 +137,7 @@ class AlertmanagerConfig(AmModel):
     global_: GlobalConfig = Field(default_factory=GlobalConfig, alias="global")
     route: RouteConfig | None = None
     inhibit_rules: list[InhibitRuleConfig] = Field(default_factory=list)
-    receivers: list[ReceiverConfig] = Field(default_factory=list)
+    receivers: list[Receiver] = Field(default_factory=list)
     templates: list[str] = Field(default_factory=list)
     mute_time_intervals: list[NamedTimeIntervals] = Field(default_factory=list)
     time_intervals: list[NamedTimeIntervals] = Field(default_factory=list)
@@ -153,7 +154,7 @@ class AlertmanagerConfig(AmModel):
             raise located_error(cls.__name__, problems)
         return config
 
-    def receiver(self, name: str) -> ReceiverConfig:
+    def receiver(self, name: str) -> Receiver:
         return next(r for r in self.receivers if r.name == name)
 
     def intervals(self) -> dict[str, tuple[TimeInterval, ...]]:

@@ -1,15 +1,16 @@
-"""`global` and `receivers` of an Alertmanager config: webhook_configs in full, safeship's
-`apprise_configs`, the other integrations as mappings (safeship's `alertmanager_configs`
-among them). What delivery can send through is its own check (alerting/receivers.py)."""
+"""`global` of an Alertmanager config, and the settings each integration of its `receivers`
+needs (the receivers themselves: alerting/receivers.py, the one receiver model, whose
+`undeliverable` is delivery's own check)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from pydantic import Field, model_validator
+from pydantic import model_validator
 
-from safeship.alerting.am_base import AmModel, Problem, PromDuration, check_url
+from safeship.alerting.am_base import AmModel, Problem, PromDuration
+from safeship.alerting.receivers import Opaque, Receiver
 
 
 class GlobalConfig(AmModel):
@@ -68,88 +69,7 @@ class GlobalConfig(AmModel):
         return self
 
 
-class WebhookConfig(AmModel):
-    send_resolved: bool = True
-    http_config: dict[str, Any] | None = None
-    url: str | None = None
-    url_file: str | None = None
-    max_alerts: int = Field(default=0, ge=0)
-    timeout: PromDuration | None = None
-
-    @model_validator(mode="after")
-    def _one_url(self) -> WebhookConfig:
-        if (self.url is None) == (self.url_file is None):
-            raise ValueError("expected one of url or url_file, found both or neither")
-        if self.url is not None:
-            check_url(self.url)
-        return self
-
-
-class AppriseConfig(AmModel):
-    """safeship's extension: notify through apprise URLs (slack://, mailto://, ...)."""
-
-    urls: list[str] = Field(min_length=1)
-    send_resolved: bool = True
-
-
-# Integrations kept as mappings (delivery reads what it supports), with their
-# send_resolved default in Alertmanager.
-OPAQUE_INTEGRATIONS = {
-    "alertmanager_configs": True,  # safeship's: forward to an external Alertmanager (API v2)
-    "discord_configs": True,
-    "email_configs": False,
-    "incidentio_configs": True,
-    "jira_configs": True,
-    "mattermost_configs": True,
-    "msteams_configs": True,
-    "msteamsv2_configs": True,
-    "opsgenie_configs": True,
-    "pagerduty_configs": True,
-    "pushover_configs": True,
-    "rocketchat_configs": True,
-    "slack_configs": False,
-    "sns_configs": True,
-    "telegram_configs": True,
-    "victorops_configs": True,
-    "webex_configs": True,
-    "wechat_configs": False,
-}
-Integration = dict[str, Any]
-
-
-class ReceiverConfig(AmModel):
-    name: str = Field(min_length=1)
-    webhook_configs: list[WebhookConfig] = Field(default_factory=list)
-    apprise_configs: list[AppriseConfig] = Field(default_factory=list)
-    alertmanager_configs: list[Integration] = Field(default_factory=list)
-    discord_configs: list[Integration] = Field(default_factory=list)
-    email_configs: list[Integration] = Field(default_factory=list)
-    incidentio_configs: list[Integration] = Field(default_factory=list)
-    jira_configs: list[Integration] = Field(default_factory=list)
-    mattermost_configs: list[Integration] = Field(default_factory=list)
-    msteams_configs: list[Integration] = Field(default_factory=list)
-    msteamsv2_configs: list[Integration] = Field(default_factory=list)
-    opsgenie_configs: list[Integration] = Field(default_factory=list)
-    pagerduty_configs: list[Integration] = Field(default_factory=list)
-    pushover_configs: list[Integration] = Field(default_factory=list)
-    rocketchat_configs: list[Integration] = Field(default_factory=list)
-    slack_configs: list[Integration] = Field(default_factory=list)
-    sns_configs: list[Integration] = Field(default_factory=list)
-    telegram_configs: list[Integration] = Field(default_factory=list)
-    victorops_configs: list[Integration] = Field(default_factory=list)
-    webex_configs: list[Integration] = Field(default_factory=list)
-    wechat_configs: list[Integration] = Field(default_factory=list)
-
-    def sends_resolved(self) -> bool:
-        """Whether an integration wants resolved notifications (delivery filters per one)."""
-        own = [c.send_resolved for c in self.webhook_configs]
-        own += [c.send_resolved for c in self.apprise_configs]
-        for key, default in OPAQUE_INTEGRATIONS.items():
-            own += [bool(c.get("send_resolved", default)) for c in getattr(self, key)]
-        return any(own)
-
-
-def integration_problems(g: GlobalConfig, receivers: Sequence[ReceiverConfig]) -> Iterator[Problem]:
+def integration_problems(g: GlobalConfig, receivers: Sequence[Receiver]) -> Iterator[Problem]:
     """The settings each integration needs, from itself (`x` or `x_file`; `a|b`: either) or,
     where Alertmanager has one, from `global`."""
     needs: dict[str, tuple[tuple[str, object], ...]] = {
@@ -180,5 +100,5 @@ def integration_problems(g: GlobalConfig, receivers: Sequence[ReceiverConfig]) -
                         yield at, f"expected {name.replace('|', ' or ')}{where}", None
 
 
-def _given(integration: Integration, name: str) -> bool:
+def _given(integration: Opaque, name: str) -> bool:
     return bool(integration.get(name) or integration.get(f"{name}_file"))

@@ -35,6 +35,7 @@ from safeship.alerting.payloads import from_document, to_document
 from safeship.alerting.receivers import Receiver
 from safeship.core.clock import Clock
 from safeship.core.secrets import scrub
+from safeship.store.notification_log import LogRecord
 from safeship.store.outbox import OutboxEntry, OutboxRow
 from safeship.store.repository import Store
 
@@ -51,15 +52,21 @@ class Outbox:
         receivers: Mapping[str, Receiver],
         *,
         wake: Callable[[], None] | None = None,
+        journal: Callable[[Sequence[Notification]], Sequence[LogRecord]] | None = None,
     ) -> None:
         self._store = store
         self._receivers = receivers
         self._wake = wake
+        self._journal = journal
 
     def submit(self, notifications: Sequence[Notification]) -> None:
-        """All of `notifications` in one transaction; one submitted before is skipped."""
+        """All of `notifications` in one transaction, with their notification log entries
+        (`journal`: the dispatcher's) when given; one submitted before is skipped."""
         entries = [entry for n in notifications for entry in self.entries(n)]
-        self._store.submit_notifications(entries)
+        with self._store.transaction() as tx:
+            tx.submit_notifications(entries)
+            if self._journal is not None:
+                tx.save_notification_log(self._journal(notifications))
         if self._wake is not None:
             self._wake()
 

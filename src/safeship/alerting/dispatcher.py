@@ -7,6 +7,12 @@ converts alerts the way Prometheus sends them to Alertmanager: a firing alert st
 fired and is valid until now + 4 * max(evaluation interval, resend delay); a resolved one
 (kept 15 minutes by the evaluator) ends when it resolved; pending alerts are not sent.
 The notifications go to delivery (a `NotificationSink`, alerting/notification.py).
+
+What must survive a restart is the notification log (per group key: the last sequence, the
+alerts told firing and resolved, when): `logged` gives the entries of the notifications just
+handed over, for the outbox to persist with them in one transaction (store/notification_log.py),
+and `restore` starts from them again. The groups themselves are rebuilt from the rule
+manager's alerts, whose state is persisted already.
 """
 
 from __future__ import annotations
@@ -15,11 +21,19 @@ from collections.abc import Callable, Iterable, Sequence
 
 from safeship.alerting.am_config import AlertmanagerConfig
 from safeship.alerting.evaluator import Alert, State
-from safeship.alerting.grouping import AlertRecord, DispatchState, Policy, step
+from safeship.alerting.grouping import (
+    LOG_RETENTION_MS,
+    AlertRecord,
+    DispatchState,
+    LogEntry,
+    Policy,
+    step,
+)
 from safeship.alerting.manager import RuleManager
 from safeship.alerting.notification import Notification, NotificationSink
 from safeship.alerting.silences import Silence
 from safeship.core.clock import Clock
+from safeship.store.notification_log import LogRecord
 
 RESEND_DELAY_S = 60.0  # Prometheus' --rules.alert.resend-delay
 POLL_S = 0.2  # how soon after an evaluation its alerts are taken in (group_wait 0: sent)
@@ -58,6 +72,33 @@ class Dispatcher:
     def state(self) -> DispatchState:
         return self._state
 
+    def restore(self, records: Iterable[LogRecord], *, now: float) -> None:
+        """Start again from a persisted notification log (groups are rebuilt from alerts)."""
+        oldest = round(now * 1000) - LOG_RETENTION_MS
+        log = {
+            r.group_key: LogEntry(frozenset(r.firing), frozenset(r.resolved), r.at_ms, r.sequence)
+            for r in records
+            if r.at_ms >= oldest
+        }
+        self._state = DispatchState(log=log)
+        self._wake_at_ms, self._seen = None, ()
+
+    def logged(self, notifications: Iterable[Notification]) -> list[LogRecord]:
+        """The notification log entries of `notifications` (just returned by `tick`; others
+        submitted to the same outbox, an incident's escalation, have none)."""
+        log = self._state.log
+        entries = {n.group_key: log[n.group_key] for n in notifications if n.group_key in log}
+        return [
+            LogRecord(
+                group_key=key,
+                sequence=e.sequence,
+                firing=tuple(sorted(e.firing)),
+                resolved=tuple(sorted(e.resolved)),
+                at_ms=e.at_ms,
+            )
+            for key, e in entries.items()
+        ]
+
     def tick(self, alerts: Iterable[Alert], *, now: float, interval_s: float) -> list[Notification]:
         """Take the alerts of an evaluation (every state, as the rule manager keeps them)
         and return the notifications due at `now`."""
@@ -87,14 +128,20 @@ class Dispatcher:
         self, rules: RuleManager, sink: NotificationSink, *, now: float, poll_s: float = POLL_S
     ) -> float:
         """One round: the alerts of evaluations since the last round (if any), the
-        notifications due handed to `sink`; seconds until the next round."""
+        notifications due handed to `sink`; seconds until the next round. When the sink
+        fails (the database is down) the round is undone, to be done again next time."""
         evaluated = tuple(g.last_evaluation_s for g in rules.groups())
         alerts = every_alert(rules) if evaluated != self._seen else []
+        before = (self._state, self._wake_at_ms, self._seen)
         self._seen = evaluated
         interval = min((g.interval_s for g in rules.groups()), default=60.0)
         notifications = self.tick(alerts, now=now, interval_s=interval)
         if notifications:
-            sink.submit(notifications)
+            try:
+                sink.submit(notifications)
+            except Exception:
+                self._state, self._wake_at_ms, self._seen = before
+                raise
         due = self.seconds_until_due(now)
         return poll_s if due is None else min(poll_s, due)
 

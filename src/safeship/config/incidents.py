@@ -112,11 +112,19 @@ Action = Annotated[
 
 class EscalateSpec(Model):
     """Escalate when nobody acknowledged the incident `after` it opened; with `url`, the
-    incident is POSTed there (another receiver: a pager's webhook)."""
+    incident is POSTed there (a pager's webhook); with `receiver`, a receiver of serve's
+    `alertmanager_config` is notified through the notification outbox (retried, never lost)."""
 
     after: Annotated[Duration, Field(gt=0)]
     url: Annotated[str, Field(pattern=r"^https?://")] | None = None
+    receiver: Annotated[str, Field(min_length=1)] | None = None
     timeout: Annotated[Duration, Field(gt=0, le=60)] = 10.0
+
+    @model_validator(mode="after")
+    def _one_target(self) -> EscalateSpec:
+        if self.url is not None and self.receiver is not None:
+            raise ValueError("expected one of url or receiver, found both")
+        return self
 
 
 class IncidentDefinition(Model):

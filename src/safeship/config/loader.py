@@ -38,4 +38,11 @@ def load_control_plane(path: str | Path | None) -> SafeshipConfig:
         if not glob.has_magic(pattern) and not Path(pattern).is_file():
             issue = ConfigIssue(str(path), None, f"rule_files[{index}]", pattern, "a rule file")
             raise ConfigError([issue])
-    return config.model_copy(update={"rule_files": rule_files})
+    update: dict[str, object] = {"rule_files": rule_files}
+    if config.alertmanager_config is not None:
+        alertmanager = str(folder / config.alertmanager_config)
+        if not Path(alertmanager).is_file():
+            issue = ConfigIssue(str(path), None, "alertmanager_config", alertmanager, "a file")
+            raise ConfigError([issue])
+        update["alertmanager_config"] = alertmanager
+    return config.model_copy(update=update)

@@ -185,6 +185,9 @@ class ControlPlaneConfig(Model):
     runbook_url: HttpUrl | None = Field(None, alias="runbook_url")
     # Prometheus' own block: where serve pushes its samples (read back from the WAL).
     remote_write: list[RemoteWriteConfig] = Field(default=[], alias="remote_write")
+    # An alertmanager.yml (relative to safeship.yaml): serve routes the alerts its rules fire
+    # and delivers them to its receivers (docs/alerting.md, "From rule to receiver in serve").
+    alertmanager_config: str | None = Field(None, alias="alertmanager_config", min_length=1)
 
     @property
     def public_url(self) -> str:

@@ -9,6 +9,10 @@ request of a rolling-back rollout changes nothing).
 - command: argv (no shell) with {incident}, {definition}, {service} filled in, a timeout,
   stdin closed; its exit code and the tail of its output (secrets scrubbed) are the result.
 - webhook: the incident POSTed as JSON (httpx, timeout); any 2xx answer is a success.
+- escalation to a receiver (`escalate.receiver`): a notification of the incident's alerts
+  submitted to the notification outbox (`notify`), group key `incident:<id>`, its sequence
+  the escalation's time in ms: running it again submits the same one, which the outbox
+  keeps once.
 
 The action runs from the current config (definition name and action key), never from the
 database, so a webhook URL with a token in it is not stored.
@@ -17,11 +21,13 @@ database, so a webhook URL with a token in it is not stored.
 from __future__ import annotations
 
 import subprocess
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
 
+from safeship.alerting.notification import Notification, NotifiedAlert, Status
 from safeship.config.incidents import (
     Action,
     CommandAction,
@@ -50,9 +56,14 @@ class ActionFailed(SafeshipError):
 class ActionRunner:
     store: Store
     spec: IncidentsSpec
+    notify: Callable[[Sequence[Notification]], None] | None = None  # the outbox's submit
 
     def run(self, run: ActionRun, incident: Incident) -> str:
         """Do the action; what happened, or ActionFailed."""
+        definition = self.spec.named(run.definition)
+        escalate = definition.escalate if definition is not None else None
+        if run.key == ESCALATE and escalate is not None and escalate.receiver is not None:
+            return self._notify(incident, escalate.receiver)
         action = self.configured(run)
         if isinstance(action, RollbackAction):
             return self._rollback(incident, action)
@@ -76,6 +87,12 @@ class ActionRunner:
         if not index.isdigit() or int(index) >= len(actions) or actions[int(index)].type != kind:
             raise ActionFailed(f"action {run.key} of {run.definition} is no longer configured")
         return actions[int(index)]
+
+    def _notify(self, incident: Incident, receiver: str) -> str:
+        if self.notify is None:
+            raise ActionFailed("escalate.receiver needs alertmanager_config in safeship.yaml")
+        self.notify([escalation(incident, receiver, now=self.store.clock.now())])
+        return f"escalated to receiver {receiver} (queued in the notification outbox)"
 
     def _rollback(self, incident: Incident, action: RollbackAction) -> str:
         rollout = self._active(incident)
@@ -176,3 +193,29 @@ def payload(incident: Incident) -> dict[str, Any]:
         "group": dict(incident.group),
         "alerts": [a.as_dict() for a in incident.alerts.values()],
     }
+
+
+def escalation(incident: Incident, receiver: str, *, now: float) -> Notification:
+    """The incident's alerts as one notification to `receiver`."""
+    at = incident.escalated_at if incident.escalated_at is not None else now
+    summary = f"incident {incident.id} ({incident.severity}) escalated: {incident.title}"
+    annotations = (("incident", incident.id), ("summary", summary))
+    alerts = tuple(
+        NotifiedAlert(
+            labels=alert.labels,
+            annotations=annotations,
+            status=Status.FIRING if alert.firing else Status.RESOLVED,
+            starts_at_ms=round(alert.since * 1000),
+            ends_at_ms=None if alert.firing else round(at * 1000),
+            generator_url="",
+            fingerprint=fingerprint,
+        )
+        for fingerprint, alert in sorted(incident.alerts.items())
+    )
+    return Notification(
+        receiver=receiver,
+        group_key=f"incident:{incident.id}",
+        group_labels=(("incident", incident.id),),
+        alerts=alerts,
+        sequence=round(at * 1000),
+    )

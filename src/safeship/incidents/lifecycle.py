@@ -250,6 +250,8 @@ def _escalate(
     escalate = definition.escalate if definition else None
     if escalate is not None and escalate.url is not None:
         _request(tick, incident, ESCALATE, "webhook", cooldown=0.0)
+    elif escalate is not None and escalate.receiver is not None:
+        _request(tick, incident, ESCALATE, "receiver", cooldown=0.0)
 
 
 def _resolved(incident: Incident, now: float) -> Incident:

@@ -23,6 +23,7 @@ from dataclasses import replace
 from sqlalchemy.exc import SQLAlchemyError
 
 from safeship.alerting.evaluator import Alert, State
+from safeship.alerting.notification import Notification
 from safeship.config.incidents import IncidentsSpec
 from safeship.core.clock import Clock
 from safeship.core.errors import NotFound
@@ -57,9 +58,11 @@ class IncidentManager:
         store: Store,
         clock: Clock,
         alerts: Callable[[], Sequence[Alert]] | None = None,
+        notify: Callable[[Sequence[Notification]], None] | None = None,
     ) -> None:
+        """`notify`: where escalations to a receiver go (the notification outbox)."""
         self.spec, self._store, self._clock, self._alerts = spec, store, clock, alerts
-        self._runner = ActionRunner(store, spec)
+        self._runner = ActionRunner(store, spec, notify)
 
     def tick(self) -> Decision:
         """Decide over the rule manager's alerts and persist; `run_requested` acts."""

@@ -207,3 +207,16 @@ notification_outbox = sa.Table(
     sa.Index("ix_notification_outbox_due", "status", "next_attempt_at"),
     sa.Index("ix_notification_outbox_stream", "stream", "sequence"),
 )
+
+# The notification log (migration 0012; store/notification_log.py): per alert group, what
+# its receiver was last told; written with the outbox rows of that notification.
+notification_log = sa.Table(
+    "notification_log",
+    metadata,
+    sa.Column("key_hash", sa.String(64), primary_key=True),
+    sa.Column("group_key", sa.Text(), nullable=False),
+    sa.Column("sequence", sa.BigInteger(), nullable=False),
+    sa.Column("firing", JsonDocument, nullable=False),
+    sa.Column("resolved", JsonDocument, nullable=False),
+    sa.Column("at_ms", sa.BigInteger(), nullable=False),
+)

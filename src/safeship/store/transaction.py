@@ -14,6 +14,7 @@ from sqlalchemy.engine import Connection
 from safeship.core.clock import Clock
 from safeship.store import audit as audit_rows
 from safeship.store import leadership as lease_rows
+from safeship.store import notification_log as log_rows
 from safeship.store import outbox as outbox_rows
 from safeship.store import requests as request_rows
 from safeship.store import rollouts as rollout_rows
@@ -22,6 +23,7 @@ from safeship.store import tokens as token_rows
 from safeship.store.audit_key import AuditKey, read_head
 from safeship.store.incidents import IncidentRows
 from safeship.store.lease import Decision, Fence, Lease
+from safeship.store.notification_log import LogRecord
 from safeship.store.outbox import OutboxEntry, OutboxRow, OutboxStatus
 from safeship.store.records import (
     AuditEntry,
@@ -237,3 +239,13 @@ class Transaction:
 
     def next_notification_due(self) -> float | None:
         return outbox_rows.next_due(self._conn)
+
+    def save_notification_log(self, records: Sequence[LogRecord]) -> None:
+        """Record what each group's receiver was told; with its outbox rows, in one commit."""
+        log_rows.save(self._conn, records)
+
+    def notification_log(self, *, since_ms: int) -> list[LogRecord]:
+        return log_rows.load(self._conn, since_ms=since_ms)
+
+    def prune_notification_log(self, *, before_ms: int) -> int:
+        return log_rows.prune(self._conn, before_ms=before_ms)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from dataclasses import dataclass
 
 from prometheus_client import CollectorRegistry, Gauge
 
@@ -20,6 +21,17 @@ from safeship.store.lease import Decision
 from safeship.store.repository import Store
 
 LEASE_NAME = "control-plane"
+
+
+@dataclass
+class Leading:
+    """Whether this process may act alone (route alerts): always on SQLite; on PostgreSQL
+    while the elector holds the lease."""
+
+    elector: Elector | None = None
+
+    def __call__(self) -> bool:
+        return self.elector is None or self.elector.leader
 
 
 def start_leadership(

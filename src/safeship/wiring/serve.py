@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from prometheus_client import CollectorRegistry, GCCollector, PlatformCollector, ProcessCollector
@@ -46,7 +47,8 @@ from safeship.store.repository import Store
 from safeship.wiring.agent_stack import AgentHome
 from safeship.wiring.audit_watch import AuditWatch
 from safeship.wiring.control import Controller
-from safeship.wiring.leader import start_leadership
+from safeship.wiring.leader import Leading, start_leadership
+from safeship.wiring.notifications import alert_pipeline, check_escalations
 from safeship.wiring.readiness import ControlPlaneReadiness, StoreProbe
 from safeship.wiring.remote_write import remote_write_queues, run_queues
 from safeship.wiring.wal import StoreLog, wal_directory
@@ -95,8 +97,10 @@ async def serve(
     from safeship.server.api import mount_api  # FastAPI: only to serve
     from safeship.server.app import create_app, http_server
 
+    if listen is not None:  # --listen wins, for links ($externalURL, runbooks) too
+        config = config.model_copy(update={"listen": listen})
     plane = build(config, clock=clock)
-    host, port = split_host_port(listen or config.listen)
+    host, port = split_host_port(config.listen)
     rules = rule_manager(plane, clock=clock)
     wal = store_log(plane)
     readiness = ControlPlaneReadiness(
@@ -116,12 +120,33 @@ async def serve(
         history=history_reader(config),
     )
     state = Store.open(default_url(), clock=clock)
-    leading, elector = start_leadership(default_url(), registry=plane.registry, clock=clock)
+    election, elector = start_leadership(default_url(), registry=plane.registry, clock=clock)
+    leading = Leading(elector)
     controller = control_plane(
         config, store=state, clock=clock, elector=elector, registry=plane.registry
     )
+    alerting = None  # rules ─▶ dispatcher ─▶ outbox ─▶ receivers; a bad file stops serve here
+    if config.alertmanager_config is not None and rules is not None:
+        alerting = alert_pipeline(
+            Path(config.alertmanager_config),
+            store=state,
+            rules=rules,
+            clock=clock,
+            registry=plane.registry,
+            external_url=config.public_url,
+            leading=leading,
+        )
+    check_escalations(
+        config.incidents,
+        alerting.receivers if alerting else None,
+        config=config.alertmanager_config,
+    )
     incidents = IncidentManager(
-        config.incidents, store=state, clock=clock, alerts=rules.alerts if rules else None
+        config.incidents,
+        store=state,
+        clock=clock,
+        alerts=rules.alerts if rules else None,
+        notify=alerting.outbox.submit if alerting else None,
     )
     receiver = RemoteWriteReceiver(plane.store, replaying=wal.replaying, registry=plane.registry)
     mount_api(
@@ -145,12 +170,19 @@ async def serve(
     self_target = (server, host, port) if tls is None else None
     work = asyncio.get_running_loop().create_task(
         _after_replay(
-            plane, wal, rules, incidents, clock=clock, self_target=self_target, events=events
+            plane,
+            wal,
+            rules,
+            incidents,
+            clock=clock,
+            self_target=self_target,
+            events=events,
+            alerting=alerting.jobs if alerting else None,
         )
     )
     work.add_done_callback(lambda done: _stop_on_failure(done, server))
     audit = AuditWatch(state, registry=plane.registry, clock=clock)
-    background = [*leading, asyncio.get_running_loop().create_task(audit.run())]
+    background = [*election, asyncio.get_running_loop().create_task(audit.run())]
     if controller is not None:
         background.append(asyncio.get_running_loop().create_task(controller.run()))
     try:
@@ -195,6 +227,7 @@ async def _after_replay(
     clock: Clock,
     self_target: tuple[uvicorn.Server, str, int] | None,
     events: EventHub | None = None,
+    alerting: Callable[[], list[Coroutine[Any, Any, None]]] | None = None,
 ) -> None:
     """Replay the WAL, and only then scrape, evaluate rules and roll up: a scrape first
     would interleave new samples with old ones, an evaluation first would resolve alerts.
@@ -219,6 +252,8 @@ async def _after_replay(
             jobs.append(keep_history(plane, clock=clock))
         if rules is not None:
             jobs.append(rules.run())
+        if alerting is not None:  # after the replay, like the rules that feed it
+            jobs.extend(alerting())
         if incidents.spec.definitions:  # alerts ─▶ incidents ─▶ actions, next to the rules
             jobs.append(incidents.run())
         await asyncio.gather(*jobs)

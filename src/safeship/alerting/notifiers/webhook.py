@@ -22,7 +22,7 @@ class WebhookNotifier:
         self._config = config
         self._external_url = external_url
         self._http = client(config.http_config, timeout=config.timeout)
-        SECRETS.add(config.url)  # as in Alertmanager: a webhook URL often holds a token
+        SECRETS.add(config.target)  # as in Alertmanager: a webhook URL often holds a token
 
     async def send(self, delivery: Delivery) -> None:
         payload = webhook_payload(
@@ -32,7 +32,7 @@ class WebhookNotifier:
         )
         await post(
             self._http,
-            self._config.url,
+            self._config.target,
             body=json.dumps(payload).encode(),
             notification_id=delivery.notification_id,
             config=self._config.http_config,
