@@ -19,7 +19,9 @@ pytestmark = pytest.mark.integration
 REQUESTS = 40
 
 
-def test_metrics_listen_merges_the_workers_and_follows_the_route(tmp_path: Path) -> None:
+def test_metrics_listen_merges_the_workers_follows_the_route_and_outlives_agent_restarts(
+    tmp_path: Path,
+) -> None:
     port, metrics = free_port(), free_port()
     with agent(tmp_path) as process:
         process.put_replicas([{"version": "v1", "count": 1}])
@@ -57,6 +59,13 @@ def test_metrics_listen_merges_the_workers_and_follows_the_route(tmp_path: Path)
         new = wait_for(lambda: _scrape(moved), what="the moved metricsListen")
         assert "safeship_router_requests_total" in new
         assert _scrape(metrics) is None
+
+        process.kill()  # the endpoint is the agent's: a restarted agent opens it again
+        assert _scrape(moved) is None
+        process.start()
+        assert "safeship_router_requests_total" in wait_for(
+            lambda: _scrape(moved), what="metricsListen after the agent's restart"
+        )
 
 
 def _scrape(port: int) -> str | None:
