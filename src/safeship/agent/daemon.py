@@ -187,6 +187,7 @@ class MetricsEndpoints:
         self._servers: dict[str, tuple[str, asyncio.Server]] = {}  # service → address, server
         self._errors: dict[str, int] = {}  # service → worker scrapes failed
         self._refused: set[tuple[str, str]] = set()  # (service, address) already logged
+        self._syncing = asyncio.Lock()  # the API's sync and the periodic one, one at a time
 
     def wanted(self) -> dict[str, str]:
         out: dict[str, str] = {}
@@ -196,6 +197,10 @@ class MetricsEndpoints:
         return out
 
     async def sync(self) -> None:
+        async with self._syncing:
+            await self._sync()
+
+    async def _sync(self) -> None:
         wanted = self.wanted()
         for name, (address, server) in list(self._servers.items()):
             if wanted.get(name) != address:
