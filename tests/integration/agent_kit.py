@@ -103,12 +103,18 @@ class AgentProcess:
         changed: bool = response.json()["changed"]
         return changed
 
-    def put_route(self, split: dict[str, Any], *, listen: str, workers: int = 2) -> bool:
-        body = {
-            "split": split,
-            "workers": workers,
-            "router": {"listen": listen, "drain_timeout": 1.0},
-        }
+    def put_route(
+        self,
+        split: dict[str, Any],
+        *,
+        listen: str,
+        workers: int = 2,
+        metrics_listen: str | None = None,
+    ) -> bool:
+        router: dict[str, Any] = {"listen": listen, "drain_timeout": 1.0}
+        if metrics_listen is not None:
+            router["metrics_listen"] = metrics_listen
+        body = {"split": split, "workers": workers, "router": router}
         response = self.call("PUT", "/services/web/route", body)
         assert response.is_success, response.text
         changed: bool = response.json()["changed"]

@@ -1,7 +1,8 @@
 """The router's counters of one service, summed over its workers' metrics endpoints.
 
-Each worker counts only the requests it served and exposes them on its own port (what a
-Prometheus scrape config lists, one target per worker, so `sum by (version)` is exact there).
+Each worker counts only the requests it served and exposes them on its own random port; a
+Prometheus scrape config points at `router.metricsListen`, where the agent serves them all
+with a `worker` label (agent.exposition), so `sum by (version)` is exact there.
 For the controller's `Router.counters()` the agent scrapes every worker and adds them up. A
 worker that was restarted starts again from zero, so the sum can go down; rate() in PromQL
 handles such counter resets, and the analysis windows read deltas.
@@ -22,7 +23,7 @@ _DURATIONS = "safeship_router_request_duration_seconds"
 
 async def scrape_sum(client: httpx.AsyncClient, ports: list[int]) -> dict[str, VersionCounters]:
     """Counters per version over the workers at 127.0.0.1:`ports` (unreachable ones skipped)."""
-    bodies = await asyncio.gather(*(_get(client, port) for port in ports))
+    bodies = await asyncio.gather(*(fetch_text(client, port) for port in ports))
     out: dict[str, VersionCounters] = {}
     for body in bodies:
         if body is not None:
@@ -55,7 +56,8 @@ def _add(counters: VersionCounters, name: str, labels: dict[str, str], value: fl
         counters.duration_buckets[index] += int(value)
 
 
-async def _get(client: httpx.AsyncClient, port: int) -> str | None:
+async def fetch_text(client: httpx.AsyncClient, port: int) -> str | None:
+    """The exposition of the worker at 127.0.0.1:`port`; None when it does not answer."""
     try:
         response = await client.get(f"http://127.0.0.1:{port}/metrics")
     except httpx.HTTPError:

@@ -7,7 +7,8 @@ the desired state is written to disk before the supervisor acts on it. On SIGTER
 agent stops answering the API and exits; replicas and router workers keep running unless
 `stop_fleet_on_exit` (then everything is stopped: SIGTERM to each group, SIGKILL later).
 `POST /shutdown` (`safeship down`) does the same, with or without the fleet. An agent whose
-state dir is removed under it stops with its fleet (nobody could re-adopt it).
+state dir is removed under it stops with its fleet (nobody could re-adopt it). A route with
+`router.metricsListen` gets one endpoint there merging its workers' series (`MetricsEndpoints`).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import asyncio
 import contextlib
 import fcntl
 import json
+import logging
 import os
 import signal
 import socket
@@ -26,8 +28,9 @@ from pathlib import Path
 
 from safeship.agent import files
 from safeship.agent.backoff import RestartPolicy
-from safeship.agent.counters import scrape_sum
+from safeship.agent.counters import fetch_text, scrape_sum
 from safeship.agent.desired import with_replicas, with_route
+from safeship.agent.exposition import merge, render, scrape_errors
 from safeship.agent.model import (
     Desired,
     ReplicasRequest,
@@ -40,10 +43,14 @@ from safeship.agent.model import (
 )
 from safeship.agent.supervisor import Supervisor
 from safeship.agent.worker import applied_path
+from safeship.core.addresses import split_host_port
 from safeship.core.clock import Clock, SystemClock
 from safeship.core.errors import DeployError
 from safeship.core.net import free_port
 from safeship.core.types import VersionCounters
+from safeship.traffic.proxy.exposition import start_text_endpoint
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -74,6 +81,7 @@ class Agent:
         self._lock = asyncio.Lock()
         self.stopping = asyncio.Event()
         self.stop_fleet = options.stop_fleet_on_exit
+        self.endpoints = MetricsEndpoints(self)
 
     def shutdown(self, *, fleet: bool) -> None:
         """Exit soon (`safeship down`); with `fleet`, stop every replica and worker first."""
@@ -99,7 +107,9 @@ class Agent:
                 worker_argv=self._worker_argv(name),
                 allocate_port=free_port,
             )
-            return self._store(name, service, new)
+            changed = self._store(name, service, new)
+        await self.endpoints.sync()  # metricsListen answers once the route is accepted
+        return changed
 
     def state(self) -> StateView:
         return StateView(
@@ -165,6 +175,77 @@ class Agent:
             generation=generation,
             target=unit.target,
         )
+
+
+class MetricsEndpoints:
+    """The `router.metricsListen` of each routed service: one exposition merging its
+    workers' (agent.exposition), scraped when asked. Follows the desired state (`sync`:
+    started, moved, stopped); an address that cannot be bound is retried at the next sync."""
+
+    def __init__(self, agent: Agent) -> None:
+        self._agent = agent
+        self._servers: dict[str, tuple[str, asyncio.Server]] = {}  # service → address, server
+        self._errors: dict[str, int] = {}  # service → worker scrapes failed
+        self._refused: set[tuple[str, str]] = set()  # (service, address) already logged
+        self._syncing = asyncio.Lock()  # the API's sync and the periodic one, one at a time
+
+    def wanted(self) -> dict[str, str]:
+        out: dict[str, str] = {}
+        for name, service in self._agent.desired.services.items():
+            if service.route is not None and service.route.request.router.metrics_listen:
+                out[name] = service.route.request.router.metrics_listen
+        return out
+
+    async def sync(self) -> None:
+        async with self._syncing:
+            await self._sync()
+
+    async def _sync(self) -> None:
+        wanted = self.wanted()
+        for name, (address, server) in list(self._servers.items()):
+            if wanted.get(name) != address:
+                server.close()
+                del self._servers[name]
+        for name, address in wanted.items():
+            if name not in self._servers:
+                await self._start(name, address)
+
+    async def _start(self, name: str, address: str) -> None:
+        host, port = split_host_port(address)
+
+        async def body() -> bytes:
+            return await self.exposition(name)
+
+        try:
+            server = await start_text_endpoint(body, host=host, port=port)
+        except OSError as exc:
+            if (name, address) not in self._refused:
+                self._refused.add((name, address))
+                log.error("%s: router.metricsListen %s cannot listen: %s", name, address, exc)
+            return
+        self._refused.discard((name, address))
+        self._servers[name] = (address, server)
+
+    async def exposition(self, name: str) -> bytes:
+        """The merged exposition of `name`'s router workers, as scraped now."""
+        workers = self._agent.desired.services.get(name, Service()).workers
+        http = self._agent.supervisor.http
+        texts = await asyncio.gather(*(fetch_text(http, w.port) for w in workers))
+        merged = merge({w.id: text for w, text in zip(workers, texts, strict=True)})
+        errors = self._errors[name] = self._errors.get(name, 0) + len(merged.failed)
+        return render([*merged.families, scrape_errors(name, errors)])
+
+    async def keep(self, stop: asyncio.Event, every: float = 1.0) -> None:
+        """Sync until `stop` (retries refused addresses; follows a reloaded desired state)."""
+        while not stop.is_set():
+            await self.sync()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), every)
+
+    def close(self) -> None:
+        for _, server in self._servers.values():
+            server.close()
+        self._servers.clear()
 
 
 def _applied(state_dir: Path, worker_id: str) -> int | None:
@@ -239,12 +320,14 @@ async def run_agent(options: AgentOptions, *, ready: asyncio.Event | None = None
         server = api_server(agent, unix_listener(options.socket_path))
         supervising = asyncio.create_task(agent.supervisor.run(stop))
         watching = asyncio.create_task(_watch_lock(agent, options.state_dir / "agent.lock"))
+        exposing = asyncio.create_task(agent.endpoints.keep(stop))
         serving = asyncio.create_task(server.serve_until(stop))
         if ready is not None:
             ready.set()
         print(f"safeship agent on {options.socket_path} (pid {os.getpid()})", file=sys.stderr)
-        await asyncio.gather(supervising, serving)
+        await asyncio.gather(supervising, serving, exposing)
         watching.cancel()
+        agent.endpoints.close()
         if agent.stop_fleet:
             await agent.supervisor.stop_all()
         await agent.supervisor.close()

@@ -10,7 +10,8 @@ applies a route whose generation is new, with the router's draining semantics. S
 keeps serving the last split while the agent is down, and a restarted worker reads the
 current one. Once a generation is applied and drained it writes `workers/ID.json`, which
 the agent reports and `AgentRouter.apply` waits for. Its counters are served on its own
-metrics port (every worker has one; the agent sums them for `GET .../counters`).
+metrics port (every worker has one; the agent sums them for `GET .../counters` and
+merges them, labelled by worker, at the route's `router.metricsListen`).
 SIGTERM/SIGINT: stop accepting, drain in-flight requests (the route's drainTimeout), exit 0.
 """
 

@@ -7,6 +7,7 @@ consistent snapshot and never races the hot path. Any path answers; one request 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
@@ -18,11 +19,23 @@ READ_TIMEOUT = 10.0
 async def start_exposition(registry: CollectorRegistry, *, host: str, port: int) -> asyncio.Server:
     """Listen on host:port (0 picks a free port) and answer every request with the registry."""
 
+    async def latest() -> bytes:
+        return generate_latest(registry)
+
+    return await start_text_endpoint(latest, host=host, port=port)
+
+
+async def start_text_endpoint(
+    render: Callable[[], Awaitable[bytes]], *, host: str, port: int
+) -> asyncio.Server:
+    """Listen on host:port and answer every request with what `render` makes of it then
+    (exposition text; the agent's merged endpoint renders its workers' scrapes)."""
+
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
             async with asyncio.timeout(READ_TIMEOUT):
                 await reader.readuntil(b"\r\n\r\n")
-            writer.write(_response(generate_latest(registry)))
+            writer.write(_response(await render()))
             await writer.drain()
         except (asyncio.IncompleteReadError, asyncio.LimitOverrunError, TimeoutError, OSError):
             pass  # a broken scrape is the scraper's problem
