@@ -82,7 +82,7 @@ def test_deliver_refuses_a_config_it_cannot_use_naming_file_and_line(
     config = tmp_path / "alertmanager.yml"
     config.write_text("receivers:\n- name: chat\n  slack_configs: [{channel: '#ops'}]\n")
     code, out = cli("deliver", "-c", str(config), "--db", db)
-    assert code == 2 and "alertmanager.yml:2" in out and "slack://" in out
+    assert code == 2 and "alertmanager.yml:3" in out and "slack://" in out
     code, out = cli("deliver", "-c", str(config), "--db", db, "--backoff", "soon")
     assert code == 2 and "--backoff 'soon'" in out
 
