@@ -208,3 +208,58 @@ def test_bulk_binning_matches_adding_one_value_at_a_time() -> None:
         single.add(float(v))
     for q in (0.5, 0.9, 0.99):
         assert bulk.quantile(q) == pytest.approx(single.get_quantile_value(q), rel=1e-9)
+
+
+def _one_by_one(reader: Reader, events: list[Any]) -> tuple[str, list[str]]:
+    """What reading each event alone gives (the per-event path), as comparable text."""
+    merged, reasons = Reader.read(reader, [], now=T0)[0], []
+    for e in events:
+        batch, bad = reader.read([e], now=T0)
+        for name in ("ids", "series", "times", "errors", "latencies", "values"):
+            getattr(merged, name).extend(getattr(batch, name))
+        reasons += [m.reason for m in bad]
+    return repr(merged), reasons
+
+
+MIXED = [
+    event(1, t=T0 * 1000, level="ERROR", risk_score=-2, geo={"region": "eu"}, version="v2"),
+    event(2, latency_ms=None, level=None, risk_score=None, geo={"region": ""}, version=7),
+    event(3, t=T0 - 30.5, latency_ms=12, risk_score=3, geo={"region": 5}),
+    {"service": "cart", "timestamp": int(T0), "id": 99, "geo": {}},
+    {"service": "cart", "timestamp": T0, "id": 1.5, "geo": "flat", "level": "info"},
+    event(4, service="pay", level="fatal", version=None, geo={"region": "us"}),
+]
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [FIELDS, FieldsSpec(status="code", values=["a.b"], id=None, latency=None, version=None)],
+)
+def test_a_batch_read_by_columns_equals_each_event_read_alone(fields: FieldsSpec) -> None:
+    reader = Reader(fields, future_skew_s=60)
+    events = [*MIXED, *({**e, "code": c, "a": {"b": c / 2}} for c, e in enumerate(MIXED))]
+    for some in (events, events[:2]):  # mixed types in a column, and one type with blanks
+        assert reader._columns(some, T0) is not None  # the column path takes this batch
+        batch, bad = reader.read(some, now=T0)
+        assert (repr(batch), [m.reason for m in bad]) == _one_by_one(reader, some)
+        assert len(batch) == len(some)
+
+
+@pytest.mark.parametrize(
+    "odd",
+    [
+        {"service": "pay", "timestamp": "2023-11-14T22:14:00Z"},  # text time: accepted
+        {"service": "pay", "timestamp": T0, "latency_ms": -1},
+        {"service": "", "timestamp": T0},
+        {"service": "pay", "timestamp": T0 + 3600},
+        {"service": "pay", "timestamp": T0, "risk_score": math.inf},
+        {"service": "pay", "timestamp": T0, "geo": {"region": "x" * 200}},
+        {"service": "pay", "timestamp": True},
+        [1, 2],
+    ],
+)
+def test_a_batch_with_an_unusual_event_reads_as_each_event_alone(odd: Any) -> None:
+    reader = Reader(FIELDS, future_skew_s=60)
+    events = [MIXED[0], odd, MIXED[1]]
+    batch, bad = reader.read(events, now=T0)
+    assert (repr(batch), [m.reason for m in bad]) == _one_by_one(reader, events)
