@@ -263,3 +263,49 @@ def test_a_batch_with_an_unusual_event_reads_as_each_event_alone(odd: Any) -> No
     events = [MIXED[0], odd, MIXED[1]]
     batch, bad = reader.read(events, now=T0)
     assert (repr(batch), [m.reason for m in bad]) == _one_by_one(reader, events)
+
+
+def test_bulk_binning_in_chunks_that_widen_the_range_matches_one_at_a_time() -> None:
+    from ddsketch import DDSketch
+
+    rng = np.random.default_rng(2)
+    chunks = [rng.uniform(0.1, 0.2, 300), rng.uniform(0.001, 5.0, 300), [0.0, 0.15], [9.0]]
+    bulk, single = LatencySketch(0.01), DDSketch(0.01)
+    for chunk in chunks:
+        bulk.add_many(np.asarray(chunk, dtype=np.float64))
+        for v in chunk:
+            single.add(float(v))
+    assert bulk.count == single.count
+    for q in (0.0, 0.1, 0.5, 0.9, 0.99, 1.0):
+        assert bulk.quantile(q) == single.get_quantile_value(q)
+    assert LatencySketch.decode(bulk.encode()).quantile(0.99) == single.get_quantile_value(0.99)
+
+
+def _added(agg: Aggregator, events: list[dict[str, Any]], now: float) -> Any:
+    batch, _ = Reader(FIELDS, future_skew_s=600).read(events, now=now)
+    added = agg.add(batch, now=now)
+    touched = [(w.series, w.start, w.count, w.errors, w.latency.count) for w in added.touched]
+    counts = (added.accepted, added.duplicates, added.late, added.over_limit)
+    return counts, touched, added.ids, agg.seen, agg.series
+
+
+@pytest.mark.parametrize(
+    "batches",
+    [
+        [[event(n, t=T0 + n % 150, service=f"s{n % 7}") for n in range(60)]] * 2,  # usual
+        [[event(n % 5, t=T0 + n) for n in range(20)]],  # ids repeated within the batch
+        [[event(n, t=T0 - 400 + n * 10, service=f"s{n % 3}") for n in range(40)]],  # late
+        [[event(n, t=T0 - 400 + n * 10, service=f"s{n}") for n in range(80)]],  # limit
+        [[event(1), {"service": "pay", "timestamp": T0}, event(2, t=T0 - 300)]],  # id-less
+        [[event(n, t=T0 - 3600) for n in range(3)]],  # all late
+    ],
+)
+def test_grouping_a_batch_at_once_equals_grouping_it_event_by_event(
+    batches: list[list[dict[str, Any]]],
+) -> None:
+    now = T0 + 60
+    fast = Aggregator(values=1, grace_s=120, accuracy=0.01, max_series=40)
+    slow = Aggregator(values=1, grace_s=120, accuracy=0.01, max_series=40)
+    slow._group = slow._group_each  # type: ignore[method-assign]
+    for events in batches:
+        assert _added(fast, events, now) == _added(slow, events, now)
