@@ -39,6 +39,7 @@ import httpx
 import orjson
 import sqlalchemy as sa
 
+import safeship
 from safeship.config.events import EventsSpec
 from safeship.core.clock import SystemClock
 from safeship.core.net import free_port
@@ -90,9 +91,11 @@ def serve(folder: Path, config: str) -> tuple[subprocess.Popen[bytes], str, str]
         "--listen",
         listen,
     ]
-    process = subprocess.Popen(
-        argv, cwd=folder, env={**os.environ, "SAFESHIP_DB": db}, stderr=subprocess.DEVNULL
-    )
+    # The serve runs in `folder`: a relative PYTHONPATH (`PYTHONPATH=src`) would not reach it
+    # there and it would run another checkout's safeship; put this one's first.
+    paths = [str(Path(safeship.__file__).parents[1]), os.environ.get("PYTHONPATH", "")]
+    env = {**os.environ, "SAFESHIP_DB": db, "PYTHONPATH": os.pathsep.join(p for p in paths if p)}
+    process = subprocess.Popen(argv, cwd=folder, env=env, stderr=subprocess.DEVNULL)
     url = f"http://{listen}"
     for _ in range(300):
         try:

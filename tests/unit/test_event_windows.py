@@ -208,3 +208,104 @@ def test_bulk_binning_matches_adding_one_value_at_a_time() -> None:
         single.add(float(v))
     for q in (0.5, 0.9, 0.99):
         assert bulk.quantile(q) == pytest.approx(single.get_quantile_value(q), rel=1e-9)
+
+
+def _one_by_one(reader: Reader, events: list[Any]) -> tuple[str, list[str]]:
+    """What reading each event alone gives (the per-event path), as comparable text."""
+    merged, reasons = Reader.read(reader, [], now=T0)[0], []
+    for e in events:
+        batch, bad = reader.read([e], now=T0)
+        for name in ("ids", "series", "times", "errors", "latencies", "values"):
+            getattr(merged, name).extend(getattr(batch, name))
+        reasons += [m.reason for m in bad]
+    return repr(merged), reasons
+
+
+MIXED = [
+    event(1, t=T0 * 1000, level="ERROR", risk_score=-2, geo={"region": "eu"}, version="v2"),
+    event(2, latency_ms=None, level=None, risk_score=None, geo={"region": ""}, version=7),
+    event(3, t=T0 - 30.5, latency_ms=12, risk_score=3, geo={"region": 5}),
+    {"service": "cart", "timestamp": int(T0), "id": 99, "geo": {}},
+    {"service": "cart", "timestamp": T0, "id": 1.5, "geo": "flat", "level": "info"},
+    event(4, service="pay", level="fatal", version=None, geo={"region": "us"}),
+]
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [FIELDS, FieldsSpec(status="code", values=["a.b"], id=None, latency=None, version=None)],
+)
+def test_a_batch_read_by_columns_equals_each_event_read_alone(fields: FieldsSpec) -> None:
+    reader = Reader(fields, future_skew_s=60)
+    events = [*MIXED, *({**e, "code": c, "a": {"b": c / 2}} for c, e in enumerate(MIXED))]
+    for some in (events, events[:2]):  # mixed types in a column, and one type with blanks
+        assert reader._columns(some, T0) is not None  # the column path takes this batch
+        batch, bad = reader.read(some, now=T0)
+        assert (repr(batch), [m.reason for m in bad]) == _one_by_one(reader, some)
+        assert len(batch) == len(some)
+
+
+@pytest.mark.parametrize(
+    "odd",
+    [
+        {"service": "pay", "timestamp": "2023-11-14T22:14:00Z"},  # text time: accepted
+        {"service": "pay", "timestamp": T0, "latency_ms": -1},
+        {"service": "", "timestamp": T0},
+        {"service": "pay", "timestamp": T0 + 3600},
+        {"service": "pay", "timestamp": T0, "risk_score": math.inf},
+        {"service": "pay", "timestamp": T0, "geo": {"region": "x" * 200}},
+        {"service": "pay", "timestamp": True},
+        [1, 2],
+    ],
+)
+def test_a_batch_with_an_unusual_event_reads_as_each_event_alone(odd: Any) -> None:
+    reader = Reader(FIELDS, future_skew_s=60)
+    events = [MIXED[0], odd, MIXED[1]]
+    batch, bad = reader.read(events, now=T0)
+    assert (repr(batch), [m.reason for m in bad]) == _one_by_one(reader, events)
+
+
+def test_bulk_binning_in_chunks_that_widen_the_range_matches_one_at_a_time() -> None:
+    from ddsketch import DDSketch
+
+    rng = np.random.default_rng(2)
+    chunks = [rng.uniform(0.1, 0.2, 300), rng.uniform(0.001, 5.0, 300), [0.0, 0.15], [9.0]]
+    bulk, single = LatencySketch(0.01), DDSketch(0.01)
+    for chunk in chunks:
+        bulk.add_many(np.asarray(chunk, dtype=np.float64))
+        for v in chunk:
+            single.add(float(v))
+    assert bulk.count == single.count
+    for q in (0.0, 0.1, 0.5, 0.9, 0.99, 1.0):
+        assert bulk.quantile(q) == single.get_quantile_value(q)
+    assert LatencySketch.decode(bulk.encode()).quantile(0.99) == single.get_quantile_value(0.99)
+
+
+def _added(agg: Aggregator, events: list[dict[str, Any]], now: float) -> Any:
+    batch, _ = Reader(FIELDS, future_skew_s=600).read(events, now=now)
+    added = agg.add(batch, now=now)
+    touched = [(w.series, w.start, w.count, w.errors, w.latency.count) for w in added.touched]
+    counts = (added.accepted, added.duplicates, added.late, added.over_limit)
+    return counts, touched, added.ids, agg.seen, agg.series
+
+
+@pytest.mark.parametrize(
+    "batches",
+    [
+        [[event(n, t=T0 + n % 150, service=f"s{n % 7}") for n in range(60)]] * 2,  # usual
+        [[event(n % 5, t=T0 + n) for n in range(20)]],  # ids repeated within the batch
+        [[event(n, t=T0 - 400 + n * 10, service=f"s{n % 3}") for n in range(40)]],  # late
+        [[event(n, t=T0 - 400 + n * 10, service=f"s{n}") for n in range(80)]],  # limit
+        [[event(1), {"service": "pay", "timestamp": T0}, event(2, t=T0 - 300)]],  # id-less
+        [[event(n, t=T0 - 3600) for n in range(3)]],  # all late
+    ],
+)
+def test_grouping_a_batch_at_once_equals_grouping_it_event_by_event(
+    batches: list[list[dict[str, Any]]],
+) -> None:
+    now = T0 + 60
+    fast = Aggregator(values=1, grace_s=120, accuracy=0.01, max_series=40)
+    slow = Aggregator(values=1, grace_s=120, accuracy=0.01, max_series=40)
+    slow._group = slow._group_each  # type: ignore[method-assign]
+    for events in batches:
+        assert _added(fast, events, now) == _added(slow, events, now)

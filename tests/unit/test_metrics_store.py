@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from safeship.core.labels import STALE_NAN, is_stale
-from safeship.metrics.index import Matcher
+from safeship.metrics.index import Matcher, equal
 from safeship.metrics.store import SeriesStore
 
 
@@ -81,3 +81,28 @@ def test_label_names_and_values_come_from_the_index() -> None:
     store = _store()
     assert store.label_names() == ["__name__", "i", "job"]
     assert store.label_values("job") == ["api", "db", "web"]
+
+
+def test_small_writes_merge_without_touching_views_already_taken() -> None:
+    # Merges reuse the store's buffers once nothing refers to them: a view still held must
+    # keep its samples, and stale markers must stay found after incremental merges.
+    store = SeriesStore()
+    refs = np.asarray([store.ref({"__name__": f"m{i}"}) for i in range(50)], dtype=np.int64)
+    for t in range(0, 10_000, 1000):
+        store.append_refs(refs, t, np.full(refs.size, float(t)))
+        store.view()
+    held = store.view()
+    kept_keys, kept_values = held.keys.copy(), held.values.copy()
+    for t in range(10_000, 20_000, 1000):
+        store.append({"__name__": "m3"}, t, float(t))
+        store.append({"__name__": "m3"}, t, float(t) + 0.5)  # a repeat: the newest wins
+        store.mark_stale({"__name__": "m49"}, t)
+        store.view()
+    assert np.array_equal(held.keys, kept_keys) and np.array_equal(held.values, kept_values)
+    [m3] = store.select([equal("__name__", "m3")], 0, 30_000)
+    assert m3.timestamps.tolist() == list(range(0, 20_000, 1000))
+    assert m3.values[-1] == 19_000.5
+    view = store.view()
+    stale = np.flatnonzero(view.values.view(np.uint64) == np.float64(STALE_NAN).view(np.uint64))
+    assert view.stale_positions.tolist() == stale.tolist()
+    assert len(stale) == 10

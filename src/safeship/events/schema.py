@@ -14,10 +14,14 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+import numpy as np
+import numpy.typing as npt
+
 from safeship.config.events import UNIT_SECONDS, FieldsSpec, value_name
 from safeship.core.labels import Labels
 
 MAX_LABEL_CHARS = 128
+Floats = npt.NDArray[np.float64]
 _MISSING = object()
 
 
@@ -91,11 +95,16 @@ class Reader:
         self._label_getters = [_required(p) for p in paths]
         self._series: dict[tuple[str | None, ...], Labels] = {}
         self._skew = future_skew_s
+        self._fields = fields
         self.value_names = tuple(value_name(p) for p in fields.values)
 
     def read(self, objects: Iterable[Any], *, now: float) -> tuple[Batch, list[Malformed]]:
+        events = objects if type(objects) is list else list(objects)
+        fast = self._columns(events, now) if len(events) > 1 else None
+        if fast is not None:
+            return fast, []
         batch, bad = Batch(), []
-        for event in objects:
+        for event in events:
             problem = self._one(event, batch, now) if type(event) is dict else None
             if problem is not None or type(event) is not dict:
                 bad.append(Malformed(problem or "expected a JSON object", event))
@@ -142,6 +151,70 @@ class Reader:
         batch.latencies.append(latency)
         batch.values.append(values)
         return None
+
+    def _columns(self, events: list[Any], now: float) -> Batch | None:
+        """The batch read column by column (a few C-speed passes per field instead of Python
+        work per event), or None unless every event is a well-formed object of the usual
+        types: then `_one` reads each, giving the same batch and the reason for each refusal."""
+        if set(map(type, events)) != {dict}:
+            return None
+        fields = self._fields
+        services = _column(events, fields.service)
+        if set(map(type, services)) != {str}:
+            return None
+        raw_times = _column(events, fields.timestamp)
+        if not set(map(type, raw_times)) <= {float, int}:
+            return None
+        try:
+            raw = np.asarray(raw_times, dtype=np.float64)
+        except (OverflowError, ValueError):
+            return None
+        seconds = np.where(raw > 1e11, raw / 1000.0, raw)
+        if not ((seconds > 0) & (seconds < math.inf)).all() or (seconds > now + self._skew).any():
+            return None
+        latencies = _numbers(events, fields.latency, at_least_zero=True)
+        values = [_numbers(events, path, at_least_zero=False) for path, _ in self._values]
+        if latencies is None or any(v is None for v in values):
+            return None
+        labels = [_labels(_column(events, path)) for path in self._label_paths()]
+        keys = list(zip(services, *labels, strict=True))
+        found: dict[tuple[str | None, ...], Labels] = {}
+        for key in set(keys):
+            service = key[0]
+            if not service or len(service) > MAX_LABEL_CHARS:
+                return None
+            series = self._series.get(key) or self._labelled(key)
+            if isinstance(series, str):
+                return None
+            found[key] = series
+        batch = Batch()
+        batch.ids = _ids(_column(events, fields.id)) if fields.id else [None] * len(events)
+        batch.series = list(map(found.__getitem__, keys))
+        batch.times = seconds.tolist()
+        batch.errors = self._errors(events)
+        batch.latencies = (latencies * self._unit).tolist()
+        batch.values = (
+            list(zip(*(v.tolist() for v in values if v is not None), strict=True))
+            if values
+            else [()] * len(events)
+        )
+        return batch
+
+    def _label_paths(self) -> list[str]:
+        fields = self._fields
+        return [*fields.labels.values(), *([fields.version] if fields.version else [])]
+
+    def _errors(self, events: list[dict[str, Any]]) -> list[bool]:
+        if self._status is not None:
+            return [self._is_error(e) for e in events]
+        if self._fields.level is None:
+            return [False] * len(events)
+        levels = _column(events, self._fields.level)
+        if not set(map(type, levels)) <= {str, type(None)}:
+            return [self._is_error(e) for e in events]
+        error = {x: x.lower() in self._error_levels for x in set(levels) if x is not None}
+        error[None] = False
+        return list(map(error.__getitem__, levels))
 
     def _numbers(self, event: dict[str, Any]) -> tuple[float, ...] | str:
         values = []
@@ -190,6 +263,48 @@ def _required(path: str) -> Callable[[dict[str, Any]], Any]:
         key = parts[0]
         return lambda event: event.get(key, _MISSING)
     return lambda event: _get(event, parts)
+
+
+def _column(events: list[dict[str, Any]], path: str) -> list[Any]:
+    """The value at `path` of every event, None where absent (the same as null for every
+    field `_one` reads)."""
+    if "." not in path:
+        return [e.get(path) for e in events]
+    parts = tuple(path.split("."))
+    return [None if x is _MISSING else x for x in (_get(e, parts) for e in events)]
+
+
+def _numbers(
+    events: list[dict[str, Any]], path: str | None, *, at_least_zero: bool
+) -> Floats | None:
+    """The numbers at `path` (NaN where absent or null), or None when one is not a finite
+    number (>= 0 if `at_least_zero`; `_one` then says which)."""
+    if path is None:
+        return np.full(len(events), math.nan)
+    column = _column(events, path)
+    if not set(map(type, column)) <= {float, int, type(None)}:
+        return None
+    try:
+        numbers = np.asarray(column, dtype=np.float64)  # null → NaN
+    except (OverflowError, ValueError):
+        return None
+    if np.count_nonzero(~np.isfinite(numbers)) != column.count(None):
+        return None
+    if at_least_zero and (numbers < 0).any():
+        return None
+    return numbers
+
+
+def _labels(column: list[Any]) -> list[str | None]:
+    if set(map(type, column)) <= {str, type(None)}:
+        return [x or None for x in column] if "" in column else column
+    return [_label(x) for x in column]
+
+
+def _ids(column: list[Any]) -> list[str | None]:
+    if set(map(type, column)) <= {str, type(None)}:
+        return column
+    return [x if type(x) is str else _text_id(x) for x in column]
 
 
 def _label(raw: Any) -> str | None:

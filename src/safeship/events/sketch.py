@@ -57,8 +57,16 @@ class LatencySketch:
         positive = values[values > mapping.min_possible]
         keys = np.ceil(np.log2(positive) * mapping._multiplier).astype(np.int64)
         bins, counts = np.unique(keys + int(mapping._offset), return_counts=True)
-        for key, count in zip(bins.tolist(), counts.tolist(), strict=True):
-            sketch._store.add(key, float(count))
+        if bins.size:
+            # DenseStore.add per bin, its range grown once for the lowest and highest bin
+            store = sketch._store
+            lo, hi = int(bins[0]), int(bins[-1])
+            if lo < store.min_key or hi > store.max_key:
+                store._extend_range(lo, hi)
+            weights, offset = store.bins, store.offset
+            for key, count in zip(bins.tolist(), counts.tolist(), strict=True):
+                weights[key - offset] += float(count)
+            store.count += float(positive.size)
         sketch._zero_count += float(values.size - positive.size)
         sketch._count += float(values.size)
         sketch._sum += float(values.sum())

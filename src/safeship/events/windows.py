@@ -23,6 +23,8 @@ from safeship.core.labels import Labels
 from safeship.events.schema import Batch
 from safeship.events.sketch import Floats, LatencySketch
 
+Ints = npt.NDArray[np.int64]
+
 MINUTE = 60
 RESOLUTIONS = (60, 300, 3600)
 QUANTILES = (0.5, 0.95, 0.99)
@@ -195,10 +197,62 @@ class Aggregator:
             result.touched.append(window)
         return result
 
-    def _group(
+    def _group(self, batch: Batch, now: float, result: Added) -> dict[tuple[Labels, int], Ints]:
+        """Positions of the events to count, by (series, window start), in the order each
+        group first appears. Vectorised for the usual batch (no new series past the limit,
+        no repeated id); any other takes `_group_each`, event by event, with the same result."""
+        if not batch.times:
+            return {}
+        oldest_open = now - MINUTE - self.grace_s  # a window starting at or before is closed
+        starts = np.floor_divide(np.asarray(batch.times, dtype=np.float64), MINUTE)
+        starts = starts.astype(np.int64) * MINUTE
+        kept = np.flatnonzero(starts > oldest_open)
+        if kept.size == 0:
+            result.late += len(batch)
+            return {}
+        positions = kept.tolist()
+        series_list = batch.series
+        series = series_list if kept.size == len(batch) else [series_list[i] for i in positions]
+        new_series = set(series) - self.series
+        if len(self.series) + len(new_series) > self.max_series:
+            return self._group_each(batch, now, result)
+        window_starts, by_start = np.unique(starts[kept], return_inverse=True)
+        ids: dict[int, list[str]] = {}
+        if batch.ids.count(None) != len(batch.ids):
+            if None in batch.ids:
+                return self._group_each(batch, now, result)
+            every_id = batch.ids
+            for k, start in enumerate(window_starts.tolist()):
+                found = [every_id[i] for i in kept[by_start == k].tolist()]
+                seen = self.seen.get(start)
+                if len(set(found)) != len(found) or (seen and not seen.isdisjoint(found)):
+                    return self._group_each(batch, now, result)
+                ids[start] = found
+        # Nothing refused: take the batch in.
+        result.late += len(batch) - kept.size
+        self.series.update(new_series)
+        for start, found in ids.items():
+            self.seen.setdefault(start, set()).update(found)
+            result.ids[start] = found
+        code_of: dict[Labels, int] = {}
+        codes = np.fromiter(
+            (code_of.setdefault(x, len(code_of)) for x in series), np.int64, count=kept.size
+        )
+        keys = codes * window_starts.size + by_start
+        _, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
+        order = np.argsort(inverse, kind="stable")
+        split = np.split(kept[order], np.cumsum(np.bincount(inverse))[:-1])
+        groups: dict[tuple[Labels, int], Ints] = {}
+        for g in np.argsort(first, kind="stable").tolist():
+            at = int(first[g])
+            groups[(series[at], int(window_starts[by_start[at]]))] = split[g]
+        result.accepted = kept.size
+        return groups
+
+    def _group_each(
         self, batch: Batch, now: float, result: Added
-    ) -> dict[tuple[Labels, int], list[int]]:
-        """Positions of the events to count, by (series, window start)."""
+    ) -> dict[tuple[Labels, int], Ints]:
+        """`_group` event by event: new series up to the limit, ids repeated in the batch."""
         groups: dict[tuple[Labels, int], list[int]] = {}
         oldest_open = now - MINUTE - self.grace_s  # a window starting at or before is closed
         known, seen_by_start, new_ids = self.series, self.seen, result.ids
@@ -233,7 +287,7 @@ class Aggregator:
             group.append(i)
             accepted += 1
         result.accepted = accepted
-        return groups
+        return {key: np.asarray(found, dtype=np.int64) for key, found in groups.items()}
 
     def expire(self, now: float) -> list[Window]:
         """Forget windows (and their ids) past the grace horizon; returns the closed windows."""

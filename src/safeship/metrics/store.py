@@ -9,6 +9,7 @@ wait in a small head and are merged in on the next read, so appends stay O(1).
 from __future__ import annotations
 
 import functools
+import sys
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -149,6 +150,12 @@ class SeriesStore:
         self._one_keys: list[int] = []
         self._one_values: list[float] = []
         self._view: StoreView | None = None
+        self._stale: Ints | None = None  # positions of stale markers in _values, when known
+        # Merges write into buffers the store allocated: the one behind `_keys`/`_values`, and
+        # the previous one, reused once nothing (no view, no slice) refers to it any more, so a
+        # merge does not fault in hundreds of fresh megabytes each time.
+        self._buffers: tuple[Ints, Floats] | None = None
+        self._spare: tuple[Ints, Floats] | None = None
         self._max_t = MIN_T
         self._log: SampleLog | None = None
 
@@ -183,7 +190,7 @@ class SeriesStore:
         sid = self.ref(labels)
         if self._log is not None:
             self._log.samples(np.asarray([sid], dtype=np.int64), int(t_ms), np.asarray([value]))
-        self._one_keys.append(int(pack(sid, t_ms)))
+        self._one_keys.append(_pack_one(sid, int(t_ms)))
         self._one_values.append(float(value))
         self._max_t = max(self._max_t, int(t_ms))
         self._view = None
@@ -258,9 +265,9 @@ class SeriesStore:
     def view(self) -> StoreView:
         if self._view is None:
             self._compact()
-            bits = self._values.view(np.uint64)
-            stale = np.flatnonzero(bits == np.uint64(STALE_BITS)).astype(np.int64)
-            self._view = StoreView(self._keys, self._values, stale)
+            if self._stale is None:
+                self._stale = _stale_positions(self._values)
+            self._view = StoreView(self._keys, self._values, self._stale)
         return self._view
 
     @_locked
@@ -341,14 +348,46 @@ class SeriesStore:
             order = np.argsort(keys, kind="stable")
             keys, values = keys[order], values[order]
         if self._keys.size == 0:
-            self._keys, self._values = keys, values
+            self._keys, self._values, self._stale = keys, values, None
             self._drop_repeats()
             return
+        if keys.size == 0:
+            return
+        # Only the part from the first insertion point (and the sample before it, which a new
+        # one may repeat) changes: copy the rest as it is and merge the tail, so a write of a
+        # few series (rule outputs, new series at the end) costs one copy, not a sort.
         at = np.searchsorted(self._keys, keys, side="right")
-        merged_keys = np.insert(self._keys, at, keys)
-        merged_values = np.insert(self._values, at, values)
+        lo = max(int(at[0]) - 1, 0)
+        tail_keys = np.insert(self._keys[lo:], at - lo, keys)
+        tail_values = np.insert(self._values[lo:], at - lo, values)
+        repeated = tail_keys[:-1] == tail_keys[1:]
+        if repeated.any():
+            keep = np.ones(tail_keys.size, dtype=bool)
+            keep[:-1] = ~repeated
+            tail_keys, tail_values = tail_keys[keep], tail_values[keep]
+        merged_keys, merged_values = self._take(lo + tail_keys.size)
+        merged_keys[:lo], merged_keys[lo:] = self._keys[:lo], tail_keys
+        merged_values[:lo], merged_values[lo:] = self._values[:lo], tail_values
+        if self._stale is not None:
+            head = self._stale[: np.searchsorted(self._stale, lo)]
+            self._stale = np.concatenate([head, lo + _stale_positions(tail_values)])
         self._keys, self._values = merged_keys, merged_values
-        self._drop_repeats()
+
+    def _take(self, size: int) -> tuple[Ints, Floats]:
+        """Arrays of `size` for a merge's result: the spare buffers when large enough and
+        referenced by nothing else (views of older snapshots keep them alive and unused)."""
+        spare, self._spare = self._spare, None
+        if self._buffers is not None:
+            self._spare = self._buffers
+        if spare is not None and spare[0].size >= size and _unshared(spare):
+            self._buffers = spare
+        else:
+            capacity = size + size // 32 + 1024
+            self._buffers = (
+                np.empty(capacity, dtype=np.int64),
+                np.empty(capacity, dtype=np.float64),
+            )
+        return self._buffers[0][:size], self._buffers[1][:size]
 
     def _drop_repeats(self) -> None:
         # A repeated (series, time) keeps the newest value, like a re-scrape overwriting.
@@ -362,6 +401,23 @@ class SeriesStore:
         keep = unpack_time(self._keys) >= oldest_ms
         if not keep.all():
             self._keys, self._values = self._keys[keep], self._values[keep]
+            self._stale = None
+
+
+def _pack_one(sid: int, t_ms: int) -> int:
+    """`pack` of one sample, in plain integers (no array round trip)."""
+    return (sid << _TIME_BITS) + (min(max(t_ms, MIN_T), MAX_T) + _TIME_BIAS)
+
+
+def _unshared(pair: tuple[Ints, Floats]) -> bool:
+    """Nothing but `pair` refers to its arrays: no view or slice of them is alive (CPython
+    counts: the tuple's reference and getrefcount's own argument)."""
+    return sys.getrefcount(pair[0]) <= 2 and sys.getrefcount(pair[1]) <= 2
+
+
+def _stale_positions(values: Floats) -> Ints:
+    bits = values.view(np.uint64)
+    return np.flatnonzero(bits == np.uint64(STALE_BITS)).astype(np.int64)
 
 
 def _canon(labels: Mapping[str, str] | Labels) -> Labels:
