@@ -4,6 +4,7 @@ incident as actor; a refusal goes on the timeline as a failed action."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -15,12 +16,15 @@ from safeship.alerting.evaluator import Alert, State
 from safeship.config.documents import load_model
 from safeship.config.incidents import IncidentsSpec
 from safeship.config.models import SafeshipConfig
+from safeship.core.clock import VirtualClock
 from safeship.core.errors import ConfigError, Conflict
 from safeship.core.incidents import EntryKind
 from safeship.core.labels import make_labels
 from safeship.incidents.manager import IncidentManager
 from safeship.store.repository import Store
 from safeship.testing import FakeClock
+from safeship.wiring.agent_stack import AgentHome
+from safeship.wiring.control import Controller
 
 SERVICE = {
     "service": {"name": "shop", "command": ["python", "-m", "x"], "stable": "v1"},
@@ -125,3 +129,21 @@ def test_a_refused_scale_fails_on_the_timeline_and_is_not_audited(store: Store) 
     refused = "0:scale: scale of shop refused: rollout r-1 of shop is under way"
     assert any(k is EntryKind.ACTION_FAILED and m.startswith(refused) for k, m in entries)
     assert "scale service" not in [e.action for e in store.audit_entries()]
+
+
+def test_the_controller_refuses_to_scale_a_service_while_its_rollout_is_under_way(
+    tmp_path: Path,
+) -> None:
+    path = config_file(tmp_path, ['service="shop"'], {"type": "scale", "replicas": 3})
+    config = load_model(path, SafeshipConfig)
+    clock = VirtualClock(start=1_800_000_000.0)
+    with Store.open(f"sqlite:///{tmp_path / 'state.db'}", clock=clock) as store:
+        control = Controller(config, store=store, clock=clock, home=AgentHome(tmp_path))
+        with pytest.raises(Conflict, match="not leading"):  # its loop is not running
+            control.scale("shop", 3)
+        rollout_id = control.deploy("shop", "v2", actor="operator")
+        spec = config.service("shop")
+        assert spec is not None
+        with pytest.raises(Conflict, match=f"rollout {rollout_id} of shop is under way"):
+            asyncio.run(control._scale(spec, 3))
+    assert not (tmp_path / "agent.sock").exists()  # refused before reaching for the agent
