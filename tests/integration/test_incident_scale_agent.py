@@ -1,7 +1,7 @@
 """An incident's `scale` action through a real `safeship serve` and agent: serve brings the
 declared service `web` up with 2 replicas on the agent; once its router is scraped up, a
 rule fires with `service="web"`, the alert opens an incident whose scale action has the
-controller run 3 replicas of the stable version on the agent, routed, audited."""
+controller run 3 replicas of the stable version on the agent, all routed, audited."""
 
 from __future__ import annotations
 
@@ -80,14 +80,20 @@ def serve(tmp_path: Path) -> Iterator[dict[str, str]]:
 
 
 def ready_replicas(home: Path) -> list[str]:
+    """The ready replicas of v1 on the agent, when the router sends all traffic to them."""
+
     async def read() -> list[str]:
         client = AgentClient(home / "agent.sock", timeout=2)
         try:
             view = await client.service("web")
         finally:
             await client.aclose()
-        units = view.replicas if view else ()
-        return [u.id for u in units if u.version == "v1" and u.state == "ready"]
+        if view is None or view.route is None:
+            return []
+        ready = sorted(u.id for u in view.replicas if u.version == "v1" and u.state == "ready")
+        split = view.route.request.split
+        routed = sorted(b.id for b in split.stable)
+        return ready if ready == routed and not split.canary else []
 
     try:
         return asyncio.run(read())
