@@ -287,7 +287,7 @@ def test_a_bad_incident_definition_names_its_file_line_and_key(tmp_path: Path) -
         "  definitions:\n"
         "    - name: errors\n"
         "      matchers: ['alertname=\"HighErrors\"', 'service~shop']\n"
-        "      actions: [{type: scale, replicas: 3}]\n"
+        "      actions: [{type: reboot, replicas: 3}]\n"
     )
     with pytest.raises(ConfigError) as raised:
         load_control_plane(config)

@@ -15,7 +15,7 @@ from typing import Annotated, Literal
 
 from pydantic import BeforeValidator, Field, model_validator
 
-from safeship.config.base import Duration, Model
+from safeship.config.base import Duration, Model, located_error
 
 Operator = Literal["=", "!=", "=~", "!~"]
 _MATCHER = re.compile(
@@ -105,8 +105,22 @@ class WebhookAction(Model):
     cooldown: Duration = 600.0
 
 
+MAX_REPLICAS = 100  # far above what one machine's agent runs of one service
+
+
+class ScaleAction(Model):
+    """Run `replicas` replicas of the stable version of the definition's service (pinned by
+    a `service="name"` matcher, a service of safeship.yaml) on the agent; refused while a
+    rollout of that service is under way."""
+
+    type: Literal["scale"]
+    replicas: Annotated[int, Field(ge=1, le=MAX_REPLICAS)]
+    cooldown: Duration = 600.0
+
+
 Action = Annotated[
-    RollbackAction | PauseAction | CommandAction | WebhookAction, Field(discriminator="type")
+    RollbackAction | PauseAction | CommandAction | WebhookAction | ScaleAction,
+    Field(discriminator="type"),
 ]
 
 
@@ -140,6 +154,24 @@ class IncidentDefinition(Model):
     # Resolve on its own once every alert has been resolved for `quietPeriod`.
     auto_resolve: bool = True
     quiet_period: Duration = 300.0
+
+    @model_validator(mode="after")
+    def _scale_pins_service(self) -> IncidentDefinition:
+        if self.service is None:
+            problems = [
+                (("actions", i), 'expected a matcher service="<name>" with scale, found none', a)
+                for i, a in enumerate(self.actions)
+                if isinstance(a, ScaleAction)
+            ]
+            if problems:
+                raise located_error(type(self).__name__, problems)
+        return self
+
+    @property
+    def service(self) -> str | None:
+        """The one service every matching alert names (a `service="name"` matcher), if any."""
+        pinned = {m.value for m in self.matchers if m.name == "service" and m.op == "="}
+        return next(iter(pinned)) if len(pinned) == 1 else None
 
     def matches(self, labels: dict[str, str]) -> bool:
         return all(m.matches(labels) for m in self.matchers)

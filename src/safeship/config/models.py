@@ -21,6 +21,7 @@ from pydantic import (
 
 from safeship.config.base import Duration, ListenAddress, Model, located_error
 from safeship.config.checks import Checks
+from safeship.config.incidents import ScaleAction
 from safeship.config.metrics import CompareSpec, ControlPlaneConfig, MetricsSpec, metric_problem
 from safeship.config.strategies import (
     AnalysisStep,
@@ -342,7 +343,24 @@ class SafeshipConfig(ControlPlaneConfig):
                 "expected router kind embedded for the services the control plane runs on"
                 f" the agent, found none for {', '.join(unrouted)} (use `safeship run` there)"
             )
+        self._scale_declared(set(names))
         return self
+
+    def _scale_declared(self, names: set[str]) -> None:
+        """A `scale` incident action scales a service this control plane runs."""
+        problems = [
+            (
+                ("incidents", "definitions", i, "actions", j),
+                f"expected a service of services ({', '.join(sorted(names)) or 'none'}),"
+                f" found scale of {d.service}",
+                a.model_dump(by_alias=True),
+            )
+            for i, d in enumerate(self.incidents.definitions)
+            for j, a in enumerate(d.actions)
+            if isinstance(a, ScaleAction) and d.service not in names
+        ]
+        if problems:
+            raise located_error(type(self).__name__, problems)
 
     def service(self, name: str) -> RolloutSpec | None:
         return next((s for s in self.services if s.service.name == name), None)

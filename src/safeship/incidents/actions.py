@@ -6,6 +6,10 @@ request of a rolling-back rollout changes nothing).
   `rollout.commands.request`, the very path of `safeship rollback` and the API, audited with
   the incident as actor; the controller running the rollout applies it.
 - pause: the same, `pause`, for the service's active rollout or every active rollout.
+- scale: the `Scaler` (the control plane's controller, given by wiring) runs `replicas`
+  replicas of the service's stable version on the agent, whose desired state on disk keeps
+  the count across restarts; refused while a rollout of the service is under way (run it
+  again after the rollout). Audited as `scale service` with the incident as actor.
 - command: argv (no shell) with {incident}, {definition}, {service} filled in, a timeout,
   stdin closed; its exit code and the tail of its output (secrets scrubbed) are the result.
 - webhook: the incident POSTed as JSON (httpx, timeout); any 2xx answer is a success.
@@ -23,7 +27,7 @@ from __future__ import annotations
 import subprocess
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import httpx
 
@@ -34,6 +38,7 @@ from safeship.config.incidents import (
     IncidentsSpec,
     PauseAction,
     RollbackAction,
+    ScaleAction,
     WebhookAction,
 )
 from safeship.core.errors import SafeshipError
@@ -52,11 +57,19 @@ class ActionFailed(SafeshipError):
     """An action that could not be done; the message says why (it goes on the timeline)."""
 
 
+class Scaler(Protocol):
+    def scale(self, service: str, replicas: int) -> str:
+        """Run `replicas` replicas of `service`'s stable version; what changed, or a
+        SafeshipError saying why not (a rollout under way, the agent away...)."""
+        ...
+
+
 @dataclass(frozen=True)
 class ActionRunner:
     store: Store
     spec: IncidentsSpec
     notify: Callable[[Sequence[Notification]], None] | None = None  # the outbox's submit
+    scaler: Scaler | None = None  # the controller of safeship.yaml's services
 
     def run(self, run: ActionRun, incident: Incident) -> str:
         """Do the action; what happened, or ActionFailed."""
@@ -69,6 +82,8 @@ class ActionRunner:
             return self._rollback(incident, action)
         if isinstance(action, PauseAction):
             return self._pause(incident, action)
+        if isinstance(action, ScaleAction):
+            return self._scale(incident, action)
         if isinstance(action, CommandAction):
             return _command(incident, action)
         return _webhook(incident, action)
@@ -109,6 +124,24 @@ class ActionRunner:
             self._request(incident, rollout, "pause", {})
         paused = ", ".join(r.id for r in targets) or "none active"
         return f"pause requested for rollouts: {paused}"
+
+    def _scale(self, incident: Incident, action: ScaleAction) -> str:
+        if self.scaler is None:
+            raise ActionFailed("scale needs the services of safeship.yaml (safeship serve)")
+        if incident.service is None:
+            raise ActionFailed("the incident's alerts carry no `service` label")
+        try:
+            result = self.scaler.scale(incident.service, action.replicas)
+        except SafeshipError as exc:
+            raise ActionFailed(f"scale of {incident.service} refused: {exc}") from exc
+        self.store.audit(
+            actor=incident.actor,
+            action="scale service",
+            reason=f"incident {incident.id} ({incident.title})",
+            service=incident.service,
+            details={"replicas": action.replicas},
+        )
+        return result
 
     def _active(self, incident: Incident) -> RolloutRecord:
         if incident.service is None:

@@ -36,7 +36,7 @@ from safeship.core.incidents import (
     TimelineEntry,
 )
 from safeship.incidents import journal, lifecycle
-from safeship.incidents.actions import ActionFailed, ActionRunner
+from safeship.incidents.actions import ActionFailed, ActionRunner, Scaler
 from safeship.incidents.lifecycle import Decision, Observed
 from safeship.store.repository import Store
 
@@ -59,10 +59,12 @@ class IncidentManager:
         clock: Clock,
         alerts: Callable[[], Sequence[Alert]] | None = None,
         notify: Callable[[Sequence[Notification]], None] | None = None,
+        scaler: Scaler | None = None,
     ) -> None:
-        """`notify`: where escalations to a receiver go (the notification outbox)."""
+        """`notify`: where escalations to a receiver go (the notification outbox);
+        `scaler`: what runs `scale` actions (the controller of safeship.yaml's services)."""
         self.spec, self._store, self._clock, self._alerts = spec, store, clock, alerts
-        self._runner = ActionRunner(store, spec, notify)
+        self._runner = ActionRunner(store, spec, notify, scaler)
 
     def tick(self) -> Decision:
         """Decide over the rule manager's alerts and persist; `run_requested` acts."""

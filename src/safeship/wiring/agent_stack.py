@@ -27,7 +27,7 @@ from safeship.agent.procs import spawn_detached
 from safeship.config.models import RolloutSpec
 from safeship.core.addresses import http_url, split_host_port
 from safeship.core.clock import Clock, SystemClock
-from safeship.core.errors import DeployError
+from safeship.core.errors import Conflict, DeployError
 from safeship.core.types import Replica, TrafficSplit
 from safeship.metrics.sources.base import MetricsSource
 from safeship.rollout.metrics import RolloutView
@@ -181,6 +181,27 @@ async def converge(spec: RolloutSpec, *, home: AgentHome, version: str) -> None:
     client = await ensure_agent(home)
     try:
         await _serve(spec, *steer(client, spec), version)
+    finally:
+        await client.aclose()
+
+
+async def scale_stable(spec: RolloutSpec, *, home: AgentHome, version: str, count: int) -> int:
+    """`count` replicas of `version`, the stable version the router sends everything to, on
+    the agent (its desired state on disk keeps them); the count before. Extras are routed
+    out before they stop, new ones routed in once ready."""
+    client = await ensure_agent(home)
+    try:
+        provider, router = steer(client, spec)
+        split = await router.sync()
+        if split.canary or split.baseline or {r.version for r in split.stable} != {version}:
+            raise Conflict(f"{spec.service.name} does not serve {version} alone: a rollout's split")
+        before = len(split.stable)
+        if count < before:  # the agent keeps the oldest replicas: route to those only first
+            mine = [r for r in await provider.replicas() if r.version == version]
+            await router.apply(TrafficSplit(stable=tuple(mine[:count])))
+        ready = await provider.scale(version, count)
+        await router.apply(TrafficSplit(stable=tuple(ready)))
+        return before
     finally:
         await client.aclose()
 

@@ -9,6 +9,10 @@ restarted mid-rollout resumes it, and people's gates (pause, promote, abort...) 
 the store as always. On start-up each service without a rollout is brought to its stable
 version on the agent, and the agent is started again whenever it stops answering.
 
+It is also the incidents' `Scaler`: `scale` (called from the incident manager's thread)
+changes a service's count of stable replicas on the agent, on this loop, refused while a
+rollout of the service is recorded or driven; no rollout starts for it meanwhile.
+
 Only the leader acts: on PostgreSQL nothing is picked up without the lease, and every
 persist carries its fencing token, so a reconciler of a deposed leader stops at its next
 tick (NotLeader). On SQLite the one `serve` leads. It decides nothing: the planner does.
@@ -22,7 +26,7 @@ from collections.abc import Callable, Sequence
 
 from safeship.config.models import RolloutSpec, SafeshipConfig
 from safeship.core.clock import Clock
-from safeship.core.errors import NotFound, SafeshipError
+from safeship.core.errors import Conflict, NotFound, SafeshipError
 from safeship.rollout.commands import retryable
 from safeship.rollout.metrics import RolloutView
 from safeship.rollout.state import RolloutStatus
@@ -35,12 +39,14 @@ from safeship.wiring.agent_stack import (
     agent_stack,
     converge,
     ensure_agent,
+    scale_stable,
 )
 from safeship.wiring.run import begin, run_rollout
 
 log = logging.getLogger(__name__)
 
 AGENT_CHECK_S = 5.0
+SCALE_TIMEOUT_S = 300.0  # longer than any replica takes to start
 RETRY_S = 5.0  # a driver that stopped on an error is started again after this
 
 
@@ -64,6 +70,8 @@ class Controller:
         self._stacks: dict[str, AgentStack] = {}  # rollout id → its stack, while driven
         self._stopped: dict[str, float] = {}  # rollout id → when its driver failed
         self._converged = False
+        self._scaling: set[str] = set()  # services being scaled: no rollout starts meanwhile
+        self._loop: asyncio.AbstractEventLoop | None = None  # `run`'s, while it runs
         self._agent_checked = float("-inf")
 
     @property
@@ -93,6 +101,7 @@ class Controller:
 
     async def run(self) -> None:
         """Forever: while leading, keep the agent up and drive every unfinished rollout."""
+        self._loop = asyncio.get_running_loop()
         try:
             while True:
                 if self._leading():
@@ -114,11 +123,38 @@ class Controller:
             await (await ensure_agent(self.home)).aclose()  # started again if it died
         for spec in self.services:
             record = self.store.active_rollout(spec.service.name)
-            if record is not None and self._due(record.id):
+            scaling = spec.service.name in self._scaling
+            if record is not None and not scaling and self._due(record.id):
                 self._start(spec, record.id, record.to_version, record.actor)
         if not self._converged:
             self._converged = True
             await self._converge_idle()
+
+    def scale(self, service: str, replicas: int) -> str:
+        """Run `replicas` replicas of `service`'s stable version (from another thread)."""
+        spec = self._spec(service)
+        if self._loop is None or not self._leading():
+            raise Conflict("this control plane does not run the services (not leading)")
+        done = asyncio.run_coroutine_threadsafe(self._scale(spec, replicas), self._loop)
+        return done.result(timeout=SCALE_TIMEOUT_S)
+
+    async def _scale(self, spec: RolloutSpec, replicas: int) -> str:
+        name = spec.service.name
+        record = self.store.active_rollout(name)
+        if record is not None or name in self._busy.values() or name in self._scaling:
+            under_way = record.id if record is not None else "one"
+            raise Conflict(f"rollout {under_way} of {name} is under way; scale after it ends")
+        if spec.strategy.targets_based:
+            raise Conflict(f"{name} runs one replica per target (rolling or waves)")
+        stable = self.store.stable_version(name) or spec.service.stable
+        if stable is None:
+            raise Conflict(f"{name} has no stable version yet")
+        self._scaling.add(name)
+        try:
+            before = await scale_stable(spec, home=self.home, version=stable, count=replicas)
+        finally:
+            self._scaling.discard(name)
+        return f"{name} scaled from {before} to {replicas} replicas of {stable}"
 
     async def _converge_idle(self) -> None:
         """Services with no rollout under way serve their stable version (start-up)."""

@@ -147,6 +147,7 @@ async def serve(
         clock=clock,
         alerts=rules.alerts if rules else None,
         notify=alerting.outbox.submit if alerting else None,
+        scaler=controller,
     )
     receiver = RemoteWriteReceiver(plane.store, replaying=wal.replaying, registry=plane.registry)
     mount_api(
