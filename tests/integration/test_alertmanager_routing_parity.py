@@ -20,9 +20,9 @@ import yaml
 
 from safeship.alerting.am_config import AlertmanagerConfig
 from safeship.alerting.grouping import AlertRecord, DispatchState, Policy, step
-from safeship.alerting.matchers import parse_matcher
 from safeship.alerting.silences import Silence
 from safeship.core.labels import make_labels
+from safeship.core.matchers import parse_matcher
 from safeship.core.net import free_port
 
 pytestmark = pytest.mark.integration

@@ -12,11 +12,11 @@ from safeship.alerting.am_config import AlertmanagerConfig
 from safeship.alerting.dispatcher import Dispatcher, to_record
 from safeship.alerting.evaluator import Alert, State
 from safeship.alerting.manager import LoadedGroup, RuleManager
-from safeship.alerting.matchers import parse_matcher
 from safeship.alerting.notification import Notification, Status
 from safeship.alerting.rules import RuleGroup
 from safeship.alerting.silences import Silence
 from safeship.core.labels import make_labels
+from safeship.core.matchers import parse_matcher
 from safeship.metrics.promql import Engine
 from safeship.metrics.store import SeriesStore
 from safeship.testing import FakeClock

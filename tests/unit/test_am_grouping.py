@@ -21,11 +21,11 @@ from safeship.alerting.grouping import (
     needs_update,
     step,
 )
-from safeship.alerting.matchers import parse_matcher
 from safeship.alerting.notification import Notification, Status
 from safeship.alerting.silences import Silence
 from safeship.core.clock import VirtualClock
 from safeship.core.labels import make_labels
+from safeship.core.matchers import parse_matcher
 
 MIN = 60_000
 NOW = 1_700_000_000_000

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from safeship.alerting.matchers import (
+from safeship.core.matchers import (
     Matcher,
     MatcherError,
     Op,

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
+from safeship.core.regex import Regex, RegexError, compile_anchored
 from safeship.metrics.index import Matcher
-from safeship.metrics.regex import Regex, RegexError, compile_anchored
 
 
 @pytest.mark.parametrize(

@@ -9,8 +9,8 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, model_validator
 
-from safeship.alerting.matchers import Matcher, Op, parse_matchers, sort_matchers
-from safeship.metrics.regex import RegexError, compile_anchored
+from safeship.core.matchers import Matcher, Op, parse_matchers, sort_matchers
+from safeship.core.regex import RegexError, compile_anchored
 
 Problem = tuple[tuple[str | int, ...], str, Any]
 LEGACY_NAME = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*")

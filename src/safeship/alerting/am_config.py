@@ -30,10 +30,10 @@ from safeship.alerting.am_base import (
 )
 from safeship.alerting.am_intervals import NamedTimeIntervals
 from safeship.alerting.am_receivers import GlobalConfig, integration_problems
-from safeship.alerting.matchers import Matcher
 from safeship.alerting.receivers import Receiver
 from safeship.alerting.time_intervals import TimeInterval
 from safeship.config.base import located_error
+from safeship.core.matchers import Matcher
 
 
 class RouteConfig(AmModel):

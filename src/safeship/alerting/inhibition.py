@@ -14,7 +14,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from safeship.alerting.am_config import InhibitRuleConfig
-from safeship.alerting.matchers import Matcher, matches_all
+from safeship.core.matchers import Matcher, matches_all
 
 
 @dataclass(frozen=True)

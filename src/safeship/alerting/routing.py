@@ -15,8 +15,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from safeship.alerting.am_config import RouteConfig
-from safeship.alerting.matchers import Matcher, format_matchers, go_quote, matches_all
 from safeship.core.labels import Labels
+from safeship.core.matchers import Matcher, format_matchers, go_quote, matches_all
 
 GROUP_WAIT_S = 30.0
 GROUP_INTERVAL_S = 300.0

@@ -10,7 +10,6 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 
-from safeship.alerting.matchers import parse_matcher
 from safeship.alerting.silences import (
     Silence,
     check_span,
@@ -18,6 +17,7 @@ from safeship.alerting.silences import (
     parse_silence_matchers,
 )
 from safeship.core.errors import InvalidInput, NotFound
+from safeship.core.matchers import parse_matcher
 from safeship.store.repository import Store
 from safeship.store.silences import SilenceRecord
 

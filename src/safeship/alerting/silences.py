@@ -14,8 +14,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from enum import StrEnum
 
-from safeship.alerting.matchers import Matcher, MatcherError, matches_all, parse_matcher
 from safeship.core.errors import Conflict, InvalidInput
+from safeship.core.matchers import Matcher, MatcherError, matches_all, parse_matcher
 
 
 class SilenceState(StrEnum):

@@ -2,73 +2,36 @@
 what safeship does on its own when one opens, and when it escalates.
 
 Where it sits: `ControlPlaneConfig.incidents` (config/metrics.py); the pure lifecycle
-(incidents/lifecycle.py) reads these models. Matchers use Alertmanager's syntax
-(`label="v"`, `=~`, `!=`, `!~`, regexes anchored at both ends), parsed here so a bad one is
-a config error at its file, line and key.
+(incidents/lifecycle.py) reads these models. Matchers are Alertmanager's, parsed by the
+same code as routes and silences (core/matchers.py: RE2 regexes anchored at both ends), so a
+bad one is a config error at its file, line and key.
 """
 
 from __future__ import annotations
 
-import re
-from functools import cached_property
 from typing import Annotated, Literal
 
-from pydantic import BeforeValidator, Field, model_validator
+from pydantic import Field, PlainSerializer, PlainValidator, WithJsonSchema, model_validator
 
 from safeship.config.base import Duration, Model, located_error
-
-Operator = Literal["=", "!=", "=~", "!~"]
-_MATCHER = re.compile(
-    r"^\s*(?P<name>[A-Za-z_][A-Za-z0-9_]*)\s*(?P<op>=~|!~|!=|=)\s*"
-    r'(?:"(?P<quoted>(?:[^"\\]|\\.)*)"|(?P<bare>[^"\s,{}]*))\s*$'
-)
-_ESCAPES = {"n": "\n", "t": "\t", '"': '"', "\\": "\\"}
+from safeship.core.matchers import Matcher, Op, matches_all, parse_matcher
 
 
-class Matcher(Model):
-    """One label condition on an alert; a missing label matches as the empty string."""
-
-    name: str
-    op: Operator
-    value: str
-
-    @cached_property
-    def _regex(self) -> re.Pattern[str]:
-        return re.compile(f"(?:{self.value})\\Z", re.DOTALL)
-
-    def matches(self, labels: dict[str, str]) -> bool:
-        found = labels.get(self.name, "")
-        if self.op == "=":
-            return found == self.value
-        if self.op == "!=":
-            return found != self.value
-        hit = self._regex.match(found) is not None
-        return hit if self.op == "=~" else not hit
-
-
-def parse_matcher(text: object) -> object:
-    """`name="value"` (or `=~`, `!=`, `!~`; quotes optional) → a Matcher's fields."""
+def _matcher(text: object) -> Matcher:
+    """`name="value"` (or `=~`, `!=`, `!~`), parsed as Alertmanager parses route matchers."""
+    if isinstance(text, Matcher):
+        return text
     if not isinstance(text, str):
-        return text  # a mapping {name, op, value} validates as it is
-    found = _MATCHER.match(text)
-    if found is None:
-        raise ValueError(
-            f'expected a matcher like service="shop" or alertname=~"High.*", found {text!r}'
-        )
-    quoted = found.group("quoted")
-    value = _unquote(quoted) if quoted is not None else found.group("bare")
-    if found.group("op") in ("=~", "!~"):
-        try:
-            re.compile(value)
-        except re.error as exc:
-            raise ValueError(
-                f"expected a valid regular expression, found {value!r}: {exc}"
-            ) from None
-    return {"name": found.group("name"), "op": found.group("op"), "value": value}
+        raise ValueError(f'expected a matcher like service="shop", found {text!r}')
+    return parse_matcher(text)
 
 
-def _unquote(text: str) -> str:
-    return re.sub(r"\\(.)", lambda m: _ESCAPES.get(m.group(1), "\\" + m.group(1)), text)
+AlertMatcher = Annotated[
+    Matcher,
+    PlainValidator(_matcher),
+    PlainSerializer(str),
+    WithJsonSchema({"type": "string"}),
+]
 
 
 class RollbackAction(Model):
@@ -145,7 +108,7 @@ class IncidentDefinition(Model):
     """Alerts matching every matcher open (or join) one incident per `groupBy` label values."""
 
     name: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")]
-    matchers: list[Annotated[Matcher, BeforeValidator(parse_matcher)]] = Field(min_length=1)
+    matchers: list[AlertMatcher] = Field(min_length=1)
     severity: Literal["critical", "high", "warning", "info"] = "warning"
     owner: str = ""
     group_by: list[str] = Field(default_factory=lambda: ["service", "alertname"])
@@ -170,11 +133,11 @@ class IncidentDefinition(Model):
     @property
     def service(self) -> str | None:
         """The one service every matching alert names (a `service="name"` matcher), if any."""
-        pinned = {m.value for m in self.matchers if m.name == "service" and m.op == "="}
+        pinned = {m.value for m in self.matchers if m.name == "service" and m.op is Op.EQUAL}
         return next(iter(pinned)) if len(pinned) == 1 else None
 
     def matches(self, labels: dict[str, str]) -> bool:
-        return all(m.matches(labels) for m in self.matchers)
+        return matches_all(self.matchers, labels)
 
 
 class IncidentsSpec(Model):

@@ -13,7 +13,7 @@ import numpy as np
 import numpy.typing as npt
 
 from safeship.core.labels import NAME, Labels
-from safeship.metrics.regex import Regex, compile_anchored
+from safeship.core.regex import Regex, compile_anchored
 
 Ids = npt.NDArray[np.int64]
 _OPS = ("=", "!=", "=~", "!~")

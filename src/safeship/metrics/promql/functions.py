@@ -9,10 +9,10 @@ import re
 import numpy as np
 
 from safeship.core.labels import Labels, drop_name, get, with_label
+from safeship.core.regex import Regex, RegexError, compile_anchored
 from safeship.metrics.promql.errors import PromQLError
 from safeship.metrics.promql.functions_math import mapped
 from safeship.metrics.promql.values import Vector
-from safeship.metrics.regex import Regex, RegexError, compile_anchored
 
 _LABEL_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
 _EXPAND = re.compile(r"\$(?:\$|\{(\w+)\}|(\w+))")

@@ -15,10 +15,10 @@ from typing import Any
 import promql_parser as pp
 
 from safeship.core.labels import NAME, Labels
+from safeship.core.regex import RegexError, compile_anchored
 from safeship.metrics.index import Matcher, name_matchers
 from safeship.metrics.promql.calls import HOLT_WINTERS
 from safeship.metrics.promql.errors import LocatedError, PromQLError, PromQLSyntaxError
-from safeship.metrics.regex import RegexError, compile_anchored
 
 _MATCH_OPS = {"Equal": "=", "NotEqual": "!=", "Re": "=~", "NotRe": "!~"}
 

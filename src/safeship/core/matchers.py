@@ -1,11 +1,11 @@
 """Alertmanager's label matchers: `name="value"`, `!=`, `=~`, `!~`, parsed as Alertmanager does.
 
-Routes, inhibition rules and silences select alerts with these (alerting/routing.py,
-inhibition.py, silences.py). Alertmanager (0.27 on, its default "fallback" mode) parses
-with its classic parser and, when that refuses the input, with the newer UTF-8 parser
-(quoted label names, Go string escapes); where both parse, the classic reading wins. Both
-are here. Regexes are RE2, anchored as `^(?:...)$` (metrics/regex.py). An absent label
-matches as the empty string.
+Routes, inhibition rules and silences (alerting/routing.py, inhibition.py, silences.py) and
+incident definitions (config/incidents.py) select alerts with these. Alertmanager (0.27 on,
+its default "fallback" mode) parses with its classic parser and, when that refuses the
+input, with the newer UTF-8 parser (quoted label names, Go string escapes); where both
+parse, the classic reading wins. Both are here. Regexes are RE2, anchored as `^(?:...)$`
+(core/regex.py). An absent label matches as the empty string.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 from safeship.core.errors import InvalidInput
-from safeship.metrics.regex import Regex, RegexError, compile_anchored
+from safeship.core.regex import Regex, RegexError, compile_anchored
 
 
 class MatcherError(InvalidInput, ValueError):
