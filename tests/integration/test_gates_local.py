@@ -20,7 +20,9 @@ from safeship.store import Store
 
 
 def wait_for(
-    what: Callable[[], dict[str, object] | None], timeout: float = 60
+    what: Callable[[], dict[str, object] | None],
+    timeout: float = 60,
+    wd: Workdir | None = None,
 ) -> dict[str, object]:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -28,7 +30,8 @@ def wait_for(
         if found:
             return found
         time.sleep(0.2)
-    raise AssertionError("timed out waiting")
+    seen = wd.rollouts()[:1] if wd is not None else "?"
+    raise AssertionError(f"timed out waiting; the latest rollout: {seen}")
 
 
 def latest_when(wd: Workdir, **wanted: object) -> Callable[[], dict[str, object] | None]:
@@ -42,10 +45,12 @@ def latest_when(wd: Workdir, **wanted: object) -> Callable[[], dict[str, object]
 
 
 def _midway(wd: Workdir) -> dict[str, object] | None:
+    """Past its first step and not finished: progressing, or paused because a step could
+    not be judged yet (an abort must work from both)."""
     rollouts = wd.rollouts()
     if (
         rollouts
-        and rollouts[0]["phase"] == "Progressing"
+        and rollouts[0]["phase"] in ("Progressing", "Paused")
         and int(str(rollouts[0]["step_index"])) >= 1
     ):
         return rollouts[0]
@@ -69,7 +74,7 @@ def test_abort_midway_rolls_back_and_records_who(
     traffic_to.append(wd)
     proc = wd.start("v2")
     try:
-        running = wait_for(lambda: _midway(wd))
+        running = wait_for(lambda: _midway(wd), wd=wd)
         asked = wd.cli("abort", str(running["rollout_id"]), "--reason", "wrong build")
         assert asked.returncode == 0, asked.stdout + asked.stderr
         code, out = finish(proc)
