@@ -132,7 +132,7 @@ async def webhook_latency(fires: int) -> list[float]:
         group = LoadedGroup(RuleGroup(name="latency", interval=0.1, rules=[rule]), "bench.yml")
         rules = RuleManager([group], engine=Engine(series), store=series, clock=clock)
         with Store.open(url, clock=clock) as state:
-            jobs = alert_pipeline(
+            pipeline = alert_pipeline(
                 config,
                 store=state,
                 rules=rules,
@@ -140,7 +140,7 @@ async def webhook_latency(fires: int) -> list[float]:
                 registry=CollectorRegistry(),
                 external_url="http://127.0.0.1/",
             )
-            tasks = [asyncio.create_task(job) for job in [rules.run(), *jobs()]]
+            tasks = [asyncio.create_task(job) for job in [rules.run(), *pipeline.jobs()]]
             try:
                 for n in range(fires):
                     series.append({"__name__": "flag", "n": str(n)}, round(clock.now() * 1000), 1)
