@@ -6,6 +6,11 @@ worker by default (`--proxy-threads`), like the single-threaded safeship proxy. 
 measured in interleaved rounds (`--runs`) and the median round is reported per target.
 
     .venv/bin/python bench/router_overhead.py [--duration 3] [--connections 64] [--runs 3]
+    .venv/bin/python bench/router_overhead.py --baseline ../old/src   # before/after, interleaved
+
+`--baseline` adds a target: `safeship proxy` run from another source tree (a checkout of an
+earlier commit), so a change to the router is measured against what it replaces in the same
+rounds on the same machine.
 
 Prints a table and writes bench/results/router_overhead.json.
 """
@@ -14,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import shutil
 import socket
@@ -59,10 +65,12 @@ def wait_listening(
 
 
 @contextmanager
-def running(args: list[str], *, port: int, log: Path) -> Iterator[None]:
+def running(
+    args: list[str], *, port: int, log: Path, env: dict[str, str] | None = None
+) -> Iterator[None]:
     """A foreground server process, killed on exit whatever happens."""
     with log.open("wb") as sink:
-        process = subprocess.Popen(args, stdout=sink, stderr=subprocess.STDOUT)
+        process = subprocess.Popen(args, stdout=sink, stderr=subprocess.STDOUT, env=env)
         try:
             wait_listening(port, process=process, log=log)
             yield
@@ -149,8 +157,10 @@ def _percentile_ms(out: str, percent: str) -> float:
     return float(found.group(1)) * scale
 
 
-def start_targets(stack: ExitStack, *, tmp: Path, proxy_threads: int) -> dict[str, int]:
-    """The backend and the three proxies in front of it; returns target name → port."""
+def start_targets(
+    stack: ExitStack, *, tmp: Path, proxy_threads: int, baseline: Path | None
+) -> dict[str, int]:
+    """The backend and the proxies in front of it; returns target name → port."""
     backend = free_port()
     demo = [sys.executable, "-m", "safeship.demo.service", "--port", str(backend)]
     stack.enter_context(running([*demo, "--version", "bench"], port=backend, log=tmp / "demo.log"))
@@ -164,6 +174,11 @@ def start_targets(stack: ExitStack, *, tmp: Path, proxy_threads: int) -> dict[st
     safeship += ["--listen", f"127.0.0.1:{ports['safeship']}"]
     safeship += ["--stable", f"http://127.0.0.1:{backend}"]
     stack.enter_context(running(safeship, port=ports["safeship"], log=tmp / "safeship.log"))
+    if baseline is not None:
+        ports["baseline"] = free_port()
+        argv = [*safeship[:-4], "--listen", f"127.0.0.1:{ports['baseline']}", *safeship[-2:]]
+        env = {**os.environ, "PYTHONPATH": str(baseline.resolve())}
+        stack.enter_context(running(argv, port=ports["baseline"], log=tmp / "base.log", env=env))
     config = tmp / "haproxy.cfg"
     config.write_text(haproxy_config(port=ports["haproxy"], backend=backend, threads=proxy_threads))
     haproxy = [HAPROXY, "-db", "-f", str(config)]
@@ -186,7 +201,9 @@ def median_round(results: list[WrkResult]) -> WrkResult:
 def measure(args: argparse.Namespace) -> dict[str, WrkResult]:
     rounds: dict[str, list[WrkResult]] = {}
     with tempfile.TemporaryDirectory(prefix="safeship-bench-") as name, ExitStack() as stack:
-        ports = start_targets(stack, tmp=Path(name), proxy_threads=args.proxy_threads)
+        ports = start_targets(
+            stack, tmp=Path(name), proxy_threads=args.proxy_threads, baseline=args.baseline
+        )
         for _ in range(args.runs):
             for target, port in ports.items():
                 rounds.setdefault(target, []).append(run_wrk(port, args=args))
@@ -206,6 +223,8 @@ def report(results: dict[str, WrkResult], args: argparse.Namespace) -> dict[str,
         "safeship_over_nginx": rps["safeship"] / rps["nginx"] if rps["nginx"] else 0.0,
         "safeship_over_direct": rps["safeship"] / rps["direct"] if rps["direct"] else 0.0,
     }
+    if "baseline" in rps:
+        ratios["safeship_over_baseline"] = rps["safeship"] / rps["baseline"]
     for name, value in ratios.items():
         print(f"{name}: {value:.2f}")
     return {
@@ -222,10 +241,11 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=64, help="wrk connections")
     parser.add_argument("--runs", type=int, default=3, help="interleaved rounds; median reported")
     parser.add_argument("--proxy-threads", type=int, default=1, help="HAProxy/nginx threads")
+    parser.add_argument("--baseline", type=Path, help="src/ of another checkout, measured too")
     args = parser.parse_args()
     document = report(measure(args), args)
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(document, indent=2) + "\n")
+    RESULTS.write_text(json.dumps(document, indent=2, default=str) + "\n")
     print(f"wrote {RESULTS.relative_to(HERE.parent)}")
 
 

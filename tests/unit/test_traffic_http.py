@@ -12,7 +12,13 @@ from safeship.traffic.proxy.http import (
     router_error,
     upstream_request,
 )
-from safeship.traffic.proxy.response import CHUNKED, UNTIL_CLOSE, chunk, clean_head, parse_head
+from safeship.traffic.proxy.response import (
+    CHUNKED,
+    UNTIL_CLOSE,
+    UsualResponse,
+    chunk,
+    parse_head,
+)
 
 
 def test_upstream_request_keeps_end_to_end_headers_and_adds_forwarded_for() -> None:
@@ -179,16 +185,20 @@ _NGINX = (
         (b"HTTP/1.1 200 OK\r\nUpgrade-Insecure: 1\r\nContent-Length: 1\r\n\r\nx", None),
     ],
 )
-def test_clean_heads_are_read_in_one_pass_and_agree_with_parse_head(
+def test_usual_responses_are_read_by_llhttp_and_agree_with_parse_head(
     response: bytes, relayed: bytes | None
 ) -> None:
     end = response.find(b"\r\n\r\n")
-    found = clean_head(response, end)
+    reader = UsualResponse()
     parsed = parse_head(response[:end])
-    assert found is not None and parsed is not None
-    status, length, cut_from, cut_to, reusable = found
-    assert (status, length, reusable) == (parsed.status, parsed.length, parsed.reusable)
-    assert response[:cut_from] + response[cut_to:] == (relayed or response)
+    assert parsed is not None
+    for _ in range(2 if parsed.reusable else 1):  # in step with a connection's responses
+        found = reader.read(response)
+        assert found is not None
+        status, cut_from, cut_to, reusable, left = found
+        assert (status, reusable, left) == (parsed.status, parsed.reusable, 0)
+        assert len(response) - end - 4 == parsed.length
+        assert response[:cut_from] + response[cut_to:] == (relayed or response)
 
 
 @pytest.mark.parametrize(
@@ -213,7 +223,31 @@ def test_clean_heads_are_read_in_one_pass_and_agree_with_parse_head(
     ],
 )
 def test_other_heads_are_left_to_parse_head(head: bytes) -> None:
-    assert clean_head(head + b"\r\n\r\n", len(head)) is None
+    assert UsualResponse().read(head + b"\r\n\r\nx") is None
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nokHTTP/1.1 200 OK\r\n",  # a second one
+        b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nokX",  # garbage after it
+        b"HTTP/1.1 103 Early Hints\r\nLink: </s.css>\r\n\r\nHTTP/1.1 200 OK\r\n"
+        b"Content-Length: 2\r\n\r\nok",  # an interim response first
+        b"HTTP/1.1 200 OK\r\nContent-Len",  # the head continues
+        b"HTTP/1.1 204 No Content\r\nContent-Length: 0\r\n\r\n",  # bodiless by status
+    ],
+)
+def test_anything_but_one_whole_response_is_left_to_parse_head(data: bytes) -> None:
+    assert UsualResponse().read(data) is None
+
+
+def test_a_body_longer_than_one_read_is_counted_by_the_caller() -> None:
+    data = b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nConnection: keep-alive\r\n\r\nhe"
+    found = UsualResponse().read(data)
+    assert found is not None
+    status, cut_from, cut_to, reusable, left = found
+    assert (status, reusable, left) == (200, True, 3)
+    assert data[:cut_from] + data[cut_to:] == data.replace(b"\r\nConnection: keep-alive", b"")
 
 
 def test_chunk_frames_data() -> None:

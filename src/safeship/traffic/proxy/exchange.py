@@ -82,13 +82,14 @@ class Exchange:
 
     def _try(self, backend: Backend, fresh: bool) -> None:
         self.backend = backend
-        backend.begin()
+        backend.in_flight += 1  # Backend.begin, spelled out: once per request
         self._attach(backend, fresh)
 
     def _attach(self, backend: Backend, fresh: bool) -> None:
         connection = None if fresh else backend.take_idle()
         if connection is not None:
-            self._send(connection)
+            self.upstream = connection
+            connection.send(self, self.payload)
         elif 0 < self.client.frontend.max_connections <= backend.connections:
             self.queued = True  # at the cap: the next freed connection is ours
             backend.waiters.append(self)

@@ -137,27 +137,33 @@ class ClientConnection(RequestReader, asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         if self._refused is not None:
             return  # answered or about to be: the rest is not read, only drained
+        if (self.reading or not self.read_simple(data)) and not self._parse(data):
+            return  # refused
+        budget = self.budget  # `exhausted` spelled out: this runs for every packet read
+        if self._queue or self.held or budget.used > budget.limit:  # else nothing read ahead
+            self._throttle()
+
+    def _parse(self, data: bytes) -> bool:
+        """Feed llhttp (anything but the usual whole request); False once refused."""
         was_in_head = self.in_head
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserUpgrade:
             self._refuse(Refused(501, "protocol upgrades are not supported"))
-            return
+            return False
         except httptools.HttpParserError as exc:  # a callback's Refused comes as the cause
             cause = exc.__cause__ or exc.__context__
             self._refuse(cause if isinstance(cause, Refused) else Refused(400, "malformed request"))
-            return
+            return False
         if self.in_head:  # callbacks count complete fields; this bounds an unfinished one
             self.head_bytes += len(data) if was_in_head else 0
             if self.head_bytes > self.limits.request_line + self.limits.header_bytes:
                 status = 431 if self._fields else 414
                 self._refuse(Refused(status, "request head too large"))
-                return
+                return False
         if self.reading and self._phase == _IDLE:  # a keep-alive request began: head timeout
             self._watch(_HEAD, _now() + self.frontend.timeouts.header)
-        budget = self.budget  # `exhausted` spelled out: this runs for every packet read
-        if self._queue or self.held or budget.used > budget.limit:  # else nothing read ahead
-            self._throttle()
+        return True
 
     def pause_writing(self) -> None:  # the client reads slower than the backend answers
         if self._active is not None and self._active.upstream is not None:

@@ -5,15 +5,17 @@ HTTP/1.1, connection headers (Connection, Keep-Alive, those Connection names, Up
 dropped because they describe the upstream connection, not the client's, and the framing is
 read so the router knows where the response ends without trusting the backend to say so
 twice. One `split` and a short loop over the header lines: this runs once per response.
-The usual head (`clean_head`: HTTP/1.1, one Content-Length, at most a plain Connection header,
-every line well formed) is checked in one regex pass instead and relayed as it came, but for
-its Connection line: same result for the client, no rebuilding on the hot path.
+The usual response (`UsualResponse`: whole, HTTP/1.1, one Content-Length, at most a plain
+Connection header, every line well formed) is checked by llhttp instead and relayed as it
+came, but for its Connection line: same result for the client, no rebuilding on the hot path.
 """
 
 from __future__ import annotations
 
 import re
 from typing import NamedTuple
+
+import httptools
 
 from safeship.traffic.proxy.http import CONNECTION_OPTIONS
 
@@ -87,45 +89,79 @@ def parse_head(head: bytes) -> ResponseHead | None:
     return ResponseHead(int(head[9:12]), kept, framing, int(value), option != b"close")
 
 
-# A whole clean response head, lowered, in one regex pass: a status line, then header lines
-# each `token:value` (so no obs-fold, no whitespace before a colon, no line without a colon),
-# exactly one Content-Length and at most one plain Connection header, and none of the other
-# framing or connection headers (`_OTHER` refuses their names, whatever comes after them).
-# Possessive quantifiers (`*+`): no line can be read two ways, and sre then skips the
-# backtracking bookkeeping (about 20 % faster).
-_OTHER = (
-    rb"(?:\r\n(?!(?:content-length|connection|transfer-encoding|keep-alive|proxy-connection"
-    rb"|upgrade|trailer)[ \t]*:)[!#$%&'*+\-.^_`|~0-9a-z]++:[^\r\n]*+)*+"
-)
-_CONNECTION = rb"(\r\nconnection:[ \t]*(keep-alive|close)[ \t]*)"
-_LENGTH = rb"\r\ncontent-length:[ \t]*([0-9]+)[ \t]*"
-_CLEAN = re.compile(
-    rb"http/1\.1 ([2-5][0-9][0-9])(?: [^\r\n]*+)?"
-    + (_OTHER + rb"(?:" + _CONNECTION + _OTHER + _LENGTH)
-    + (rb"|" + _LENGTH + _OTHER + _CONNECTION + rb"?)" + _OTHER)
-)
+# Header names the usual response may carry only as one Content-Length and at most one plain
+# Connection (keep-alive or close); any other of them sends the response to `parse_head`.
+_NOTABLE_NAMES = frozenset({b"content-length", b"connection", *_DROPPED, *_FRAMING})
+_NOTABLE_LENGTHS = frozenset(len(name) for name in _NOTABLE_NAMES)
 
 
-def clean_head(data: bytes, end: int) -> tuple[int, int, int, int, bool] | None:
-    """The usual final response head, `data[:end]`, checked in one pass so that it can be
-    relayed as it is but for its Connection line: (status, Content-Length, start and end of
-    the Connection line in `data` (both `end` when there is none), reusable). None when the
-    head is anything else (1xx, HTTP/1.0, chunked, odd lines...): `parse_head` reads those.
-    The Content-Length line stays where it is; the value is digits only, as it must be."""
-    if not data.startswith(b"HTTP/1.1 "):  # the regex sees the lowered head
-        return None
-    match = _CLEAN.fullmatch(data[:end].lower())
-    if match is None:
-        return None
-    status, first, option, length, later_length, _, later_option = match.groups()
-    if first is not None:
-        cut_from, cut_to = match.span(2)
-    elif later_option is not None:
-        cut_from, cut_to, option, length = *match.span(6), later_option, later_length
-    else:
-        cut_from = cut_to = end
-        length = later_length
-    return int(status), int(length), cut_from, cut_to, option != b"close"
+class UsualResponse:
+    """llhttp (C, strict: bad tokens, whitespace before a colon, obs-folds, bare CR or LF,
+    conflicting framing are all errors) reading the usual response: one whole final response,
+    HTTP/1.1, framed by one Content-Length, at most a plain Connection header, nothing after
+    it. Such a response is relayed as it came but for its Connection line, with no head
+    rebuilt. One reader per upstream connection keeps its parser in step with the responses;
+    after anything else (`read` returns None) the parser is mid-message and the reader spent.
+    Callbacks: one per header and two per response, where a regex over the head cost 3x."""
+
+    __slots__ = ("_connection", "_done", "_extra", "_length", "_odd", "_parser")
+
+    def __init__(self) -> None:
+        self._parser = httptools.HttpResponseParser(self)
+        self._connection: tuple[bytes, bytes] | None = None
+        self._length: bytes | None = None  # the Content-Length value (llhttp checked it)
+        self._odd = self._done = self._extra = False
+
+    def read(self, data: bytes) -> tuple[int, int, int, bool, int] | None:
+        """(status, start and end of the Connection line in `data` (both `len(data)` when
+        there is none), reusable, body bytes still to come) when `data` is one usual response
+        or its whole head and the start of its body; else None. Once a body is still to come
+        the parser is left behind too: the caller counts the rest and makes a new reader."""
+        self._connection = self._length = None
+        self._odd = self._done = self._extra = False
+        parser = self._parser
+        try:
+            parser.feed_data(data)
+        except httptools.HttpParserError:
+            return None
+        if self._extra or self._odd or self._length is None:
+            return None
+        left = 0
+        if not self._done:  # seldom: a body longer than one read
+            end = data.find(b"\r\n\r\n")
+            if end < 0:
+                return None
+            left = int(self._length) - (len(data) - end - 4)
+        status = parser.get_status_code()
+        if status < 200 or status == 204 or status == 304 or data[:9] != b"HTTP/1.1 ":
+            return None
+        if self._connection is None:
+            return status, len(data), len(data), True, left
+        name, value = self._connection
+        option = value.lower()
+        if option != b"keep-alive" and option != b"close":
+            return None  # options naming headers to drop: parse_head drops them
+        cut_from = data.find(b"\r\n" + name + b":")  # the head comes first: found there
+        return status, cut_from, data.find(b"\r\n", cut_from + 2), option == b"keep-alive", left
+
+    # llhttp callbacks
+
+    def on_message_begin(self) -> None:
+        self._extra = self._done  # a second response (or a 1xx before this one)
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        if len(name) not in _NOTABLE_LENGTHS:  # most headers: no lowering needed
+            return
+        lowered = name.lower()
+        if lowered == b"content-length":
+            self._length = value  # llhttp refuses a second one, a bad value and chunked too
+        elif lowered == b"connection" and self._connection is None:
+            self._connection = (name, value)
+        elif lowered in _NOTABLE_NAMES:
+            self._odd = True
+
+    def on_message_complete(self) -> None:
+        self._done = True
 
 
 def _line_end(head: bytes, start: int) -> int:

@@ -23,8 +23,8 @@ from safeship.traffic.proxy.response import (
     MAX_HEAD,
     UNTIL_CLOSE,
     ResponseHead,
+    UsualResponse,
     chunk,
-    clean_head,
     parse_head,
 )
 from safeship.traffic.proxy.stats import PoolStats
@@ -109,10 +109,8 @@ class Backend:
     def usable(self) -> bool:
         return self.replica.healthy and not self.draining
 
-    def begin(self) -> None:
-        self.in_flight += 1
-
     def end(self) -> None:
+        """A request is over (`in_flight` is counted up where a try starts, exchange.py)."""
         self.in_flight -= 1
         if self.in_flight == 0 and self._quiet is not None:
             self._quiet.set()  # `quiet` is waiting: it returns (or waits again)
@@ -208,6 +206,7 @@ class UpstreamConnection(asyncio.Protocol):
         self._parser: httptools.HttpResponseParser | None = None  # chunked bodies only
         self._done = False  # the chunked body ended (set by the parser)
         self._extra = False  # the backend sent more than one response
+        self._usual: UsualResponse | None = None  # llhttp in step with usual responses
 
     @property
     def open(self) -> bool:
@@ -242,24 +241,25 @@ class UpstreamConnection(asyncio.Protocol):
             sink.on_response_data(chunk(data) if self._rechunk else data)
 
     def _clean_response(self, sink: ResponseSink, data: bytes) -> bool:
-        """The hot path: a whole usual head (`clean_head`) and at most its body in `data` go
-        to the client in one write, the Connection line cut out, nothing else rebuilt. False
-        (nothing done) for anything else, which `_head_data` handles: no head yet, a 1xx,
-        a bodiless response, more than one response, a client needing its own Connection."""
-        end = data.find(b"\r\n\r\n")
-        if end < 0 or sink.head_only or not sink.relays_verbatim():
+        """The hot path: a usual response (`UsualResponse`), its head whole in `data`, goes
+        to the client as it came, the Connection line cut out, nothing else rebuilt. False
+        (nothing done) for anything else, which `_head_data` handles: a head cut across
+        reads, a 1xx, a bodiless response, more than one response, a client needing its own
+        Connection header."""
+        if sink.head_only or not sink.relays_verbatim():
             return False
-        head = clean_head(data, end)
-        if head is None:
+        usual = self._usual
+        if usual is None:
+            usual = self._usual = UsualResponse()
+        found = usual.read(data)
+        if found is None:
+            self._usual = None  # its parser stopped mid-message: a new one next time
             return False
-        status, length, cut_from, cut_to, reusable = head
-        size, body_end = len(data), end + 4 + length
-        if size > body_end or status == 204 or status == 304:
-            return False
+        status, cut_from, cut_to, reusable, left = found
         self._status, self._reusable = status, reusable
         sink.on_response_data(data if cut_from == cut_to else data[:cut_from] + data[cut_to:])
-        if size < body_end:
-            self._state, self._left = _LENGTH, body_end - size
+        if left:
+            self._state, self._left, self._usual = _LENGTH, left, None
         else:
             self._finish(reusable=reusable)
         return True
