@@ -199,7 +199,7 @@ def test_ref_sets_alike_at_both_ends_are_told_apart(tmp_path: Path) -> None:
 def test_a_segment_is_preallocated_when_opened_and_its_zeros_are_not_damage(
     tmp_path: Path,
 ) -> None:
-    for every in (0.0, 1.0):  # fsync per batch, or in the background
+    for every in (0.0, 1.0):  # zeros written (fsync per batch), or fallocated
         where = tmp_path / str(every)
         store = SeriesStore()
         wal, _ = recover(where, store, fsync_s=every, segment_bytes=1 << 16)
