@@ -1,12 +1,22 @@
 """WAL bench: what the series store's write-ahead log costs, how fast it replays, what a
 `kill -9` loses.
 
-    .venv/bin/python bench/wal.py [--series 10000] [--scrapes 300] [--kills 8] [--fsync 1s]
+    .venv/bin/python bench/wal.py [--series 10000] [--scrapes 2000] [--rounds 5] [--kills 8]
+                                  [--fsync 1s]
     .venv/bin/python bench/wal.py --profile   # cProfile of the WAL ingest only, top calls
 
-1. ingest: `--scrapes` whole scrapes of `--series` series through `append_refs`, in memory
-   only and with the WAL (background fsync every `--fsync`, and fsync per batch); goal: the
-   WAL keeps >= 80 % of the in-memory rate;
+1. ingest: `--scrapes` whole scrapes of `--series` series through `append_refs` (then the
+   lazy merge behind `view()`), in memory only and with the WAL (background fsync every
+   `--fsync`, and fsync per batch, that one on a tenth of the scrapes), `--rounds` rounds
+   with the modes interleaved and their order rotated. A run is long enough (2000 scrapes,
+   160 MB of WAL) to pay what a steady ingest pays: segment rotations, fsyncs, the page
+   cache growing. The WAL is opened as serve opens it (replay, then scraping), so its first
+   segment is already preallocated. Printed: the median and the range over the rounds of
+   the rate of the appends (wall clock), of the same in CPU time (all the process' threads:
+   steadier on shared cores), of the rate with the merge, and of the WAL/memory ratio within
+   each round. Goal: the median ratio of the appends >= 80 %. The merge is the same work in
+   both modes and swings by 2x from run to run (how much never-touched memory it gets), so
+   a ratio with it says more about that than about the WAL;
 2. replay: the log of (1) read back into an empty store, as `safeship serve` does on start;
    goal >= 2 M samples/s;
 3. kill -9: a child process ingests as fast as it can and prints each batch number once
@@ -20,16 +30,20 @@ from __future__ import annotations
 
 import argparse
 import cProfile
+import gc
 import json
 import os
 import pstats
 import random
+import shutil
 import signal
 import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import asdict, dataclass
 from pathlib import Path
+from statistics import median
 
 import numpy as np
 
@@ -48,36 +62,55 @@ def series_refs(store: SeriesStore, n: int) -> np.ndarray:
     )
 
 
-def ingest(store: SeriesStore, refs: np.ndarray, scrapes: int) -> float:
-    """Samples per second through append_refs, the lazy merge behind view() included."""
+@dataclass(frozen=True)
+class Run:
+    """One ingest run's rates in samples/s: the appends alone, and with the merge after."""
+
+    append: float
+    append_cpu: float  # in CPU seconds of the process (its WAL threads included)
+    whole: float
+
+
+def ingest(store: SeriesStore, refs: np.ndarray, scrapes: int) -> Run:
+    """`scrapes` whole scrapes through append_refs, then the lazy merge behind view()."""
     values = np.random.default_rng(1).uniform(0, 100, refs.size)
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     for step in range(scrapes):
         store.append_refs(refs, T0_MS + step * 15_000, values + step)
+    appended, appended_cpu = time.perf_counter(), time.process_time()
     store.view()
-    return refs.size * scrapes / (time.perf_counter() - started)
+    ended = time.perf_counter()
+    samples = refs.size * scrapes
+    return Run(
+        append=samples / (appended - started),
+        append_cpu=samples / (appended_cpu - cpu),
+        whole=samples / (ended - started),
+    )
+
+
+MODES = ("memory", "wal", "wal_fsync_per_batch")
 
 
 def ingest_rates(
-    folder: Path, *, series: int, scrapes: int, fsync_s: float, rounds: int = 5
-) -> dict[str, float]:
-    """Best of `rounds` interleaved runs of each mode: the cores are shared, and the best
-    run is the one least disturbed by neighbours."""
-    rates: dict[str, float] = {}
+    folder: Path, *, series: int, scrapes: int, fsync_s: float, rounds: int
+) -> dict[str, list[Run]]:
+    """`rounds` interleaved runs of each mode, the order rotated each round: the cores are
+    shared and the page cache grows, so no mode always runs first or last."""
+    runs: dict[str, list[Run]] = {mode: [] for mode in MODES}
     for round_ in range(rounds):
-        plain = SeriesStore()
-        best(rates, "memory", ingest(plain, series_refs(plain, series), scrapes))
-        for name, every in (("wal", fsync_s), ("wal_fsync_per_batch", 0.0)):
-            where = folder / (name if round_ == 0 else f"{name}{round_}")
+        for mode in MODES[round_ % 3 :] + MODES[: round_ % 3]:
+            gc.collect()
             store = SeriesStore()
+            if mode == "memory":
+                runs[mode].append(ingest(store, series_refs(store, series), scrapes))
+                continue
+            where = folder / mode
+            shutil.rmtree(where, ignore_errors=True)  # the last round's log stays, for replay
+            every, count = (fsync_s, scrapes) if mode == "wal" else (0.0, max(scrapes // 10, 1))
             wal, _ = recover(where, store, fsync_s=every)
-            best(rates, name, ingest(store, series_refs(store, series), scrapes))
+            runs[mode].append(ingest(store, series_refs(store, series), count))
             wal.close()
-    return rates
-
-
-def best(rates: dict[str, float], name: str, rate: float) -> None:
-    rates[name] = max(rates.get(name, 0.0), rate)
+    return runs
 
 
 def profile(folder: Path, *, series: int, scrapes: int, fsync_s: float) -> None:
@@ -85,7 +118,6 @@ def profile(folder: Path, *, series: int, scrapes: int, fsync_s: float) -> None:
     store = SeriesStore()
     wal, _ = recover(folder, store, fsync_s=fsync_s)
     refs = series_refs(store, series)
-    time.sleep(0.5)  # the next segment is preallocated before the clock starts, as in serve
     profiler = cProfile.Profile()
     profiler.runcall(ingest, store, refs, scrapes)
     pstats.Stats(profiler).sort_stats("tottime").print_stats(10)
@@ -147,7 +179,8 @@ def kill_round(folder: Path, fsync_s: float, rng: random.Random) -> dict[str, fl
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--series", type=int, default=10_000)
-    parser.add_argument("--scrapes", type=int, default=300)
+    parser.add_argument("--scrapes", type=int, default=2000)
+    parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--kills", type=int, default=8)
     parser.add_argument("--fsync", default="1s")
     parser.add_argument("--child")
@@ -163,25 +196,54 @@ def main() -> None:
         return
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
-        rates = ingest_rates(folder, series=args.series, scrapes=args.scrapes, fsync_s=fsync_s)
+        runs = ingest_rates(
+            folder, series=args.series, scrapes=args.scrapes, fsync_s=fsync_s, rounds=args.rounds
+        )
         replayed = replay_rate(folder / "wal")
         rng = random.Random(14)
         kills = [kill_round(folder / f"kill{i}", fsync_s, rng) for i in range(args.kills)]
-    report(args, rates=rates, replayed=replayed, kills=kills)
+    report(args, runs=runs, replayed=replayed, kills=kills)
+
+
+def spread(values: list[float]) -> str:
+    """median [lowest - highest]"""
+    return f"{median(values):6.2f} [{min(values):6.2f} - {max(values):6.2f}]"
 
 
 def report(
     args: argparse.Namespace,
     *,
-    rates: dict[str, float],
+    runs: dict[str, list[Run]],
     replayed: dict[str, float],
     kills: list[dict[str, float]],
 ) -> None:
-    share = rates["wal"] / rates["memory"]
-    missing = sum(k["missing_acknowledged"] for k in kills)
-    print(f"ingest, {args.series} series x {args.scrapes} scrapes (samples/s, best of 5):")
-    for name, rate in rates.items():
-        print(f"  {name:22s} {rate / 1e6:6.2f} M  ({rate / rates['memory']:.0%} of memory)")
+    memory = runs["memory"]
+    print(
+        f"ingest, {args.series} series x {args.scrapes} scrapes, {args.rounds} interleaved"
+        " rounds; M samples/s, median [range]:"
+    )
+    fields = ("append", "append_cpu", "whole")
+    print(f"  {'':20s} {'appends':>24s} {'appends, CPU time':>24s} {'with the merge':>24s}")
+    for name, found in runs.items():
+        columns = [[getattr(r, field) / 1e6 for r in found] for field in fields]
+        print(f"  {name:20s} " + " ".join(f"{spread(c):>24s}" for c in columns))
+    ratios: dict[str, dict[str, list[float]]] = {}
+    for name in ("wal", "wal_fsync_per_batch"):
+        ratios[name] = {
+            field: [
+                getattr(w, field) / getattr(m, field)
+                for w, m in zip(runs[name], memory, strict=True)
+            ]
+            for field in fields
+        }
+        print(
+            f"  {name} / memory, same round (%): "
+            + ", ".join(
+                f"{field} {spread([100 * r for r in values])}"
+                for field, values in ratios[name].items()
+            )
+        )
+    share = median(ratios["wal"]["append"])
     print(f"  goal WAL >= 80 % of memory: {'met' if share >= 0.8 else 'MISSED'} ({share:.0%})")
     print(
         f"replay: {replayed['samples']:,} samples, {replayed['samples_per_s'] / 1e6:.2f} M/s"
@@ -189,6 +251,7 @@ def report(
         f" {replayed['wal_bytes'] / 2**20:.0f} MiB; goal >= 2 M/s:"
         f" {'met' if replayed['samples_per_s'] >= 2e6 else 'MISSED'}"
     )
+    missing = sum(k["missing_acknowledged"] for k in kills)
     acked = sum(k["acknowledged"] for k in kills)
     print(
         f"kill -9 x {len(kills)} (fsync every {args.fsync}): {acked:,} batches acknowledged,"
@@ -196,7 +259,13 @@ def report(
     )
     out = Path(__file__).parent / "results" / "wal.json"
     out.parent.mkdir(exist_ok=True)
-    result = {"ingest": rates, "replay": replayed, "kills": kills, "args": vars(args)}
+    result = {
+        "ingest": {name: [asdict(r) for r in found] for name, found in runs.items()},
+        "ratios": ratios,
+        "replay": replayed,
+        "kills": kills,
+        "args": vars(args),
+    }
     out.write_text(json.dumps(result, indent=2) + "\n")
     print(f"wrote {out}")
 

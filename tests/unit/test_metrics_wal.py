@@ -171,3 +171,69 @@ def test_scrapes_of_the_same_series_log_their_refs_once_per_segment(tmp_path: Pa
         alone.ref({"__name__": "m", "i": str(i)})
     part = replay(tmp_path / "alone", alone)
     assert part.samples > 0 and part.samples % 500 == 0 and part.cut_bytes == 0
+
+
+def test_ref_sets_alike_at_both_ends_are_told_apart(tmp_path: Path) -> None:
+    """The writer keys ref sets by size and ends, then compares them whole: a set that
+    differs only in the middle is a new set with the next number, not a reused one."""
+    store = SeriesStore()
+    wal, _ = recover(tmp_path, store, fsync_s=1.0)
+    refs = np.asarray([store.ref({"__name__": "m", "i": str(i)}) for i in range(100)])
+    middle = refs.copy()
+    middle[50] = store.ref({"__name__": "m", "i": "new"})
+    other = np.asarray([store.ref({"__name__": "o", "i": str(i)}) for i in range(64)])
+    batches = [refs, middle, refs, other, middle]
+    for step, batch in enumerate(batches):
+        store.append_refs(batch, step * 1000, np.full(batch.size, float(step)))
+    wal.close()
+
+    back = SeriesStore()
+    report = replay(tmp_path, back)
+    assert report.samples == sum(b.size for b in batches) and report.cut_bytes == 0
+    assert values(back, "m")[-2:] == [(1000, 1.0), (4000, 4.0)]  # i=new: the middle ones
+    view = back.view()
+    assert np.array_equal(view.keys, store.view().keys)
+    assert np.array_equal(view.values, store.view().values)
+
+
+def test_a_segment_is_preallocated_when_opened_and_its_zeros_are_not_damage(
+    tmp_path: Path,
+) -> None:
+    for every in (0.0, 1.0):  # zeros written (fsync per batch), or fallocated
+        where = tmp_path / str(every)
+        store = SeriesStore()
+        wal, _ = recover(where, store, fsync_s=every, segment_bytes=1 << 16)
+        (first,) = segments(where)
+        assert (where / first).stat().st_size == 1 << 16  # before anything is written
+        refs = np.asarray([store.ref({"__name__": "m", "i": str(i)}) for i in range(100)])
+        for step in range(100):  # 800 bytes a scrape: a rotation or so
+            store.append_refs(refs, step * 1000, np.full(100, float(step)))
+        wal.close()
+        assert len(segments(where)) >= 2
+        back = SeriesStore()
+        report = replay(where, back)
+        assert (report.samples, report.cut_bytes) == (10_000, 0)
+
+
+def test_sealed_segments_leave_the_page_cache_but_the_newest_two(tmp_path: Path) -> None:
+    """Each fsynced sealed segment is advised out of the page cache and closed, but the
+    newest two, which a remote-write tail may still be reading."""
+    store = SeriesStore()
+    wal, _ = recover(tmp_path, store, fsync_s=0, segment_bytes=4096)
+    refs = np.asarray([store.ref({"__name__": "m", "i": str(i)}) for i in range(100)])
+    for step in range(40):  # 800 bytes a scrape: five a segment
+        store.append_refs(refs, step * 1000, np.full(100, float(step)))
+    open_here = [
+        fd for fd in os.listdir("/proc/self/fd") if tmp_path.name in _target(f"/proc/self/fd/{fd}")
+    ]
+    assert len(segments(tmp_path)) >= 8 and len(open_here) == 3  # the current one and two
+    wal.close()
+    back = SeriesStore()
+    assert replay(tmp_path, back).samples == 4000
+
+
+def _target(link: str) -> str:
+    try:
+        return os.readlink(link)
+    except OSError:
+        return ""
