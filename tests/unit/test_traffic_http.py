@@ -146,6 +146,8 @@ def test_response_heads_give_status_framing_and_reuse(
         b"HTTP/1.1 200 OK\r\nX-A: b\r\n folded",
         b"HTTP/1.1 200 OK\r\nX-A : b",
         b"HTTP/1.1 200 OK\r\nno colon",
+        b"HTTP/1.1 200 OK\r\nX-A: b\nContent-Length: 0",  # bare LF: a line for the client
+        b"HTTP/1.1 200 OK\r\nX-A: b\rContent-Length: 0",
     ],
 )
 def test_broken_response_heads_are_refused(head: bytes) -> None:

@@ -4,7 +4,7 @@ The router relays response bodies as they come but rewrites every head: the stat
 HTTP/1.1, connection headers (Connection, Keep-Alive, those Connection names, Upgrade) are
 dropped because they describe the upstream connection, not the client's, and the framing is
 read so the router knows where the response ends without trusting the backend to say so
-twice. One `split` and a short loop over the header lines: this runs once per response.
+twice (`parse_head`: one `split` and a short loop over the header lines).
 The usual response (`UsualResponse`: whole, HTTP/1.1, one Content-Length, at most a plain
 Connection header, every line well formed) is checked by llhttp instead and relayed as it
 came, but for its Connection line: same result for the client, no rebuilding on the hot path.
@@ -12,7 +12,6 @@ came, but for its Connection line: same result for the client, no rebuilding on 
 
 from __future__ import annotations
 
-import re
 from typing import NamedTuple
 
 import httptools
@@ -21,7 +20,6 @@ from safeship.traffic.proxy.http import CONNECTION_OPTIONS
 
 CHUNKED = -1  # body framed by chunks
 UNTIL_CLOSE = -2  # body ends when the backend closes
-_AFTER_CODE = (b" ", b"")  # "HTTP/1.1 200 OK" or "HTTP/1.1 200"
 MAX_HEAD = 64 * 1024  # a longer response head is a broken backend (nginx: "too big header")
 
 # Response headers about the upstream connection, dropped; framing ones are kept aside.
@@ -39,54 +37,6 @@ class ResponseHead(NamedTuple):
     framing: bytes
     length: int
     reusable: bool
-
-
-# The names of the lines the fast path must look at (framing and connection headers) and
-# obs-folds (b""), found in one pass over the lowered head.
-_NOTABLE = re.compile(
-    rb"\r\n(?:(content-length|connection|transfer-encoding|keep-alive|proxy-connection"
-    rb"|upgrade|trailer)[ \t]*:|[ \t])"
-)
-_USUAL = (
-    [b"content-length"],
-    [b"content-length", b"connection"],
-    [b"connection", b"content-length"],
-)
-_PLAIN_CONNECTION = (b"keep-alive", b"close")
-_WHITESPACE_COLON = re.compile(rb"[ \t]:")
-
-
-def parse_head(head: bytes) -> ResponseHead | None:
-    """`head` is everything before the blank line; None when it is not a valid response.
-    The usual head (HTTP/1.1, one Content-Length, at most a plain Connection header) is
-    read with one regex pass and a few C-level searches; anything else (or anything odd,
-    such as whitespace before a colon) takes the line-by-line path."""
-    lowered = head.lower()
-    names = _NOTABLE.findall(lowered)
-    if (
-        names not in _USUAL
-        or head[:9] != b"HTTP/1.1 "
-        or _WHITESPACE_COLON.search(lowered)
-        or not head[9:12].isdigit()
-        or head[12:13] not in _AFTER_CODE
-    ):
-        return _parse_lines(head)
-    at = lowered.find(b"\r\ncontent-length:")
-    end = _line_end(lowered, at)
-    value = head[at + 17 : end].strip()
-    if not value.isdigit():
-        return _parse_lines(head)
-    framing = head[at + 2 : end] + b"\r\n"
-    if len(names) == 1:
-        return ResponseHead(int(head[9:12]), head[:at] + head[end:], framing, int(value), True)
-    cut = lowered.find(b"\r\nconnection:")
-    cut_end = _line_end(lowered, cut)
-    option = lowered[cut + 13 : cut_end].strip()
-    if option not in _PLAIN_CONNECTION:
-        return _parse_lines(head)
-    first, second = sorted(((at, end), (cut, cut_end)))
-    kept = head[: first[0]] + head[first[1] : second[0]] + head[second[1] :]
-    return ResponseHead(int(head[9:12]), kept, framing, int(value), option != b"close")
 
 
 # Header names the usual response may carry only as one Content-Length and at most one plain
@@ -164,12 +114,11 @@ class UsualResponse:
         self._done = True
 
 
-def _line_end(head: bytes, start: int) -> int:
-    end = head.find(b"\r\n", start + 2)
-    return len(head) if end < 0 else end
-
-
-def _parse_lines(head: bytes) -> ResponseHead | None:
+def parse_head(head: bytes) -> ResponseHead | None:
+    """`head` is everything before the blank line; None when it is not a valid response
+    (a bare CR or LF, an obs-fold, whitespace before a colon, conflicting framing...)."""
+    if head.count(b"\n") != head.count(b"\r\n") or head.count(b"\r") != head.count(b"\n"):
+        return None  # a bare CR or LF: a client could read a line the router did not
     lines = head.split(b"\r\n")
     first = lines[0]
     if first[:7] != b"HTTP/1." or first[8:9] != b" " or not first[9:12].isdigit():
