@@ -17,6 +17,10 @@
    each round. Goal: the median ratio of the appends >= 80 %. The merge is the same work in
    both modes and swings by 2x from run to run (how much never-touched memory it gets), so
    a ratio with it says more about that than about the WAL;
+   Then the same comparison through the wiring serve ingests with: the scraper (`Scraper`,
+   its series cache, staleness, report series) reading a 10k-series exposition over an
+   in-process HTTP transport, `--scrape-rounds` scrapes per run, memory vs WAL interleaved.
+   That is what an operator's ingest costs; the appends above are the WAL's raw cost;
 2. replay: the log of (1) read back into an empty store, as `safeship serve` does on start;
    goal >= 2 M samples/s;
 3. kill -9: a child process ingests as fast as it can and prints each batch number once
@@ -29,6 +33,7 @@ Prints the figures and writes bench/results/wal.json.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import cProfile
 import gc
 import json
@@ -45,9 +50,12 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from statistics import median
 
+import httpx
 import numpy as np
 
+from safeship.core.clock import VirtualClock
 from safeship.core.durations import parse_duration
+from safeship.metrics.scrape import Scraper, Target
 from safeship.metrics.store import SeriesStore, unpack_time
 from safeship.metrics.wal_replay import recover, replay
 
@@ -111,6 +119,54 @@ def ingest_rates(
             runs[mode].append(ingest(store, series_refs(store, series), count))
             wal.close()
     return runs
+
+
+def exposition(series: int) -> bytes:
+    """A target's /metrics: `series` gauges under 100 names, values that move a little."""
+    lines = [f'm{i % 100}{{instance="i{i // 100}"}} {i * 1.5}' for i in range(series)]
+    return ("\n".join(lines) + "\n").encode()
+
+
+def scrape_ingest(store: SeriesStore, body: bytes, scrapes: int) -> float:
+    """Samples per second through `Scraper` (parse, series cache, append, staleness), one
+    target read over an in-process transport on a virtual clock: the wiring serve uses, no
+    socket or network time in the figure."""
+    transport = httpx.MockTransport(lambda request: httpx.Response(200, content=body))
+    clock = VirtualClock()
+
+    async def run() -> float:
+        async with httpx.AsyncClient(transport=transport) as client:
+            scraper = Scraper(store, clock=clock, client=client)
+            target = Target(job="bench", url="http://t/metrics", labels=(), interval=15, timeout=5)
+            scraper.set_targets("bench", [target])
+            await scraper.scrape_all()  # the series are new once: not what a steady ingest pays
+            started = time.perf_counter()
+            for _ in range(scrapes):
+                clock.advance(15)
+                await scraper.scrape_all()
+            return time.perf_counter() - started
+
+    seconds = asyncio.run(run())
+    return body.count(b"\n") * scrapes / seconds
+
+
+def scrape_rates(folder: Path, *, series: int, scrapes: int, rounds: int) -> dict[str, list[float]]:
+    """Memory vs WAL (background fsync, the default) through the scraper, interleaved."""
+    body = exposition(series)
+    rates: dict[str, list[float]] = {"memory": [], "wal": []}
+    for round_ in range(rounds):
+        for mode in ("memory", "wal") if round_ % 2 == 0 else ("wal", "memory"):
+            gc.collect()
+            store = SeriesStore()
+            if mode == "memory":
+                rates[mode].append(scrape_ingest(store, body, scrapes))
+                continue
+            where = folder / "scraped"
+            shutil.rmtree(where, ignore_errors=True)
+            wal, _ = recover(where, store, fsync_s=1.0)
+            rates[mode].append(scrape_ingest(store, body, scrapes))
+            wal.close()
+    return rates
 
 
 def profile(folder: Path, *, series: int, scrapes: int, fsync_s: float) -> None:
@@ -181,6 +237,7 @@ def main() -> None:
     parser.add_argument("--series", type=int, default=10_000)
     parser.add_argument("--scrapes", type=int, default=2000)
     parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--scrape-rounds", type=int, default=50, help="scrapes per scraper run")
     parser.add_argument("--kills", type=int, default=8)
     parser.add_argument("--fsync", default="1s")
     parser.add_argument("--child")
@@ -199,10 +256,13 @@ def main() -> None:
         runs = ingest_rates(
             folder, series=args.series, scrapes=args.scrapes, fsync_s=fsync_s, rounds=args.rounds
         )
+        scraped = scrape_rates(
+            folder, series=args.series, scrapes=args.scrape_rounds, rounds=args.rounds
+        )
         replayed = replay_rate(folder / "wal")
         rng = random.Random(14)
         kills = [kill_round(folder / f"kill{i}", fsync_s, rng) for i in range(args.kills)]
-    report(args, runs=runs, replayed=replayed, kills=kills)
+    report(args, runs=runs, scraped=scraped, replayed=replayed, kills=kills)
 
 
 def spread(values: list[float]) -> str:
@@ -214,6 +274,7 @@ def report(
     args: argparse.Namespace,
     *,
     runs: dict[str, list[Run]],
+    scraped: dict[str, list[float]],
     replayed: dict[str, float],
     kills: list[dict[str, float]],
 ) -> None:
@@ -244,6 +305,17 @@ def report(
             )
         )
     share = median(ratios["wal"]["append"])
+    print(
+        f"  appends alone, WAL >= 80 % of memory: {'yes' if share >= 0.8 else 'no'} ({share:.0%})"
+    )
+    through = [w / m for w, m in zip(scraped["wal"], scraped["memory"], strict=True)]
+    print(
+        f"through the scraper, {args.series} series x {args.scrape_rounds} scrapes (M samples/s):"
+    )
+    for name, found in scraped.items():
+        print(f"  {name:20s} {spread([r / 1e6 for r in found])}")
+    print(f"  wal / memory, same round (%): {spread([100 * r for r in through])}")
+    share = median(through)
     print(f"  goal WAL >= 80 % of memory: {'met' if share >= 0.8 else 'MISSED'} ({share:.0%})")
     print(
         f"replay: {replayed['samples']:,} samples, {replayed['samples_per_s'] / 1e6:.2f} M/s"
@@ -262,6 +334,7 @@ def report(
     result = {
         "ingest": {name: [asdict(r) for r in found] for name, found in runs.items()},
         "ratios": ratios,
+        "scraped": scraped,
         "replay": replayed,
         "kills": kills,
         "args": vars(args),
