@@ -14,13 +14,13 @@
    segment is already preallocated. Printed: the median and the range over the rounds of
    the rate of the appends (wall clock), of the same in CPU time (all the process' threads:
    steadier on shared cores), of the rate with the merge, and of the WAL/memory ratio within
-   each round. Goal: the median ratio of the appends >= 80 %. The merge is the same work in
-   both modes and swings by 2x from run to run (how much never-touched memory it gets), so
-   a ratio with it says more about that than about the WAL;
+   each round (the WAL's raw cost). The merge is the same work in both modes and swings by
+   2x from run to run (how much never-touched memory it gets), so a ratio with it says more
+   about that than about the WAL.
    Then the same comparison through the wiring serve ingests with: the scraper (`Scraper`,
    its series cache, staleness, report series) reading a 10k-series exposition over an
    in-process HTTP transport, `--scrape-rounds` scrapes per run, memory vs WAL interleaved.
-   That is what an operator's ingest costs; the appends above are the WAL's raw cost;
+   That is what an operator's ingest costs. Goal: the median ratio there >= 80 %;
 2. replay: the log of (1) read back into an empty store, as `safeship serve` does on start;
    goal >= 2 M samples/s;
 3. kill -9: a child process ingests as fast as it can and prints each batch number once
