@@ -247,3 +247,30 @@ def test_an_http10_client_is_known_as_such_whatever_its_proxy_connection_says() 
             assert await client.rest() == b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\nhi"
 
     run(scenario)
+
+
+@pytest.mark.parametrize(
+    "head",
+    [
+        b"HTTP/1.1 200 OK\r\nX-A: b\nContent-Length: 0\r\nContent-Length: 2",  # bare LF
+        b"HTTP/1.1 200 OK\r\nX-A: b\rContent-Length: 2",  # bare CR
+        b"HTTP/1.1 200 OK\r\nX-A : b\r\nContent-Length: 2",  # whitespace before the colon
+        b"HTTP/1.1 200 OK\r\nX-A: b\r\n folded\r\nContent-Length: 2",  # obs-fold
+    ],
+)
+def test_a_malformed_response_head_never_reaches_the_client(head: bytes) -> None:
+    """A client reading bare LF would see a `Content-Length: 0` the router never saw: the
+    head is refused (HAProxy and nginx answer 502 too), whole in one read or not."""
+
+    def reply(seen: Seen) -> Script:
+        return [head + b"\r\n\r\nok"]
+
+    async def scenario() -> None:
+        async with RecordingBackend(reply) as backend, router_for(backend) as router:
+            client = await Client.to(router)
+            client.send(b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 0\r\n\r\n")  # no retry
+            got, _ = await client.response()
+            assert status(got) == 502 and b"X-A" not in got
+            assert len(backend.seen) == 1
+
+    run(scenario)
