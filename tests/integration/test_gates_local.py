@@ -57,6 +57,14 @@ def _midway(wd: Workdir) -> dict[str, object] | None:
     return None
 
 
+def slow_down(wd: Workdir) -> None:
+    """Checks every 4 s instead of every second: the examples finish in seconds, and the
+    `safeship abort` process (seconds to start on a loaded machine) must meet the rollout
+    midway, not after it promoted."""
+    text = wd.spec.read_text().replace("interval: 1s", "interval: 4s")
+    wd.spec.write_text(text.replace("stabilityPeriod: 2s", "stabilityPeriod: 8s"))
+
+
 def finish(proc: subprocess.Popen[str]) -> tuple[int, str]:
     out, _ = proc.communicate(timeout=60)
     return proc.returncode, out
@@ -71,6 +79,7 @@ def test_abort_midway_rolls_back_and_records_who(
     traffic_to: list[Workdir],  # noqa: F811
 ) -> None:
     wd = workdir_for(tmp_path, example)
+    slow_down(wd)
     traffic_to.append(wd)
     proc = wd.start("v2")
     try:
