@@ -158,3 +158,13 @@ def test_a_misspelt_query_parameter_is_refused_not_ignored(
     answer = client.get("/api/v1/rollouts?servcie=web", headers=viewer)
     assert answer.status_code == 422
     assert "servcie" in answer.json()["error"]
+
+
+def test_a_one_value_filter_given_twice_is_refused_not_half_applied(
+    client: TestClient, issued: dict[Role, str]
+) -> None:
+    """FastAPI would keep the last value: `?service=a&service=b` would list b's only."""
+    viewer = bearer(issued[Role.viewer])
+    answer = client.get("/api/v1/rollouts?service=web&service=api", headers=viewer)
+    assert answer.status_code == 422
+    assert "service" in answer.json()["error"]

@@ -12,6 +12,8 @@ Elsewhere (the Prometheus-compatible API) their default answers stay.
 from __future__ import annotations
 
 import math
+import types
+import typing
 
 from fastapi import FastAPI, Request
 from fastapi.dependencies.models import Dependant
@@ -53,18 +55,38 @@ def refuse_unknown_query(request: Request) -> None:
     route = request.scope.get("route")
     if not isinstance(route, APIRoute):
         return
-    unknown = sorted(set(request.query_params) - _declared(route.dependant))
+    declared = _declared(route.dependant)
+    unknown = sorted(set(request.query_params) - set(declared))
     if unknown:
         problem = {"msg": "unknown query parameter", "type": "extra_forbidden"}
         raise RequestValidationError([{**problem, "loc": ("query", n)} for n in unknown])
+    # `?service=a&service=b` on a one-value filter would silently keep only `b`
+    repeated = sorted(
+        name
+        for name, many in declared.items()
+        if not many and len(request.query_params.getlist(name)) > 1
+    )
+    if repeated:
+        problem = {"msg": "query parameter given more than once", "type": "value_error"}
+        raise RequestValidationError([{**problem, "loc": ("query", n)} for n in repeated])
 
 
-def _declared(dependant: Dependant) -> set[str]:
-    """The query parameters a route reads, its dependencies' included."""
-    names = {p.alias for p in dependant.query_params}
+def _declared(dependant: Dependant) -> dict[str, bool]:
+    """The query parameters a route reads (its dependencies' included), each with whether
+    it takes several values."""
+    names = {p.alias: _takes_several(p.field_info.annotation) for p in dependant.query_params}
     for sub in dependant.dependencies:
         names |= _declared(sub)
     return names
+
+
+def _takes_several(annotation: object) -> bool:
+    """`list[str]`, `list[str] | None`, `tuple[...]`... (a query parameter given N times)."""
+    union = typing.get_origin(annotation) in (typing.Union, types.UnionType)
+    for part in typing.get_args(annotation) if union else (annotation,):
+        if (typing.get_origin(part) or part) in (list, tuple, set, frozenset):
+            return True
+    return False
 
 
 def add_error_handlers(app: FastAPI) -> None:
