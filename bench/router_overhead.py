@@ -170,15 +170,18 @@ def start_targets(
         "haproxy": free_port(),
         "nginx": free_port(),
     }
-    safeship = [sys.executable, "-c", "from safeship.cli.main import app; app()", "proxy"]
-    safeship += ["--listen", f"127.0.0.1:{ports['safeship']}"]
-    safeship += ["--stable", f"http://127.0.0.1:{backend}"]
-    stack.enter_context(running(safeship, port=ports["safeship"], log=tmp / "safeship.log"))
+
+    def proxy(port: int) -> list[str]:
+        argv = [sys.executable, "-c", "from safeship.cli.main import app; app()", "proxy"]
+        return [*argv, "--listen", f"127.0.0.1:{port}", "--stable", f"http://127.0.0.1:{backend}"]
+
+    stack.enter_context(
+        running(proxy(ports["safeship"]), port=ports["safeship"], log=tmp / "safeship.log")
+    )
     if baseline is not None:
-        ports["baseline"] = free_port()
-        argv = [*safeship[:-4], "--listen", f"127.0.0.1:{ports['baseline']}", *safeship[-2:]]
+        ports["baseline"] = port = free_port()
         env = {**os.environ, "PYTHONPATH": str(baseline.resolve())}
-        stack.enter_context(running(argv, port=ports["baseline"], log=tmp / "base.log", env=env))
+        stack.enter_context(running(proxy(port), port=port, log=tmp / "base.log", env=env))
     config = tmp / "haproxy.cfg"
     config.write_text(haproxy_config(port=ports["haproxy"], backend=backend, threads=proxy_threads))
     haproxy = [HAPROXY, "-db", "-f", str(config)]
