@@ -61,6 +61,7 @@ async def _endless_headers(port: int, stop: float) -> None:
                 writer.write(b"z" * 4096)
                 async with asyncio.timeout(1.0):
                     await writer.drain()
+                await asyncio.sleep(0)  # drain() does not yield while the kernel takes it all
             writer.close()
         await asyncio.sleep(0.05)
 

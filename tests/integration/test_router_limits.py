@@ -10,6 +10,7 @@ import time
 
 from router_kit import Client, RecordingBackend, Script, Seen, ok, router_for, run, status
 
+from safeship.traffic.proxy.frontend import LINGER_BYTES
 from safeship.traffic.proxy.limits import Limits
 from safeship.traffic.proxy.timeouts import Timeouts
 
@@ -90,6 +91,32 @@ def test_a_never_ending_header_stream_is_cut_at_the_limit_and_others_are_served(
     run(scenario)
 
 
+def test_a_client_that_keeps_sending_after_its_answer_is_not_read_without_end() -> None:
+    """After a refusal the router drains LINGER_BYTES at most (so a client still sending
+    sees its answer, not a reset), then reads nothing more until the close: draining for
+    the whole linger let one client push 300 MB through the router in 2 s."""
+
+    async def scenario() -> None:
+        async with RecordingBackend() as backend, router_for(backend) as router:  # defaults
+            hostile = await Client.to(router)
+            hostile.send(b"GET / HTTP/1.1\r\nHost: a\r\nX-Endless: ")
+            answer = asyncio.create_task(hostile.response(within=3.0))
+            sent, started = 0, time.monotonic()
+            with contextlib.suppress(ConnectionError, TimeoutError):
+                while time.monotonic() - started < 1.0:
+                    hostile.send(b"z" * 65536)
+                    async with asyncio.timeout(0.5):
+                        await hostile.writer.drain()
+                    sent += 65536
+                    await asyncio.sleep(0)
+            head, _ = await answer
+            assert status(head) == 431
+            assert sent < LINGER_BYTES + 16 * 1024 * 1024  # the drain and kernel buffers
+            assert backend.received == b""
+
+    run(scenario)
+
+
 def test_a_large_body_is_refused_with_413_and_a_clean_close() -> None:
     async def scenario() -> None:
         body = b"x" * 5000
@@ -115,6 +142,88 @@ def test_expect_continue_with_a_body_over_the_limit_gets_413_at_once_not_100() -
             client.send(b"x" * 300_000)  # a client that sends the body anyway
             assert await client.closed_cleanly()
             assert backend.received == b""
+
+    run(scenario)
+
+
+def test_uploads_that_together_exceed_the_buffer_budget_all_complete() -> None:
+    """Bodies are admitted whole: when bytes were counted as they came, eight bodies sent
+    in thirds spent the 64 KiB budget in parts, every connection paused, none could finish,
+    and all eight got 408 at the header timeout."""
+
+    async def scenario() -> None:
+        limits = Limits(body=32 * 1024, buffered_total=64 * 1024)
+        async with RecordingBackend() as backend, router_for(backend, limits=limits) as router:
+            clients = [await Client.to(router) for _ in range(8)]
+            body = b"u" * 30_000
+            for i, client in enumerate(clients):
+                head = b"POST /%d HTTP/1.1\r\nHost: a\r\nContent-Length: 30000\r\n\r\n" % i
+                client.send(head + body[:10_000])
+            for part in (body[10_000:20_000], body[20_000:]):
+                await asyncio.sleep(0.2)  # each part read before the next is sent
+                for client in clients:
+                    client.send(part)
+            answers = [await client.response() for client in clients]
+            assert [(status(head), got) for head, got in answers] == [
+                (200, b"/%d" % i) for i in range(8)
+            ]
+            assert sorted(len(seen.body) for seen in backend.seen) == [30_000] * 8
+            assert router._frontend.budget.used == 0  # everything given back
+
+    run(scenario)
+
+
+def test_a_body_that_finds_the_budget_spent_waits_unread_until_one_is_answered() -> None:
+    answered: dict[bytes, float] = {}
+
+    def reply(seen: Seen) -> Script:
+        answered[seen.target] = time.monotonic()
+        return [0.4, ok(seen.target)] if seen.target != b"/c" else [ok(seen.target)]
+
+    async def scenario() -> None:
+        limits = Limits(body=32 * 1024, buffered_total=32 * 1024)
+        timeouts = Timeouts(idle=2.0, header=2.0, response=2.0)
+        async with (
+            RecordingBackend(reply) as backend,
+            router_for(backend, limits=limits, timeouts=timeouts) as router,
+        ):
+            clients = {name: await Client.to(router) for name in (b"a", b"b", b"c")}
+            started = time.monotonic()
+            for name, client in clients.items():  # a and b take the budget; c must wait
+                client.send(b"POST /%s HTTP/1.1\r\nHost: a\r\nContent-Length: 20000\r\n\r\n" % name)
+                await asyncio.sleep(0.05)
+                client.send(b"x" * 20_000)
+                await asyncio.sleep(0.05)
+            bodies = [(await clients[name].response())[1] for name in (b"a", b"b", b"c")]
+            assert bodies == [b"/a", b"/b", b"/c"]
+            assert answered[b"/c"] - started > 0.4  # after /a was answered, not before
+            assert router._frontend.budget.used == 0
+
+    run(scenario)
+
+
+def test_a_chunked_upload_gives_back_what_it_did_not_use_of_its_reservation() -> None:
+    """A chunked body is admitted at the body limit (its size is unknown); at its end the
+    rest is given back, so a second chunked upload is not held up by the first's answer."""
+
+    def reply(seen: Seen) -> Script:
+        return [0.5, ok(seen.target)] if seen.target == b"/first" else [ok(seen.target)]
+
+    async def scenario() -> None:
+        limits = Limits(body=32 * 1024, buffered_total=32 * 1024)
+        async with (
+            RecordingBackend(reply) as backend,
+            router_for(backend, limits=limits) as router,
+        ):
+            first, second = await Client.to(router), await Client.to(router)
+            chunked = b"POST %s HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n"
+            first.send(chunked % b"/first" + b"5\r\nhello\r\n0\r\n\r\n")
+            await asyncio.sleep(0.1)
+            second.send(chunked % b"/second" + b"5\r\nworld\r\n0\r\n\r\n")
+            assert (await second.response(within=0.3))[1] == b"/second"  # before /first's
+            assert (await first.response())[1] == b"/first"
+            assert [seen.body for seen in backend.seen] == [b"hello", b"world"]
+            assert router._frontend.budget.used == 0
 
     run(scenario)
 

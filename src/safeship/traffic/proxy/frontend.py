@@ -20,7 +20,10 @@ itself for the deadline in force (`ClientConnection._expired`). A connection is 
   `X-Safeship-Router: error`, counted as 504 for the backend's version). Once bytes flow it
   is an inactivity timeout, checked with a flag per chunk (so a stall is cut after 1-2x it);
 - LINGER: the last answer is out and the write side shut; input is discarded until the
-  client closes or LINGER_SECONDS (at most `header`) pass.
+  client closes or LINGER_SECONDS (at most `header`) pass. Only LINGER_BYTES are drained:
+  a client that keeps sending past them is not read any more (nginx drains without a cap, in
+  C; here a client streaming into a refused connection cost a third of a core for 2 s), and
+  the close at the deadline resets it, by when a client that reads has had its answer.
 A timed-out request is never retried: it was sent, and the backend may still act on it.
 """
 
@@ -44,6 +47,8 @@ from safeship.traffic.proxy.timeouts import Timeouts
 from safeship.traffic.proxy.upstream import Backend
 
 LINGER_SECONDS = 2.0  # after a last answer, unread input is drained this long (no reset)
+LINGER_BYTES = 1024 * 1024  # ... up to this much; then it waits, unread, for the close
+TIMER_SLACK = 0.001  # the loop's timers may fire this early (uvloop counts milliseconds)
 _now = time.perf_counter
 _IDLE, _HEAD, _BUSY, _LINGER = 0, 1, 2, 3  # phases of a client connection, see the docstring
 
@@ -57,7 +62,6 @@ class Frontend:
         self.timeouts = timeouts
         self.limits = limits
         self.budget = Budget(limits.buffered_total)
-        self.stalled: deque[ClientConnection] = deque()  # paused until the budget has room
         self.connect_timeout = timeouts.connect
         self.max_connections = timeouts.max_connections or 0
         self.connections: set[ClientConnection] = set()
@@ -76,13 +80,6 @@ class Frontend:
         if not self.connections:
             self._none_left.set()
 
-    def release(self, held: int) -> None:
-        """Body bytes no longer held: connections paused on the budget may read again."""
-        budget = self.budget
-        budget.used -= held
-        while self.stalled and not budget.exhausted:
-            self.stalled.popleft().unstall()
-
     def spawn(self, coroutine: Coroutine[Any, Any, None]) -> None:
         task = asyncio.get_running_loop().create_task(coroutine)
         self.tasks.add(task)
@@ -100,8 +97,9 @@ class ClientConnection(RequestReader, asyncio.Protocol):
         self._queue: deque[Exchange] = deque()
         self._active: Exchange | None = None
         self._refused: Refused | None = None  # answered after what is queued; nothing more read
+        self._discarded = 0  # bytes read after a refusal or a last answer (LINGER_BYTES)
         self._continue = False  # a 100 Continue is owed once this request is at the head
-        self._paused = self._stalled = False
+        self._paused = False
         self._phase = _HEAD
         self._deadline = 0.0
         self._timer: asyncio.TimerHandle | None = None
@@ -129,18 +127,22 @@ class ClientConnection(RequestReader, asyncio.Protocol):
             self._active.abandon()
             self._active = None
         self._queue.clear()
-        if self._stalled:
-            self.frontend.stalled.remove(self)
+        if self.waiting:
+            self.budget.waiting.remove(self)
+            self.waiting = 0
         held, self.held = self.held, 0
-        self.frontend.release(held)
+        self.budget.release(held)
 
     def data_received(self, data: bytes) -> None:
-        if self._refused is not None:
-            return  # answered or about to be: the rest is not read, only drained
+        if self._refused is not None:  # answered or about to be: the rest is only drained
+            self._discarded += len(data)
+            if self._discarded > LINGER_BYTES and self.transport is not None:
+                self._paused = True
+                self.transport.pause_reading()  # until the close at the linger deadline
+            return
         if (self.reading or not self.read_simple(data)) and not self._parse(data):
             return  # refused
-        budget = self.budget  # `exhausted` spelled out: this runs for every packet read
-        if self._queue or self.held or budget.used > budget.limit:  # else nothing read ahead
+        if self._queue or self.held or self.waiting:  # else nothing is read ahead
             self._throttle()
 
     def _parse(self, data: bytes) -> bool:
@@ -197,27 +199,23 @@ class ClientConnection(RequestReader, asyncio.Protocol):
     # reading less: pipelining and the router-wide body budget
 
     def _throttle(self) -> None:
-        """Stop reading while enough is read ahead of the request in flight, or while the
-        router holds too many body bytes and this connection holds some of them."""
+        """Stop reading while enough is read ahead of the request in flight, or while a
+        request body waits for room in the router-wide budget."""
         if self._must_wait() and not self._paused and self.transport is not None:
             self._paused = True
             self.transport.pause_reading()
 
     def _must_wait(self) -> bool:
-        active, limits = self._active, self.limits
-        if active is not None:
-            ahead = self.held - active.held
-            if len(self._queue) >= limits.pipelined or ahead > limits.pipelined_bytes:
-                return True
-        if self.budget.exhausted and self.held > 0:
-            if not self._stalled:
-                self._stalled = True
-                self.frontend.stalled.append(self)
+        if self.waiting:
             return True
-        return False
+        active, limits = self._active, self.limits
+        if active is None:
+            return False
+        ahead = self.held - active.held
+        return len(self._queue) >= limits.pipelined or ahead > limits.pipelined_bytes
 
-    def unstall(self) -> None:
-        self._stalled = False
+    def admit(self) -> None:
+        super().admit()
         self._resume_if_room()
 
     def _resume_if_room(self) -> None:
@@ -276,7 +274,7 @@ class ClientConnection(RequestReader, asyncio.Protocol):
         if held:
             exchange.held = 0
             self.held -= held
-            self.frontend.release(held)
+            self.budget.release(held)
 
     def abort(self, exchange: Exchange) -> None:
         self._active = None  # its exchange already ended with the backend
@@ -344,7 +342,7 @@ class ClientConnection(RequestReader, asyncio.Protocol):
         if self._phase == _BUSY and active is not None and active.moved:
             active.moved = False  # bytes flow: an inactivity timeout from now on
             self._deadline = now + self.frontend.timeouts.response
-        if now < self._deadline:
+        if now < self._deadline - TIMER_SLACK:
             self._arm(self._deadline)
         elif self._phase == _BUSY:
             if active is not None:

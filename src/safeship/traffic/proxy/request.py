@@ -15,6 +15,7 @@ tests/unit/test_router_request.py holds the regex to llhttp on generated request
 from __future__ import annotations
 
 import re
+from collections import deque
 
 import httptools
 
@@ -59,16 +60,32 @@ SIMPLE = re.compile(
 
 
 class Budget:
-    """Request-body bytes held by every connection of a router, against `Limits.buffered_total`."""
+    """Request-body bytes held by every connection of a router, against `Limits.buffered_total`.
 
-    __slots__ = ("limit", "used")
+    A body is admitted whole, when its head is read: its Content-Length (a chunked body: the
+    body limit, the unused part given back at its end) is reserved, then read without waiting.
+    A head that finds the budget spent waits in `waiting`, unread, until bodies are answered.
+    Admitting whole bodies is what keeps this free of deadlock: when bytes were counted as
+    they came, 100 clients uploading 1 MiB each held the 32 MiB in partial bodies, all paused,
+    none able to finish until the header timeout (408) freed them.
+    """
+
+    __slots__ = ("limit", "used", "waiting")
 
     def __init__(self, limit: int) -> None:
         self.limit, self.used = limit, 0
+        self.waiting: deque[RequestReader] = deque()
 
     @property
     def exhausted(self) -> bool:
         return self.used > self.limit
+
+    def release(self, size: int) -> None:
+        """`size` bytes are no longer held: admit waiting bodies while there is room."""
+        self.used -= size
+        waiting = self.waiting
+        while waiting and self.used <= self.limit:
+            waiting.popleft().admit()
 
 
 class RequestReader:
@@ -86,6 +103,7 @@ class RequestReader:
         self.in_head = False  # ... and its head is not complete yet
         self.head_bytes = 0  # bytes received while the head was incomplete (a bound)
         self.held = 0  # body bytes this connection holds (requests read, not yet answered)
+        self.waiting = 0  # body bytes of the request being read, not admitted yet (Budget)
         # The X-Forwarded-* lines of the last request that claimed none, and its Host: most
         # connections send the same Host every time, so the lines are built once.
         self._forwarded_host: bytes | None = None
@@ -101,6 +119,8 @@ class RequestReader:
         self._xfp = self._xfh = self._connection = b""
         self._proxy_connection = False  # llhttp reads it as Connection (keep-alive default)
         self._length = -1
+        self._chunked = False
+        self._reserved = 0  # body bytes of this request admitted to the budget
         self._expect = False
         self._body: list[bytes] = []
         self._body_size = 0
@@ -168,6 +188,8 @@ class RequestReader:
             self._hosts.append(value)
         elif lowered == b"content-length":
             self._length = int(value)  # llhttp checked it is a number, and the only one
+        elif lowered == b"transfer-encoding":
+            self._chunked = True  # llhttp refuses a request whose last coding is not chunked
         elif lowered == b"connection":
             self._connection += b"," + value
         elif lowered == b"expect":
@@ -208,6 +230,12 @@ class RequestReader:
             self._target, self._host = self._resolve(target, http10=http10)
         if self._length > self.limits.body:
             raise Refused(413, f"request body over {self.limits.body} bytes")
+        size = self.limits.body if self._chunked else max(self._length, 0)
+        if size and self.budget.exhausted:
+            self.waiting = size  # read no further until admitted (the frontend pauses)
+            self.budget.waiting.append(self)
+        elif size:
+            self._reserve(size)
         if self._connection:
             self._headers = drop_listed(self._headers, self._connection)
         if self._expect and not http10 and self._length != 0:
@@ -234,18 +262,32 @@ class RequestReader:
             raise Refused(400, "invalid Host")
         return target, host
 
+    def _reserve(self, size: int) -> None:
+        self._reserved = size
+        self.held += size
+        self.budget.used += size
+
+    def admit(self) -> None:
+        """The budget has room for the body this request waits to read."""
+        size, self.waiting = self.waiting, 0
+        self._reserve(size)
+
     def on_body(self, body: bytes) -> None:
         size = self._body_size + len(body)
         if size > self.limits.body:
             raise Refused(413, f"request body over {self.limits.body} bytes")
         self._body_size = size
         self._body.append(body)
-        self.held += len(body)
-        self.budget.used += len(body)
 
     def on_message_complete(self) -> None:
         self.reading = False
+        if self.waiting:  # it came whole in the reads before the pause: held all the same
+            self.budget.waiting.remove(self)
+            self.admit()
         method, host, http10, held = self._method, self._host, self._http10, self._body_size
+        if self._reserved > held:  # a chunked body, reserved at the body limit
+            self.held -= self._reserved - held
+            self.budget.release(self._reserved - held)
         body = self._body
         payload = upstream_request(
             method,
