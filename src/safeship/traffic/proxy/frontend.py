@@ -49,6 +49,7 @@ from safeship.traffic.proxy.upstream import Backend
 LINGER_SECONDS = 2.0  # after a last answer, unread input is drained this long (no reset)
 LINGER_BYTES = 1024 * 1024  # ... up to this much; then it waits, unread, for the close
 TIMER_SLACK = 0.001  # the loop's timers may fire this early (uvloop counts milliseconds)
+PASS_BODY_BYTES = 64 * 1024  # request-body bytes read in one pass of the loop, about
 _now = time.perf_counter
 _IDLE, _HEAD, _BUSY, _LINGER = 0, 1, 2, 3  # phases of a client connection, see the docstring
 
@@ -62,6 +63,11 @@ class Frontend:
         self.timeouts = timeouts
         self.limits = limits
         self.budget = Budget(limits.buffered_total)
+        # connections holding body bytes, least recently read first: they read first in
+        # the next pass (the loop polls them in the order they resume), so none starves
+        self.uploading: dict[ClientConnection, None] = {}
+        self.pass_bytes = 0  # body bytes read in this pass of the event loop
+        self._held_back: list[ClientConnection] | None = None  # until the next pass
         self.connect_timeout = timeouts.connect
         self.max_connections = timeouts.max_connections or 0
         self.connections: set[ClientConnection] = set()
@@ -79,6 +85,25 @@ class Frontend:
         self.connections.discard(connection)
         if not self.connections:
             self._none_left.set()
+
+    def body_read(self, connection: ClientConnection, size: int) -> None:
+        """Uploads take turns: once PASS_BODY_BYTES of bodies are read in one pass of the
+        loop, every uploading connection waits for the next pass. A pass is what a small
+        request waits for; 100 uploaders reading 256 KiB each made it 50 ms, and the p99 of
+        GETs beside them 300 ms (HAProxy and nginx read 16 KiB at a time; uvloop 256 KiB)."""
+        self.pass_bytes += size
+        if self.pass_bytes <= PASS_BODY_BYTES:
+            return
+        if self._held_back is None:
+            self._held_back = [c for c in self.uploading if c.hold_back()]
+            asyncio.get_running_loop().call_soon(self._next_pass)
+        elif connection.hold_back():  # began uploading in this pass
+            self._held_back.append(connection)
+
+    def _next_pass(self) -> None:
+        held, self._held_back, self.pass_bytes = self._held_back or [], None, 0
+        for connection in held:
+            connection.let_go()
 
     def spawn(self, coroutine: Coroutine[Any, Any, None]) -> None:
         task = asyncio.get_running_loop().create_task(coroutine)
@@ -100,6 +125,7 @@ class ClientConnection(RequestReader, asyncio.Protocol):
         self._discarded = 0  # bytes read after a refusal or a last answer (LINGER_BYTES)
         self._continue = False  # a 100 Continue is owed once this request is at the head
         self._paused = False
+        self._held = False  # waits for the next pass of the loop (Frontend.body_read)
         self._phase = _HEAD
         self._deadline = 0.0
         self._timer: asyncio.TimerHandle | None = None
@@ -127,6 +153,7 @@ class ClientConnection(RequestReader, asyncio.Protocol):
             self._active.abandon()
             self._active = None
         self._queue.clear()
+        self.frontend.uploading.pop(self, None)
         if self.waiting:
             self.budget.waiting.remove(self)
             self.waiting = 0
@@ -143,6 +170,11 @@ class ClientConnection(RequestReader, asyncio.Protocol):
         if (self.reading or not self.read_simple(data)) and not self._parse(data):
             return  # refused
         if self._queue or self.held or self.waiting:  # else nothing is read ahead
+            if self.held:
+                uploading = self.frontend.uploading
+                uploading.pop(self, None)
+                uploading[self] = None
+                self.frontend.body_read(self, len(data))
             self._throttle()
 
     def _parse(self, data: bytes) -> bool:
@@ -218,6 +250,19 @@ class ClientConnection(RequestReader, asyncio.Protocol):
         super().admit()
         self._resume_if_room()
 
+    def hold_back(self) -> bool:
+        if self._held or self.transport is None:
+            return False
+        self._held = True
+        if not self._paused:
+            self.transport.pause_reading()
+        return True
+
+    def let_go(self) -> None:
+        self._held = False
+        if not self._paused and self.transport is not None:
+            self.transport.resume_reading()
+
     def _resume_if_room(self) -> None:
         transport = self.transport
         if (
@@ -227,7 +272,8 @@ class ClientConnection(RequestReader, asyncio.Protocol):
             and not self._must_wait()
         ):
             self._paused = False
-            transport.resume_reading()
+            if not self._held:  # else at the next pass (let_go)
+                transport.resume_reading()
 
     # called by exchanges
 
@@ -274,6 +320,8 @@ class ClientConnection(RequestReader, asyncio.Protocol):
         if held:
             exchange.held = 0
             self.held -= held
+            if not self.held:
+                self.frontend.uploading.pop(self, None)
             self.budget.release(held)
 
     def abort(self, exchange: Exchange) -> None:

@@ -1,0 +1,111 @@
+"""Uploads take turns in the router's event loop (Frontend.body_read): once PASS_BODY_BYTES of
+request bodies are read in one pass, every uploading connection waits for the next pass, and
+the least recently read one resumes first. Small requests are never held back."""
+
+from __future__ import annotations
+
+import asyncio
+
+from safeship.traffic.proxy.frontend import PASS_BODY_BYTES, ClientConnection, Frontend
+from safeship.traffic.proxy.limits import Limits
+from safeship.traffic.proxy.stats import RouterStats
+from safeship.traffic.proxy.timeouts import Timeouts
+
+PART = PASS_BODY_BYTES * 2 // 3  # two parts in one pass go over the quota
+UPLOAD = b"POST /up HTTP/1.1\r\nHost: a\r\nContent-Length: 1000000\r\n\r\n"
+
+
+class Transport:
+    """What a client connection does to its socket, in one log shared by every connection."""
+
+    def __init__(self, name: str, log: list[str]) -> None:
+        self.name, self.log, self.reading = name, log, True
+
+    def get_extra_info(self, key: str) -> object:
+        return ("127.0.0.1", 40000) if key == "peername" else None
+
+    def pause_reading(self) -> None:
+        self.reading = False
+        self.log.append(f"pause {self.name}")
+
+    def resume_reading(self) -> None:
+        self.reading = True
+        self.log.append(f"resume {self.name}")
+
+    def write(self, data: bytes) -> None:
+        self.log.append(f"write {self.name}")
+
+    def is_closing(self) -> bool:
+        return False
+
+    def close(self) -> None:
+        self.log.append(f"close {self.name}")
+
+
+def _connections(names: str) -> tuple[Frontend, dict[str, ClientConnection], list[str]]:
+    frontend = Frontend(stats=RouterStats("t"), timeouts=Timeouts(), limits=Limits())
+    log: list[str] = []
+    connections = {}
+    for name in names:
+        connection = ClientConnection(frontend)
+        connection.connection_made(Transport(name, log))  # type: ignore[arg-type]
+        connections[name] = connection
+    return frontend, connections, log
+
+
+def _transport(connection: ClientConnection) -> Transport:
+    assert isinstance(connection.transport, Transport)
+    return connection.transport
+
+
+def test_uploads_over_the_pass_quota_wait_for_the_next_pass_and_small_requests_do_not() -> None:
+    async def scenario() -> None:
+        frontend, c, log = _connections("abcg")
+        c["a"].data_received(UPLOAD + b"x" * PART)
+        assert log == []  # under the quota: nobody waits
+        c["b"].data_received(UPLOAD + b"x" * PART)
+        assert log == ["pause a", "pause b"]  # over it: every uploader waits
+        c["c"].data_received(UPLOAD + b"x" * PART)  # read in the same pass: waits too
+        c["g"].data_received(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+        assert log[2] == "pause c" and "pause g" not in log
+        assert all(_transport(c[n]).reading is False for n in "abc")
+        log.clear()
+        await asyncio.sleep(0)  # the next pass of the loop
+        assert [e for e in log if e.startswith("resume")] == ["resume a", "resume b", "resume c"]
+        assert frontend.pass_bytes == 0
+        for connection in c.values():
+            connection.connection_lost(None)
+
+    asyncio.run(scenario())
+
+
+def test_the_least_recently_read_upload_resumes_first() -> None:
+    async def scenario() -> None:
+        _, c, log = _connections("abc")
+        for name in "abc":
+            c[name].data_received(UPLOAD + b"x" * PART)
+        await asyncio.sleep(0)
+        log.clear()
+        c["c"].data_received(b"x" * PART)
+        c["a"].data_received(b"x" * PART)  # over the quota: b has waited longest
+        await asyncio.sleep(0)
+        assert [e for e in log if e.startswith("resume")] == ["resume b", "resume c", "resume a"]
+        for connection in c.values():
+            connection.connection_lost(None)
+
+    asyncio.run(scenario())
+
+
+def test_a_connection_gone_while_held_back_is_not_resumed() -> None:
+    async def scenario() -> None:
+        frontend, c, log = _connections("ab")
+        c["a"].data_received(UPLOAD + b"x" * PART)
+        c["b"].data_received(UPLOAD + b"x" * PART)
+        c["a"].connection_lost(None)
+        await asyncio.sleep(0)
+        assert "resume a" not in log and "resume b" in log
+        assert list(frontend.uploading) == [c["b"]]
+        c["b"].connection_lost(None)
+        assert not frontend.uploading and frontend.budget.used == 0
+
+    asyncio.run(scenario())
