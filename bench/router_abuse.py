@@ -8,6 +8,11 @@ growth (goal < 64 MiB) and the well-behaved p99 during abuse over without it (go
 
     .venv/bin/python bench/router_abuse.py [--duration 4] [--connections 16] [--nice 19]
 
+With a backend that answers at once, the pipelining abusers are uploads in effect: their small
+answers fit the kernel's buffers for a long time, so the router keeps proxying 1 MiB bodies
+(nginx and HAProxy would too); what the well-behaved clients then see is how fairly the
+router's loop shares itself (PASS_BODY_BYTES in frontend.py).
+
 On a 2-core machine the abuse generator (Python, a core's worth) competes with the router,
 the backend and wrk; `--nice 19` gives it only what they leave, closer to abusers that are
 other machines. Default 0: the whole cost on the same cores.
