@@ -11,10 +11,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from safeship.traffic.proxy.http import Payload
 from safeship.traffic.proxy.limits import Limits
 from safeship.traffic.proxy.request import Budget, RequestReader
 
-Read = tuple[bytes, bytes, bool, bool, int]
+Read = tuple[Payload, bytes, bool, bool, int]
 
 
 class Recorder(RequestReader):
@@ -24,7 +25,7 @@ class Recorder(RequestReader):
         self.read: list[Read] = []
 
     def request_read(
-        self, payload: bytes, method: bytes, keep_alive: bool, http10: bool, held: int
+        self, payload: Payload, method: bytes, keep_alive: bool, http10: bool, held: int
     ) -> None:
         self.read.append((payload, method, keep_alive, http10, held))
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from safeship.traffic.proxy.http import (
+    JOINED_BODY,
     drop_listed,
     forwarded_for,
     forwarding,
@@ -28,7 +29,8 @@ def test_upstream_request_keeps_end_to_end_headers_and_adds_forwarded_for() -> N
         host=b"svc",
         headers=[b"Accept: */*\r\n"],
         forwarded=forwarding(chain=None, client_ip=b"10.0.0.1", proto=b"http", host=b"svc"),
-        body=b"",
+        body=[],
+        size=0,
     )
     assert head == (
         b"GET /a?b=1 HTTP/1.1\r\nHost: svc\r\nAccept: */*\r\nX-Forwarded-For: 10.0.0.1\r\n"
@@ -50,14 +52,32 @@ def test_request_body_is_framed_with_content_length(
 ) -> None:
     body = b"x" * length
     request = upstream_request(
-        method=method, target=b"/", host=b"h", headers=[], forwarded=b"", body=body
+        method=method, target=b"/", host=b"h", headers=[], forwarded=b"", body=[body], size=length
     )
+    assert isinstance(request, bytes)  # a small body is joined to the head: one write
     head, _, sent_body = request.partition(b"\r\n\r\n")
     if framing is None:
         assert b"Content-Length" not in head
     else:
         assert framing in head + b"\r\n"
     assert sent_body == body
+
+
+def test_a_large_body_is_sent_as_the_chunks_read_never_joined() -> None:
+    chunks = [b"a" * JOINED_BODY, b"b" * 10]
+    request = upstream_request(
+        method=b"PUT",
+        target=b"/",
+        host=b"h",
+        headers=[],
+        forwarded=b"",
+        body=chunks,
+        size=len(chunks[0]) + 10,
+    )
+    assert isinstance(request, tuple)
+    head, *body = request
+    assert head.endswith(b"Content-Length: %d\r\n\r\n" % (JOINED_BODY + 10))
+    assert all(sent is read for sent, read in zip(body, chunks, strict=True))  # not copied
 
 
 @pytest.mark.parametrize(

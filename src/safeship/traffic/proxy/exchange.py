@@ -10,9 +10,7 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING
 
-from safeship.traffic.proxy.http import (
-    IDEMPOTENT,
-)
+from safeship.traffic.proxy.http import IDEMPOTENT, Payload
 from safeship.traffic.proxy.upstream import EJECT_SECONDS, Backend, UpstreamConnection
 
 if TYPE_CHECKING:
@@ -47,7 +45,7 @@ class Exchange:
     def __init__(
         self,
         client: ClientConnection,
-        payload: bytes,
+        payload: Payload,
         method: bytes,
         keep_alive: bool,
         http10: bool = False,

@@ -38,7 +38,7 @@ from typing import Any, cast
 import httptools
 
 from safeship.traffic.proxy.exchange import Exchange
-from safeship.traffic.proxy.http import CONTINUE, router_error
+from safeship.traffic.proxy.http import CONTINUE, Payload, router_error
 from safeship.traffic.proxy.limits import Limits
 from safeship.traffic.proxy.pools import Balancer
 from safeship.traffic.proxy.request import Budget, Refused, RequestReader
@@ -217,7 +217,7 @@ class ClientConnection(RequestReader, asyncio.Protocol):
             self._continue = True
 
     def request_read(
-        self, payload: bytes, method: bytes, keep_alive: bool, http10: bool, held: int
+        self, payload: Payload, method: bytes, keep_alive: bool, http10: bool, held: int
     ) -> None:
         self._continue = False
         exchange = Exchange(self, payload, method, keep_alive, http10, held)

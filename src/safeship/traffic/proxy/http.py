@@ -42,6 +42,11 @@ IDEMPOTENT: frozenset[bytes] = frozenset({b"GET", b"HEAD", b"PUT", b"DELETE", b"
 # Methods whose request carries a body by definition, so an empty one is sent as length 0.
 BODY_METHODS: frozenset[bytes] = frozenset({b"POST", b"PUT", b"PATCH"})
 
+# A request as written upstream: one string, or its head then its body's chunks as they were
+# read, written together (writev) and never joined: a large body is not copied twice more.
+Payload = bytes | tuple[bytes, ...]
+JOINED_BODY = 64 * 1024  # bodies shorter than this are joined to the head: one write
+
 CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 ROUTER_HEADER = "X-Safeship-Router"
 
@@ -64,18 +69,21 @@ def upstream_request(
     host: bytes,
     headers: list[bytes],
     forwarded: bytes,
-    body: bytes,
-) -> bytes:
+    body: list[bytes],
+    size: int,
+) -> Payload:
     """The request sent upstream; `headers` are complete `Name: value\\r\\n` lines, end-to-end
-    only, `forwarded` the X-Forwarded-* lines. One join: this runs once per proxied request
-    (which is also why the router calls it with positional arguments)."""
-    framing = b"" if not body and method not in BODY_METHODS else b"%d" % len(body)
+    only, `forwarded` the X-Forwarded-* lines, `body` the chunks of `size` bytes. One join:
+    this runs once per proxied request (which is also why the router calls it with
+    positional arguments)."""
+    framing = b"" if not size and method not in BODY_METHODS else b"%d" % size
     parts = [method, b" ", target, b" HTTP/1.1\r\nHost: ", host, b"\r\n", *headers, forwarded]
     if framing:
         parts.append(b"Content-Length: " + framing + b"\r\n")
     parts.append(b"\r\n")
-    parts.append(body)
-    return b"".join(parts)
+    if size < JOINED_BODY:
+        return b"".join(parts + body)
+    return (b"".join(parts), *body)
 
 
 def forwarded_for(previous: bytes | None, client_ip: bytes) -> bytes:

@@ -23,6 +23,7 @@ from safeship.core.errors import InvalidInput
 from safeship.traffic.proxy.http import (
     HOP_BY_HOP,
     HOST_BYTES,
+    Payload,
     drop_listed,
     forwarding,
     origin_form,
@@ -152,7 +153,7 @@ class RequestReader:
         before it sends the body (HTTP/1.1, `Expect: 100-continue`, a non-empty body)."""
 
     def request_read(
-        self, payload: bytes, method: bytes, keep_alive: bool, http10: bool, held: int
+        self, payload: Payload, method: bytes, keep_alive: bool, http10: bool, held: int
     ) -> None:
         """The whole request, rebuilt for the backend; `held` its body bytes."""
 
@@ -288,14 +289,8 @@ class RequestReader:
         if self._reserved > held:  # a chunked body, reserved at the body limit
             self.held -= self._reserved - held
             self.budget.release(self._reserved - held)
-        body = self._body
         payload = upstream_request(
-            method,
-            self._target,
-            host,
-            self._headers,
-            self._forwarding(host),
-            body[0] if len(body) == 1 else b"".join(body),
+            method, self._target, host, self._headers, self._forwarding(host), self._body, held
         )
         self._reset()
         self.request_read(payload, method, self.parser.should_keep_alive(), http10, held)

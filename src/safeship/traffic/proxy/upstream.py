@@ -18,6 +18,7 @@ from typing import Protocol, cast
 import httptools
 
 from safeship.core.types import Replica
+from safeship.traffic.proxy.http import Payload
 from safeship.traffic.proxy.response import (
     CHUNKED,
     MAX_HEAD,
@@ -212,11 +213,14 @@ class UpstreamConnection(asyncio.Protocol):
     def open(self) -> bool:
         return self.transport is not None and not self.transport.is_closing()
 
-    def send(self, sink: ResponseSink, payload: bytes) -> None:
+    def send(self, sink: ResponseSink, payload: Payload) -> None:
         self._sink = sink
         self._state, self._status = _HEAD, 0
         assert self.transport is not None  # only open connections are handed out
-        self.transport.write(payload)
+        if isinstance(payload, bytes):
+            self.transport.write(payload)
+        else:  # a large body's chunks, written as they were read
+            self.transport.writelines(payload)
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.Transport, transport)  # uvloop's is not a subclass
