@@ -7,6 +7,7 @@ connections pipelining 1 MiB POST bodies without ever reading. Reports the route
 growth (goal < 64 MiB) and the well-behaved p99 during abuse over without it (goal < 2x).
 
     .venv/bin/python bench/router_abuse.py [--duration 4] [--connections 16] [--nice 19]
+    .venv/bin/python bench/router_abuse.py --target haproxy   # or nginx: the same abuse
 
 With a backend that answers at once, the pipelining abusers are uploads in effect: their small
 answers fit the kernel's buffers for a long time, so the router keeps proxying 1 MiB bodies
@@ -35,7 +36,16 @@ import time
 from contextlib import ExitStack, suppress
 from pathlib import Path
 
-from router_overhead import WRK, WrkResult, parse_wrk, running
+from router_overhead import (
+    HAPROXY,
+    NGINX,
+    WRK,
+    WrkResult,
+    haproxy_config,
+    nginx_config,
+    parse_wrk,
+    running,
+)
 
 from safeship.testing import free_port
 
@@ -125,14 +135,27 @@ class PeakRss:
         self._thread.join()
 
 
+def proxy_command(target: str, *, port: int, backend: int, tmp: Path) -> list[str]:
+    """`safeship proxy`, or HAProxy or nginx (one thread, one worker) as a reference."""
+    if target == "haproxy":
+        (tmp / "haproxy.cfg").write_text(haproxy_config(port=port, backend=backend, threads=1))
+        return [HAPROXY, "-db", "-f", str(tmp / "haproxy.cfg")]
+    if target == "nginx":
+        (tmp / "nginx.conf").write_text(
+            nginx_config(port=port, backend=backend, workers=1, tmp=tmp)
+        )
+        return [NGINX, "-p", str(tmp), "-c", str(tmp / "nginx.conf"), "-g", "daemon off;"]
+    proxy = [sys.executable, "-c", "from safeship.cli.main import app; app()", "proxy"]
+    proxy += ["--listen", f"127.0.0.1:{port}", "--stable", f"http://127.0.0.1:{backend}"]
+    return [*proxy, "--header-timeout", "5s"]
+
+
 def measure(args: argparse.Namespace) -> dict[str, object]:
     with tempfile.TemporaryDirectory(prefix="safeship-abuse-") as name, ExitStack() as stack:
         tmp, backend, port = Path(name), free_port(), free_port()
         demo = [sys.executable, "-m", "safeship.demo.service", "--port", str(backend)]
         stack.enter_context(running([*demo, "--version", "bench"], port=backend, log=tmp / "d"))
-        proxy = [sys.executable, "-c", "from safeship.cli.main import app; app()", "proxy"]
-        proxy += ["--listen", f"127.0.0.1:{port}", "--stable", f"http://127.0.0.1:{backend}"]
-        proxy += ["--header-timeout", "5s"]
+        proxy = proxy_command(args.target, port=port, backend=backend, tmp=tmp)
         stack.enter_context(running(proxy, port=port, log=tmp / "proxy.log"))
         pid = router_pid(port)
         calm = wrk(port, args=args)
@@ -148,6 +171,7 @@ def measure(args: argparse.Namespace) -> dict[str, object]:
         after_abuse = wrk(port, args=args)
     growth = (rss.peak - before) / 2**20
     ratio = stormy.p99_ms / calm.p99_ms if calm.p99_ms else float("nan")
+    print(f"{args.target}: ", end="")
     print(f"router RSS before {before / 2**20:.1f} MiB, peak growth under abuse {growth:.1f} MiB")
     print(f"well-behaved p99: calm {calm.p99_ms:.2f} ms, under abuse {stormy.p99_ms:.2f} ms")
     print(f"p99 ratio {ratio:.2f} (goal < 2), req/s calm {calm.requests_per_s:.0f}, ", end="")
@@ -172,6 +196,7 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=16, help="well-behaved connections")
     parser.add_argument("--abusers", type=int, default=100, help="connections per abuse kind")
     parser.add_argument("--nice", type=int, default=0, help="niceness of the abuse generator")
+    parser.add_argument("--target", choices=("safeship", "haproxy", "nginx"), default="safeship")
     args = parser.parse_args()
     document = measure(args)
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
