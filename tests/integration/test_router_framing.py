@@ -9,6 +9,10 @@ import asyncio
 import pytest
 from router_kit import Client, RecordingBackend, Script, Seen, ok, router_for, run, status
 
+from safeship.core.types import Replica, TrafficSplit
+from safeship.traffic.proxy.embedded import EmbeddedRouter
+from safeship.traffic.proxy.timeouts import Timeouts
+
 SMUGGLING = {
     "cl-te": b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 6\r\n"
     b"Transfer-Encoding: chunked\r\n\r\n0\r\n\r\nG",
@@ -272,5 +276,39 @@ def test_a_malformed_response_head_never_reaches_the_client(head: bytes) -> None
             got, _ = await client.response()
             assert status(got) == 502 and b"X-A" not in got
             assert len(backend.seen) == 1
+
+    run(scenario)
+
+
+def test_a_large_idempotent_body_is_resent_whole_on_another_backend() -> None:
+    """A body over JOINED_BODY goes upstream as the chunks read (writev, never joined); when
+    the first backend drops the request unanswered, the same chunks are resent to the next."""
+    body = bytes(range(256)) * 4096  # 1 MiB, read in several chunks
+    tries: list[int] = []
+
+    def reply(seen: Seen) -> Script:
+        tries.append(len(seen.body))
+        return [None] if len(tries) == 1 else [ok(b"%d" % len(seen.body))]
+
+    async def scenario() -> None:
+        async with RecordingBackend(reply) as first, RecordingBackend(reply) as second:
+            router = EmbeddedRouter(service="t", listen_port=0, timeouts=Timeouts(header=2.0))
+            await router.start()
+            try:
+                replicas = tuple(
+                    Replica(name, "v1", "127.0.0.1", backend.port)
+                    for name, backend in (("a", first), ("b", second))
+                )
+                await router.apply(TrafficSplit(stable=replicas))
+                client = await Client.to(router)
+                client.send(
+                    b"PUT /big HTTP/1.1\r\nHost: a\r\nContent-Length: %d\r\n\r\n" % len(body)
+                )
+                client.send(body)
+                head, got = await client.response()
+                assert (status(head), got) == (200, b"%d" % len(body))
+                assert [seen.body == body for seen in first.seen + second.seen] == [True, True]
+            finally:
+                await router.stop()
 
     run(scenario)
