@@ -73,7 +73,7 @@ async def _endless_headers(port: int, stop: float) -> None:
             _, writer = await asyncio.open_connection("127.0.0.1", port)
             writer.write(b"GET / HTTP/1.1\r\nHost: a\r\nX-Endless: ")
             while time.monotonic() < stop and not writer.is_closing():
-                writer.write(b"z" * 4096)
+                writer.write(b"z" * 65536)
                 async with asyncio.timeout(1.0):
                     await writer.drain()
                 await asyncio.sleep(0)  # drain() does not yield while the kernel takes it all

@@ -178,8 +178,35 @@ class ClientConnection(RequestReader, asyncio.Protocol):
             self._throttle()
 
     def _parse(self, data: bytes) -> bool:
-        """Feed llhttp (anything but the usual whole request); False once refused."""
+        """Feed llhttp (anything but the usual whole request); False once refused.
+
+        A head may take `request_line + header_bytes`; callbacks count complete fields, and
+        this bounds an unfinished one. A read longer than the room left in a head is fed in
+        two: llhttp would otherwise keep all of it in the field it is reading (one 256 KiB
+        read per hostile connection: 100 endless headers sent in 64 KiB writes took the
+        router from 50 to 140 MiB)."""
         was_in_head = self.in_head
+        head_limit = self.limits.request_line + self.limits.header_bytes
+        room = head_limit - self.head_bytes
+        if len(data) > room and (was_in_head or not self.reading):
+            view = memoryview(data)
+            if not self._feed(view[:room]):
+                return False
+            if self.in_head:  # still a head after all the room it had: no end in sight
+                return self._head_too_large()
+            if not self._feed(view[room:]):
+                return False
+        elif not self._feed(data):
+            return False
+        if self.in_head:
+            self.head_bytes += len(data) if was_in_head else 0
+            if self.head_bytes > head_limit:
+                return self._head_too_large()
+        if self.reading and self._phase == _IDLE:  # a keep-alive request began: head timeout
+            self._watch(_HEAD, _now() + self.frontend.timeouts.header)
+        return True
+
+    def _feed(self, data: bytes | memoryview) -> bool:
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserUpgrade:
@@ -189,15 +216,11 @@ class ClientConnection(RequestReader, asyncio.Protocol):
             cause = exc.__cause__ or exc.__context__
             self._refuse(cause if isinstance(cause, Refused) else Refused(400, "malformed request"))
             return False
-        if self.in_head:  # callbacks count complete fields; this bounds an unfinished one
-            self.head_bytes += len(data) if was_in_head else 0
-            if self.head_bytes > self.limits.request_line + self.limits.header_bytes:
-                status = 431 if self._fields else 414
-                self._refuse(Refused(status, "request head too large"))
-                return False
-        if self.reading and self._phase == _IDLE:  # a keep-alive request began: head timeout
-            self._watch(_HEAD, _now() + self.frontend.timeouts.header)
         return True
+
+    def _head_too_large(self) -> bool:
+        self._refuse(Refused(431 if self._fields else 414, "request head too large"))
+        return False
 
     def pause_writing(self) -> None:  # the client reads slower than the backend answers
         if self._active is not None and self._active.upstream is not None:

@@ -1,6 +1,11 @@
-"""Uploads take turns in the router's event loop (Frontend.body_read): once PASS_BODY_BYTES of
-request bodies are read in one pass, every uploading connection waits for the next pass, and
-the least recently read one resumes first. Small requests are never held back."""
+"""The client side of the router (frontend.py) against a recording transport.
+
+Uploads take turns in the event loop (Frontend.body_read): once PASS_BODY_BYTES of request
+bodies are read in one pass, every uploading connection waits for the next pass, and the
+least recently read one resumes first; small requests are never held back. A read longer
+than the room left in a request head is fed to llhttp in two, so a hostile head costs the
+head limit, not the read.
+"""
 
 from __future__ import annotations
 
@@ -34,6 +39,13 @@ class Transport:
 
     def write(self, data: bytes) -> None:
         self.log.append(f"write {self.name}")
+        self.written = getattr(self, "written", b"") + data
+
+    def can_write_eof(self) -> bool:
+        return True
+
+    def write_eof(self) -> None:
+        self.log.append(f"eof {self.name}")
 
     def is_closing(self) -> bool:
         return False
@@ -109,3 +121,47 @@ def test_a_connection_gone_while_held_back_is_not_resumed() -> None:
         assert not frontend.uploading and frontend.budget.used == 0
 
     asyncio.run(scenario())
+
+
+class Fed:
+    """The llhttp parser of a connection, recording the size of every feed."""
+
+    def __init__(self, parser: object) -> None:
+        self.parser, self.sizes = parser, list[int]()
+
+    def feed_data(self, data: bytes | memoryview) -> None:
+        self.sizes.append(len(data))
+        self.parser.feed_data(data)  # type: ignore[attr-defined]
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.parser, name)
+
+
+HEAD_LIMIT = Limits().request_line + Limits().header_bytes
+
+
+def _fed(data: bytes) -> tuple[Fed, bytes]:
+    async def scenario() -> tuple[Fed, bytes]:
+        _, c, _ = _connections("a")
+        fed = Fed(c["a"].parser)
+        c["a"].parser = fed  # type: ignore[assignment]
+        c["a"].data_received(data)
+        written = getattr(_transport(c["a"]), "written", b"")
+        c["a"].connection_lost(None)
+        return fed, written
+
+    return asyncio.run(scenario())
+
+
+def test_a_head_without_end_is_refused_having_fed_llhttp_the_head_limit_only() -> None:
+    fed, written = _fed(b"GET / HTTP/1.1\r\nHost: a\r\nX-Endless: " + b"z" * 300_000)
+    assert written.startswith(b"HTTP/1.1 431 ")
+    assert fed.sizes == [HEAD_LIMIT]  # not the 300 KB read
+
+
+def test_a_read_holding_a_head_and_a_large_body_is_fed_in_two_and_read_whole() -> None:
+    body = b"b" * 300_000
+    head = b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: %d\r\n\r\n" % len(body)
+    fed, written = _fed(head + body)
+    assert fed.sizes == [HEAD_LIMIT, len(head) + len(body) - HEAD_LIMIT]
+    assert written.startswith(b"HTTP/1.1 503 ")  # read whole and proxied: no backend here
