@@ -24,7 +24,7 @@ class Transport:
     """What a client connection does to its socket, in one log shared by every connection."""
 
     def __init__(self, name: str, log: list[str]) -> None:
-        self.name, self.log, self.reading = name, log, True
+        self.name, self.log, self.reading, self.written = name, log, True, b""
 
     def get_extra_info(self, key: str) -> object:
         return ("127.0.0.1", 40000) if key == "peername" else None
@@ -39,7 +39,7 @@ class Transport:
 
     def write(self, data: bytes) -> None:
         self.log.append(f"write {self.name}")
-        self.written = getattr(self, "written", b"") + data
+        self.written += data
 
     def can_write_eof(self) -> bool:
         return True
@@ -70,6 +70,15 @@ def _transport(connection: ClientConnection) -> Transport:
     return connection.transport
 
 
+def _resumed(log: list[str]) -> list[str]:
+    return [event for event in log if event.startswith("resume")]
+
+
+def _close(connections: dict[str, ClientConnection]) -> None:
+    for connection in connections.values():
+        connection.connection_lost(None)
+
+
 def test_uploads_over_the_pass_quota_wait_for_the_next_pass_and_small_requests_do_not() -> None:
     async def scenario() -> None:
         frontend, c, log = _connections("abcg")
@@ -83,10 +92,9 @@ def test_uploads_over_the_pass_quota_wait_for_the_next_pass_and_small_requests_d
         assert all(_transport(c[n]).reading is False for n in "abc")
         log.clear()
         await asyncio.sleep(0)  # the next pass of the loop
-        assert [e for e in log if e.startswith("resume")] == ["resume a", "resume b", "resume c"]
+        assert _resumed(log) == ["resume a", "resume b", "resume c"]
         assert frontend.pass_bytes == 0
-        for connection in c.values():
-            connection.connection_lost(None)
+        _close(c)
 
     asyncio.run(scenario())
 
@@ -101,9 +109,8 @@ def test_the_least_recently_read_upload_resumes_first() -> None:
         c["c"].data_received(b"x" * PART)
         c["a"].data_received(b"x" * PART)  # over the quota: b has waited longest
         await asyncio.sleep(0)
-        assert [e for e in log if e.startswith("resume")] == ["resume b", "resume c", "resume a"]
-        for connection in c.values():
-            connection.connection_lost(None)
+        assert _resumed(log) == ["resume b", "resume c", "resume a"]
+        _close(c)
 
     asyncio.run(scenario())
 
@@ -146,8 +153,8 @@ def _fed(data: bytes) -> tuple[Fed, bytes]:
         fed = Fed(c["a"].parser)
         c["a"].parser = fed  # type: ignore[assignment]
         c["a"].data_received(data)
-        written = getattr(_transport(c["a"]), "written", b"")
-        c["a"].connection_lost(None)
+        written = _transport(c["a"]).written
+        _close(c)
         return fed, written
 
     return asyncio.run(scenario())

@@ -180,14 +180,13 @@ class ClientConnection(RequestReader, asyncio.Protocol):
     def _parse(self, data: bytes) -> bool:
         """Feed llhttp (anything but the usual whole request); False once refused.
 
-        A head may take `request_line + header_bytes`; callbacks count complete fields, and
+        A head may take `head_limit` bytes; callbacks count complete fields, and
         this bounds an unfinished one. A read longer than the room left in a head is fed in
         two: llhttp would otherwise keep all of it in the field it is reading (one 256 KiB
         read per hostile connection: 100 endless headers sent in 64 KiB writes took the
         router from 50 to 140 MiB)."""
         was_in_head = self.in_head
-        head_limit = self.limits.request_line + self.limits.header_bytes
-        room = head_limit - self.head_bytes
+        room = self.head_limit - self.head_bytes
         if len(data) > room and (was_in_head or not self.reading):
             view = memoryview(data)
             if not self._feed(view[:room]):
@@ -200,7 +199,7 @@ class ClientConnection(RequestReader, asyncio.Protocol):
             return False
         if self.in_head:
             self.head_bytes += len(data) if was_in_head else 0
-            if self.head_bytes > head_limit:
+            if self.head_bytes > self.head_limit:
                 return self._head_too_large()
         if self.reading and self._phase == _IDLE:  # a keep-alive request began: head timeout
             self._watch(_HEAD, _now() + self.frontend.timeouts.header)

@@ -96,6 +96,7 @@ class RequestReader:
         self.limits = limits
         self.budget = budget
         self._simple_max = min(limits.request_line, limits.header_bytes)  # see read_simple
+        self.head_limit = limits.request_line + limits.header_bytes  # a whole head, at most
         self._simple_lines = 5 * limits.header_count
         self.parser = httptools.HttpRequestParser(self)
         self.peer = b"unknown"
