@@ -1,8 +1,8 @@
 """The client side of the router (frontend.py) against a recording transport.
 
 Uploads take turns in the event loop (Frontend.body_read): once PASS_BODY_BYTES of request
-bodies are read in one pass, every uploading connection waits for the next pass, and the
-least recently read one resumes first; small requests are never held back. A read longer
+bodies are read in one pass, an upload that reads more waits, and each pass lets TURNS of
+the waiting ones go, first come first; small requests are never held back. A read longer
 than the room left in a request head is fed to llhttp in two, so a hostile head costs the
 head limit, not the read.
 """
@@ -11,7 +11,15 @@ from __future__ import annotations
 
 import asyncio
 
-from safeship.traffic.proxy.frontend import PASS_BODY_BYTES, ClientConnection, Frontend
+from safeship.traffic.proxy.frontend import (
+    DRAIN_BYTES,
+    PASS_BODY_BYTES,
+    READ_BYTES,
+    TURNS,
+    ClientConnection,
+    Frontend,
+    SmallReads,
+)
 from safeship.traffic.proxy.limits import Limits
 from safeship.traffic.proxy.stats import RouterStats
 from safeship.traffic.proxy.timeouts import Timeouts
@@ -25,6 +33,7 @@ class Transport:
 
     def __init__(self, name: str, log: list[str]) -> None:
         self.name, self.log, self.reading, self.written = name, log, True, b""
+        self.protocol: object = None  # set when the connection changes its protocol
 
     def get_extra_info(self, key: str) -> object:
         return ("127.0.0.1", 40000) if key == "peername" else None
@@ -36,6 +45,9 @@ class Transport:
     def resume_reading(self) -> None:
         self.reading = True
         self.log.append(f"resume {self.name}")
+
+    def set_protocol(self, protocol: object) -> None:
+        self.protocol = protocol
 
     def write(self, data: bytes) -> None:
         self.log.append(f"write {self.name}")
@@ -79,53 +91,79 @@ def _close(connections: dict[str, ClientConnection]) -> None:
         connection.connection_lost(None)
 
 
-def test_uploads_over_the_pass_quota_wait_for_the_next_pass_and_small_requests_do_not() -> None:
+def test_an_upload_reading_over_the_pass_quota_waits_for_a_turn_and_small_requests_do_not() -> None:
     async def scenario() -> None:
         frontend, c, log = _connections("abcg")
         c["a"].data_received(UPLOAD + b"x" * PART)
         assert log == []  # under the quota: nobody waits
         c["b"].data_received(UPLOAD + b"x" * PART)
-        assert log == ["pause a", "pause b"]  # over it: every uploader waits
+        assert log == ["pause b"]  # over it: the one that read waits, a is not touched
         c["c"].data_received(UPLOAD + b"x" * PART)  # read in the same pass: waits too
         c["g"].data_received(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n")
-        assert log[2] == "pause c" and "pause g" not in log
-        assert all(_transport(c[n]).reading is False for n in "abc")
+        assert log[1] == "pause c" and "pause g" not in log
+        assert [_transport(c[n]).reading for n in "abc"] == [True, False, False]
         log.clear()
         await asyncio.sleep(0)  # the next pass of the loop
-        assert _resumed(log) == ["resume a", "resume b", "resume c"]
-        assert frontend.pass_bytes == 0
+        assert _resumed(log) == ["resume b", "resume c"]
+        assert frontend.pass_bytes == 0 and not frontend.held_back
         _close(c)
 
     asyncio.run(scenario())
 
 
-def test_the_least_recently_read_upload_resumes_first() -> None:
+def test_held_back_uploads_go_turns_a_pass_at_a_time_first_held_first() -> None:
     async def scenario() -> None:
-        _, c, log = _connections("abc")
-        for name in "abc":
-            c[name].data_received(UPLOAD + b"x" * PART)
-        await asyncio.sleep(0)
-        log.clear()
-        c["c"].data_received(b"x" * PART)
-        c["a"].data_received(b"x" * PART)  # over the quota: b has waited longest
-        await asyncio.sleep(0)
-        assert _resumed(log) == ["resume b", "resume c", "resume a"]
-        _close(c)
-
-    asyncio.run(scenario())
-
-
-def test_a_connection_gone_while_held_back_is_not_resumed() -> None:
-    async def scenario() -> None:
-        frontend, c, log = _connections("ab")
+        _, c, log = _connections("abcdef")
         c["a"].data_received(UPLOAD + b"x" * PART)
-        c["b"].data_received(UPLOAD + b"x" * PART)
-        c["a"].connection_lost(None)
-        await asyncio.sleep(0)
-        assert "resume a" not in log and "resume b" in log
-        assert list(frontend.uploading) == [c["b"]]
+        held = "fedcb"  # not in the order the connections were made
+        for name in held:
+            c[name].data_received(UPLOAD + b"x" * PART)
+        passes = []
+        for _ in range(len(held)):
+            log.clear()
+            await asyncio.sleep(0)
+            passes.append(_resumed(log))
+        order = [f"resume {name}" for name in held]
+        turns = [order[i : i + TURNS] for i in range(0, len(order), TURNS)]
+        assert passes == turns + [[]] * (len(held) - len(turns))
+        _close(c)
+
+    asyncio.run(scenario())
+
+
+def test_a_connection_gone_while_held_back_is_not_resumed_and_takes_no_turn() -> None:
+    async def scenario() -> None:
+        frontend, c, log = _connections("abcd")
+        for name in "abcd":
+            c[name].data_received(UPLOAD + b"x" * PART)
         c["b"].connection_lost(None)
-        assert not frontend.uploading and frontend.budget.used == 0
+        await asyncio.sleep(0)
+        assert _resumed(log) == ["resume c", "resume d"][:TURNS]
+        _close(c)
+        assert frontend.budget.used == 0
+
+    asyncio.run(scenario())
+
+
+def test_an_upload_held_back_reads_small_from_then_on_and_drains_large_once_refused() -> None:
+    async def scenario() -> None:
+        _, c, _ = _connections("ag")
+        c["g"].data_received(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+        c["a"].data_received(UPLOAD + b"x" * PART)
+        assert _transport(c["g"]).protocol is _transport(c["a"]).protocol is None
+        c["a"].data_received(b"x" * PART)  # over the quota: held back
+        small = _transport(c["a"]).protocol
+        assert isinstance(small, SmallReads)
+        await asyncio.sleep(0)  # its turn
+        assert len(small.get_buffer(-1)) == READ_BYTES
+        rest = b"x" * (1_000_000 - 2 * PART) + b"NOT HTTP\r\n\r\n"  # the body, then garbage
+        for at in range(0, len(rest), READ_BYTES):
+            part = rest[at : at + READ_BYTES]
+            small.get_buffer(-1)[: len(part)] = part
+            small.buffer_updated(len(part))
+        assert b"HTTP/1.1 400 " in _transport(c["a"]).written
+        assert len(small.get_buffer(-1)) == DRAIN_BYTES
+        _close(c)
 
     asyncio.run(scenario())
 
