@@ -32,6 +32,7 @@ from safeship.traffic.proxy.stats import PoolStats
 
 MAX_IDLE_PER_BACKEND = 256
 EJECT_SECONDS = 2.0  # after a connect failure, other backends are preferred for this long
+SEND_SLICE = 64 * 1024  # bytes of a large request body written upstream in one pass of the loop
 
 
 class ResponseSink(Protocol):
@@ -208,6 +209,8 @@ class UpstreamConnection(asyncio.Protocol):
         self._done = False  # the chunked body ended (set by the parser)
         self._extra = False  # the backend sent more than one response
         self._usual: UsualResponse | None = None  # llhttp in step with usual responses
+        self._unsent: tuple[bytes, ...] | None = None  # a large body being sent (_send_slice)
+        self._sent = 0  # ... its chunks written so far
 
     @property
     def open(self) -> bool:
@@ -219,8 +222,28 @@ class UpstreamConnection(asyncio.Protocol):
         assert self.transport is not None  # only open connections are handed out
         if isinstance(payload, bytes):
             self.transport.write(payload)
-        else:  # a large body's chunks, written as they were read
-            self.transport.writelines(payload)
+        else:  # a large body's chunks, written as they were read, a slice a pass
+            self._unsent, self._sent = payload, 0
+            self._send_slice()
+
+    def _send_slice(self) -> None:
+        """Write SEND_SLICE bytes of the body being sent, and the rest in the next passes of
+        the loop. Written whole, a 1 MiB body made a pass of its own (on loopback the kernel
+        copies and delivers it in the write), and every small request waited for it."""
+        chunks, transport = self._unsent, self.transport
+        if chunks is None or transport is None or transport.is_closing():
+            self._unsent = None  # answered or gone meanwhile: _finish does not reuse it
+            return
+        end, size = self._sent, 0
+        while end < len(chunks) and size < SEND_SLICE:
+            size += len(chunks[end])
+            end += 1
+        transport.writelines(chunks[self._sent : end])
+        if end < len(chunks):
+            self._sent = end
+            asyncio.get_running_loop().call_soon(self._send_slice)
+        else:
+            self._unsent = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.Transport, transport)  # uvloop's is not a subclass
@@ -359,6 +382,8 @@ class UpstreamConnection(asyncio.Protocol):
         sink, self._sink = self._sink, None
         self._state = _HEAD
         self.reused = True
+        if self._unsent is not None:  # answered before the whole body was sent: the rest
+            self._unsent, reusable = None, False  # would be read as the next request
         self.backend.release(self, keep_alive=reusable)
         if sink is not None:
             sink.on_response_complete(self._status)
