@@ -8,6 +8,7 @@ growth (goal < 64 MiB) and the well-behaved p99 during abuse over without it (go
 
     .venv/bin/python bench/router_abuse.py [--duration 4] [--connections 16] [--nice 19]
     .venv/bin/python bench/router_abuse.py --target haproxy   # or nginx: the same abuse
+    .venv/bin/python bench/router_abuse.py --abuse bodies     # one kind only: headers, bodies
 
 With a backend that answers at once, the pipelining abusers are uploads in effect: their small
 answers fit the kernel's buffers for a long time, so the router keeps proxying 1 MiB bodies
@@ -94,16 +95,18 @@ async def _pipelined_bodies(port: int, stop: float) -> None:
         await asyncio.sleep(0.05)
 
 
-def abuse(port: int, seconds: float, connections: int, nice: int) -> None:
-    """Runs in its own process: `connections` of each kind of abuser for `seconds`, at
+def abuse(port: int, seconds: float, connections: int, nice: int, kinds: str) -> None:
+    """Runs in its own process: `connections` of each of `kinds` of abuser for `seconds`, at
     `nice` (the abusers of a real router are other machines; here the Python generating
     the abuse takes a core of the two the router, the backend and wrk share)."""
     os.nice(nice)
 
     async def main() -> None:
         stop = time.monotonic() + seconds
-        tasks = [_endless_headers(port, stop) for _ in range(connections)]
-        tasks += [_pipelined_bodies(port, stop) for _ in range(connections)]
+        tasks = []
+        for kind in kinds.split(","):
+            run = {"headers": _endless_headers, "bodies": _pipelined_bodies}[kind]
+            tasks += [run(port, stop) for _ in range(connections)]
         await asyncio.gather(*tasks, return_exceptions=True)
 
     asyncio.run(main())
@@ -161,7 +164,9 @@ def measure(args: argparse.Namespace) -> dict[str, object]:
         calm = wrk(port, args=args)
         before = rss_bytes(pid)
         abuser = multiprocessing.Process(
-            target=abuse, args=(port, args.duration + 2.0, args.abusers, args.nice), daemon=True
+            target=abuse,
+            args=(port, args.duration + 2.0, args.abusers, args.nice, args.abuse),
+            daemon=True,
         )
         abuser.start()
         with PeakRss(pid) as rss:
@@ -196,6 +201,12 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=16, help="well-behaved connections")
     parser.add_argument("--abusers", type=int, default=100, help="connections per abuse kind")
     parser.add_argument("--nice", type=int, default=0, help="niceness of the abuse generator")
+    parser.add_argument(
+        "--abuse",
+        choices=("headers,bodies", "headers", "bodies"),
+        default="headers,bodies",
+        help="kinds of abuser: never-ending headers, pipelined 1 MiB bodies",
+    )
     parser.add_argument("--target", choices=("safeship", "haproxy", "nginx"), default="safeship")
     args = parser.parse_args()
     document = measure(args)
