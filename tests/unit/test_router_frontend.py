@@ -10,6 +10,8 @@ head limit, not the read.
 from __future__ import annotations
 
 import asyncio
+import gc
+import tracemalloc
 
 from safeship.traffic.proxy.frontend import (
     DRAIN_BYTES,
@@ -166,6 +168,28 @@ def test_an_upload_held_back_reads_small_from_then_on_and_drains_large_once_refu
         _close(c)
 
     asyncio.run(scenario())
+
+
+def test_a_connection_closed_mid_upload_lets_go_of_its_body_at_once() -> None:
+    """At once, not at the next full garbage collection: a connection is in a reference
+    cycle with its parser, and a long-lived one is collected last."""
+
+    async def scenario() -> None:
+        _, c, _ = _connections("a")
+        tracemalloc.start()
+        try:
+            c["a"].data_received(UPLOAD + b"x" * 500_000)
+            reading = tracemalloc.get_traced_memory()[0]
+            c["a"].connection_lost(None)
+            assert reading - tracemalloc.get_traced_memory()[0] > 400_000
+        finally:
+            tracemalloc.stop()
+
+    gc.disable()
+    try:
+        asyncio.run(scenario())
+    finally:
+        gc.enable()
 
 
 class Fed:
