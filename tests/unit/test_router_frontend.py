@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import tracemalloc
+import weakref
 
 from safeship.traffic.proxy.frontend import (
     DRAIN_BYTES,
@@ -188,6 +189,21 @@ def test_a_connection_closed_mid_upload_lets_go_of_its_body_at_once() -> None:
     gc.disable()
     try:
         asyncio.run(scenario())
+    finally:
+        gc.enable()
+
+
+def test_a_closed_connection_is_freed_without_waiting_for_the_garbage_collector() -> None:
+    async def scenario() -> weakref.ref[ClientConnection]:
+        _, c, _ = _connections("a")
+        c["a"].data_received(UPLOAD + b"x" * 500_000)
+        c["a"].connection_lost(None)
+        return weakref.ref(c.pop("a"))
+
+    gc.disable()
+    try:
+        closed = asyncio.run(scenario())
+        assert closed() is None  # freed by its last reference, not by a collection
     finally:
         gc.enable()
 

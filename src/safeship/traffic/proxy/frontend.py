@@ -58,6 +58,7 @@ PASS_BODY_BYTES = 32 * 1024  # request-body bytes read in one pass of the loop, 
 TURNS = PASS_BODY_BYTES // READ_BYTES  # held-back uploads let go in each pass
 _now = time.perf_counter
 _IDLE, _HEAD, _BUSY, _LINGER = 0, 1, 2, 3  # phases of a client connection, see the docstring
+_CLOSED = httptools.HttpRequestParser(object())  # the parser of every closed connection
 
 
 class Frontend:
@@ -170,10 +171,11 @@ class ClientConnection(RequestReader, asyncio.Protocol):
             self.waiting = 0
         held, self.held = self.held, 0
         self.budget.release(held)
-        # The request being read goes now: its body may be MiBs, and this object is in a
-        # cycle with its parser, freed by a full collection only (repeated abuse of 100
-        # uploaders grew the router's RSS ~20 MiB per episode).
+        # The request being read goes now (its body may be MiBs), and so does the parser:
+        # it holds this connection's bound methods, a cycle only a full collection frees
+        # (repeated abuse of 100 uploaders grew the router's RSS ~20 MiB per episode).
         self._reset()
+        self.parser = _CLOSED
 
     def get_buffer(self) -> memoryview:
         return self._view
