@@ -239,7 +239,7 @@ def test_sigkill_with_the_receiver_down_then_a_new_alert(
     serve.start()
     metrics.set('errors{svc="a"}', 1)
     metrics.set('down{svc="x"}', 1)
-    hook.wait_for(lambda got: {"HighErrors", "ServiceDown"} <= _groups(got), timeout=15)
+    hook.wait_for(lambda got: {"HighErrors", "ServiceDown"} <= _groups(got), timeout=30)
     metrics.set('down{svc="y"}', 1)  # a second flush of ServiceDown's group, queued behind
     queued = serve.pending(wanted={"HighErrors": 1, "ServiceDown": 2})
     serve.stop(signal.SIGKILL)
